@@ -1,0 +1,370 @@
+//! `mpdoctor check`: from validated settings to per-file reports.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::cli::CheckArgs;
+use crate::config::{self, Config, ConfigError, PythonVersion, Resolver};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::discover::{self, Found};
+use crate::fix::FixMode;
+use crate::linter::{self, LintSettings};
+use crate::registry::{RuleCode, Selector};
+use crate::rules::RuleSettings;
+use crate::semantic::mp::MethodSet;
+use crate::source::{self, ReadError, SourceFile};
+
+/// Everything wrong with the invocation itself; exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("path does not exist: {}", .0.display())]
+    MissingPath(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("invalid exclude pattern: {0}")]
+    Glob(#[from] globset::Error),
+    #[error("invalid --target-version: {0}")]
+    TargetVersion(String),
+    #[error("`-` (standard input) cannot be combined with other paths")]
+    StdinWithPaths,
+    #[error("cannot read standard input: {0}")]
+    Stdin(std::io::Error),
+}
+
+/// What happened to one file.
+#[derive(Debug)]
+pub struct FileReport {
+    pub path: PathBuf,
+    /// The checked text (after fixes); `None` when the file could not be read.
+    pub source: Option<Arc<SourceFile>>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Findings addressed by fixes that were applied (or shown by `--diff`).
+    pub fixed: usize,
+    /// The unified diff of the fixes, with `--diff`.
+    pub diff: Option<String>,
+    /// Why fixing stopped or writing failed, if it did.
+    pub fix_note: Option<String>,
+}
+
+/// The outcome of a check run.
+#[derive(Debug)]
+pub struct Outcome {
+    pub reports: Vec<FileReport>,
+    /// With `--fix` on standard input: the fixed text to print instead of findings.
+    pub stdin_fixed: Option<String>,
+}
+
+impl Outcome {
+    pub fn diagnostics(&self) -> impl Iterator<Item = (&FileReport, &Diagnostic)> {
+        self.reports
+            .iter()
+            .flat_map(|r| r.diagnostics.iter().map(move |d| (r, d)))
+    }
+}
+
+/// Validated settings for a run.
+pub struct CheckSettings {
+    paths: Vec<PathBuf>,
+    stdin: bool,
+    stdin_filename: Option<PathBuf>,
+    select: Option<Vec<Selector>>,
+    ignore: Option<Vec<Selector>>,
+    start_methods: Option<MethodSet>,
+    target_version: Option<PythonVersion>,
+    excludes: globset::GlobSet,
+    resolver: Resolver,
+    pub fix_mode: Option<FixMode>,
+    pub diff: bool,
+}
+
+impl CheckSettings {
+    pub fn from_args(args: &CheckArgs) -> Result<Self, UsageError> {
+        let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+        if stdin && args.paths.len() > 1 {
+            return Err(UsageError::StdinWithPaths);
+        }
+        let paths = if args.paths.is_empty() {
+            vec![PathBuf::from(".")]
+        } else {
+            args.paths.clone()
+        };
+        if !stdin {
+            for p in &paths {
+                if p.symlink_metadata().is_err() {
+                    return Err(UsageError::MissingPath(p.clone()));
+                }
+            }
+        }
+        let target_version = args
+            .target_version
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(UsageError::TargetVersion)?;
+        let fix_mode = match (args.fix || args.diff, args.unsafe_fixes) {
+            (false, _) => None,
+            (true, false) => Some(FixMode::SafeOnly),
+            (true, true) => Some(FixMode::IncludeUnsafe),
+        };
+        Ok(Self {
+            paths,
+            stdin,
+            stdin_filename: args.stdin_filename.clone(),
+            select: args.select.clone(),
+            ignore: args.ignore.clone(),
+            start_methods: args
+                .start_methods
+                .as_ref()
+                .map(|m| m.iter().copied().collect()),
+            target_version,
+            excludes: discover::exclude_set(&args.extend_exclude)?,
+            resolver: Resolver::new(args.config.as_deref())?,
+            fix_mode,
+            diff: args.diff,
+        })
+    }
+
+    /// The lint settings for one file under the configuration that applies to it.
+    fn lint_settings(&self, config: Option<&Config>, file: &Path) -> LintSettings {
+        let options = config.map(|c| &c.options);
+        // Layers as in ruff: the configuration, then the command line. A layer's `select`
+        // starts the set afresh; its `ignore` removes from whatever the set is.
+        let layers = [
+            (
+                options.and_then(|o| o.select.as_deref()),
+                options.and_then(|o| o.ignore.as_deref()),
+            ),
+            (self.select.as_deref(), self.ignore.as_deref()),
+        ];
+        let per_file = config.map(|c| c.per_file_ignores(file)).unwrap_or_default();
+        let rules = RuleCode::ALL
+            .iter()
+            .copied()
+            .filter(|&code| {
+                let mut enabled = true;
+                for (select, ignore) in layers {
+                    let ignore = ignore.unwrap_or_default();
+                    enabled = match select {
+                        Some(select) => config::is_enabled(code, select, ignore),
+                        None => enabled && !ignore.iter().any(|s| s.matches(code)),
+                    };
+                }
+                enabled && !per_file.iter().any(|s| s.matches(code))
+            })
+            .collect();
+        let target = self
+            .target_version
+            .or_else(|| options.and_then(|o| o.target_version))
+            .unwrap_or(PythonVersion::OLDEST);
+        let start_methods = self
+            .start_methods
+            .or_else(|| {
+                options
+                    .and_then(|o| o.start_methods.as_ref())
+                    .map(|m| m.iter().copied().collect())
+            })
+            .unwrap_or_else(|| target.default_start_methods());
+        LintSettings {
+            rules,
+            rule_settings: RuleSettings { start_methods },
+        }
+    }
+}
+
+/// Runs the check. Usage errors come back before any file is read.
+pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
+    if settings.stdin {
+        return run_stdin(&mut settings);
+    }
+    let found = discover::discover(&settings.paths, &settings.excludes)
+        .map_err(|m| UsageError::MissingPath(m.0))?;
+
+    // Resolve configurations first: a broken one stops the run before any work.
+    let mut jobs = Vec::new();
+    let mut errors = Vec::new();
+    for item in found {
+        match item {
+            Found::File { path, explicit } => {
+                let config = settings.resolver.for_file(&path)?;
+                if !explicit && config.as_ref().is_some_and(|c| c.excludes(&path)) {
+                    continue;
+                }
+                let lint = settings.lint_settings(config.as_deref(), &path);
+                jobs.push((path, lint));
+            }
+            Found::Error { path, message } => errors.push(io_report(path, message)),
+        }
+    }
+
+    let fix_mode = settings.fix_mode;
+    let diff = settings.diff;
+    let mut reports: Vec<FileReport> = with_big_stacks(|| {
+        jobs.into_par_iter()
+            .map(|(path, lint)| check_file(path, &lint, fix_mode, diff))
+            .collect()
+    });
+    reports.extend(errors);
+    reports.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Outcome {
+        reports,
+        stdin_fixed: None,
+    })
+}
+
+fn run_stdin(settings: &mut CheckSettings) -> Result<Outcome, UsageError> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(UsageError::Stdin)?;
+    let path = settings
+        .stdin_filename
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("-"));
+    let config = settings.resolver.for_file(&path)?;
+    let lint = settings.lint_settings(config.as_deref(), &path);
+    let text = match source::decode(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(Outcome {
+                reports: vec![io_report(path, e.to_string())],
+                stdin_fixed: None,
+            });
+        }
+    };
+    let source = SourceFile::new(path.clone(), text);
+    let (fix_mode, diff) = (settings.fix_mode, settings.diff);
+    let mut report = with_big_stacks(|| lint_or_fix(&source, &lint, fix_mode, diff));
+    let stdin_fixed = match (settings.fix_mode, settings.diff) {
+        (Some(_), false) => report.source.as_ref().map(|s| s.text.clone()),
+        _ => None,
+    };
+    report.path = path;
+    Ok(Outcome {
+        reports: vec![report],
+        stdin_fixed,
+    })
+}
+
+/// Stack for the threads that parse and lint. The parser grows its own stack, but freeing
+/// a deeply nested tree recurses; generated files nest thousands of levels deep. Only the
+/// pages a thread touches are committed, so the reservation costs nothing otherwise.
+const STACK_SIZE: usize = 512 << 20;
+
+fn with_big_stacks<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match rayon::ThreadPoolBuilder::new()
+        .stack_size(STACK_SIZE)
+        .build()
+    {
+        Ok(pool) => pool.install(f),
+        // Without a pool of our own, the global one still does the work.
+        Err(_) => f(),
+    }
+}
+
+fn io_report(path: PathBuf, message: String) -> FileReport {
+    FileReport {
+        path,
+        source: None,
+        diagnostics: vec![Diagnostic::new(
+            Code::IoError,
+            crate::ast::Range::default(),
+            message,
+            "",
+        )],
+        fixed: 0,
+        diff: None,
+        fix_note: None,
+    }
+}
+
+fn check_file(
+    path: PathBuf,
+    lint: &LintSettings,
+    fix_mode: Option<FixMode>,
+    diff: bool,
+) -> FileReport {
+    let text = match source::read(&path) {
+        Ok(text) => text,
+        Err(ReadError::Io(e)) => return io_report(path, format!("cannot read file: {e}")),
+        Err(e @ ReadError::NotUtf8 { .. }) => return io_report(path, e.to_string()),
+    };
+    let source = SourceFile::new(path.clone(), text);
+    let mut report = lint_or_fix(&source, lint, fix_mode, diff);
+    let write = fix_mode.is_some() && !diff && report.fixed > 0;
+    if let Some(fixed) = report.source.as_ref().filter(|_| write)
+        && let Err(e) = write_atomically(&path, &fixed.text)
+    {
+        // Nothing was changed: report the original findings again.
+        report.fix_note = Some(format!("could not write the fixed file: {e}"));
+        report.diagnostics = linter::lint(&source, lint);
+        report.source = Some(Arc::new(source));
+        report.fixed = 0;
+    }
+    report
+}
+
+fn lint_or_fix(
+    source: &SourceFile,
+    lint: &LintSettings,
+    fix_mode: Option<FixMode>,
+    diff: bool,
+) -> FileReport {
+    let Some(mode) = fix_mode else {
+        return FileReport {
+            path: source.path.clone(),
+            diagnostics: linter::lint(source, lint),
+            source: Some(Arc::new(source.clone())),
+            fixed: 0,
+            diff: None,
+            fix_note: None,
+        };
+    };
+    let fixed = linter::fix(source, lint, mode);
+    let changed = fixed.text != source.text;
+    let diff_text =
+        (diff && changed).then(|| unified_diff(&source.path, &source.text, &fixed.text));
+    // With --diff nothing is written: the findings shown are those of the original.
+    let (text, diagnostics) = if diff {
+        (source.text.clone(), linter::lint(source, lint))
+    } else {
+        (fixed.text, fixed.remaining)
+    };
+    FileReport {
+        path: source.path.clone(),
+        source: Some(Arc::new(SourceFile::new(source.path.clone(), text))),
+        diagnostics,
+        fixed: if changed { fixed.fixed } else { 0 },
+        diff: diff_text,
+        fix_note: fixed.refused,
+    }
+}
+
+pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
+    let name = path.display().to_string();
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string()
+}
+
+/// Writes through a temporary file in the same directory and renames it into place, so a
+/// crash never leaves a half-written file. Permissions are kept.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    // Write where a link points, never replace the link itself.
+    let path = &std::fs::canonicalize(path)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let permissions = std::fs::metadata(path)?.permissions();
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.as_file().set_permissions(permissions)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! The command line, in two steps: clap parses raw flags ([`Cli`]), then [`CheckSettings`]
+//! validates them into ready-to-use settings before any work starts.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::registry::Selector;
+use crate::semantic::mp::StartMethod;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mpdoctor",
+    version,
+    about = "Finds multiprocessing, ProcessPoolExecutor and shared_memory bugs in Python code",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check Python files for multiprocessing pitfalls.
+    Check(CheckArgs),
+    /// Explain one rule.
+    Rule(RuleArgs),
+    /// List all rules.
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Rich report with the source snippet, the reason and the fix.
+    Full,
+    /// One line per finding: `path:line:col: CODE message`.
+    Concise,
+    /// A JSON array of findings (1-based lines and columns, fixes included).
+    Json,
+    /// One JSON object per line.
+    JsonLines,
+    /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
+    Sarif,
+    /// GitHub Actions workflow commands (annotations on the pull request).
+    Github,
+    /// JUnit XML, for CI systems that show test reports.
+    Junit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DocFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Files or directories to check; `-` reads from standard input. Default: `.`.
+    pub paths: Vec<PathBuf>,
+
+    /// Rules to enable: codes, prefixes (`MP`) or `ALL`. Overrides the configuration.
+    #[arg(long, value_delimiter = ',', value_name = "RULE")]
+    pub select: Option<Vec<Selector>>,
+
+    /// Rules to disable. Overrides the configuration.
+    #[arg(long, value_delimiter = ',', value_name = "RULE")]
+    pub ignore: Option<Vec<Selector>>,
+
+    /// More glob patterns to exclude, on top of the defaults and the configuration.
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
+    pub extend_exclude: Vec<String>,
+
+    /// Start methods the code must work under. Default: all the target versions can use.
+    #[arg(long, value_delimiter = ',', value_name = "METHOD", value_parser = parse_method)]
+    pub start_methods: Option<Vec<StartMethod>>,
+
+    /// The oldest Python version to support (py38 ... py314).
+    #[arg(long, value_name = "VERSION")]
+    pub target_version: Option<String>,
+
+    /// Use this configuration file instead of discovering `pyproject.toml`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// How to print findings.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Full, env = "MPDOCTOR_OUTPUT_FORMAT")]
+    pub output_format: OutputFormat,
+
+    /// Print a count of findings per rule.
+    #[arg(long)]
+    pub statistics: bool,
+
+    /// Exit with 0 even when there are findings.
+    #[arg(long)]
+    pub exit_zero: bool,
+
+    /// Print findings only, no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// When to use colour (default: when writing to a terminal and NO_COLOR is unset).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Apply safe fixes.
+    #[arg(long)]
+    pub fix: bool,
+
+    /// Also apply unsafe fixes (with --fix or --diff), or show them as available.
+    #[arg(long)]
+    pub unsafe_fixes: bool,
+
+    /// Print the fixes as a unified diff and change nothing.
+    #[arg(long, conflicts_with = "fix")]
+    pub diff: bool,
+
+    /// The file name to use for standard input (for configuration and messages).
+    #[arg(long, value_name = "PATH")]
+    pub stdin_filename: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RuleArgs {
+    /// A rule code (`MP001`) or name (`missing-main-guard`).
+    pub rule: crate::registry::RuleCode,
+
+    #[arg(long, value_enum, default_value_t = DocFormat::Text)]
+    pub output_format: DocFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    #[arg(long, value_enum, default_value_t = DocFormat::Text)]
+    pub output_format: DocFormat,
+}
+
+fn parse_method(s: &str) -> Result<StartMethod, String> {
+    StartMethod::parse(s)
+        .ok_or_else(|| format!("unknown start method `{s}` (expected spawn, forkserver or fork)"))
+}

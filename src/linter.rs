@@ -1,0 +1,135 @@
+//! One file, start to end: parse, analyse, run the rules, apply `# noqa`, sort; and the
+//! fix loop on top of it.
+
+use crate::diagnostics::{Code, Diagnostic};
+use crate::fix::{self, FixMode};
+use crate::noqa::Directives;
+use crate::python;
+use crate::registry::RuleCode;
+use crate::rules::{self, RuleSettings};
+use crate::semantic::Model;
+use crate::source::SourceFile;
+
+/// What to check in one file.
+#[derive(Clone, Debug)]
+pub struct LintSettings {
+    /// Enabled rules, sorted.
+    pub rules: Vec<RuleCode>,
+    pub rule_settings: RuleSettings,
+}
+
+impl Default for LintSettings {
+    fn default() -> Self {
+        Self {
+            rules: RuleCode::ALL.to_vec(),
+            rule_settings: RuleSettings::default(),
+        }
+    }
+}
+
+/// Checks one file's text. Findings come back sorted and free of duplicates.
+pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
+    let parsed = python::parse(&source.text);
+    let mut out: Vec<Diagnostic> = parsed
+        .syntax_errors
+        .iter()
+        .map(|e| {
+            Diagnostic::new(
+                Code::SyntaxError,
+                e.range,
+                format!("syntax error: {}", e.message),
+                "here",
+            )
+            .with_help(
+                "mpdoctor reads Python 3 syntax up to 3.14; the rest of the file was still \
+                 checked, using what the parser could recover",
+            )
+        })
+        .collect();
+    let model = Model::new(&parsed.module);
+    let found = rules::run(
+        source,
+        &parsed,
+        &model,
+        &settings.rules,
+        settings.rule_settings,
+    );
+    let directives = Directives::parse(&parsed.comments, &source.index);
+    out.extend(found.into_iter().filter(|d| {
+        let Code::Rule(code) = d.code else {
+            return true;
+        };
+        let first = source.index.line_of(d.range.start);
+        let last = source
+            .index
+            .line_of(d.range.end.saturating_sub(1).max(d.range.start));
+        !directives.suppresses(code, first, last)
+    }));
+    out.extend(directives.invalid);
+    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    out.dedup();
+    out
+}
+
+/// The result of fixing one file.
+#[derive(Debug)]
+pub struct Fixed {
+    /// The text after all fixes that applied.
+    pub text: String,
+    /// How many findings the applied fixes addressed.
+    pub fixed: usize,
+    /// Findings left in the fixed text.
+    pub remaining: Vec<Diagnostic>,
+    /// Why fixing stopped early, if it did.
+    pub refused: Option<String>,
+}
+
+/// Enough rounds for fixes that enable each other; real ones converge in two.
+const MAX_ROUNDS: usize = 10;
+
+/// Applies fixes until none is left to apply. A round whose result would not parse is
+/// refused, and files that already have syntax errors are not touched.
+pub fn fix(source: &SourceFile, settings: &LintSettings, mode: FixMode) -> Fixed {
+    let mut current = source.clone();
+    let mut diagnostics = lint(&current, settings);
+    let mut fixed = 0;
+    let mut refused = None;
+    if diagnostics.iter().any(|d| d.code == Code::SyntaxError) {
+        let has_fix = diagnostics
+            .iter()
+            .any(|d| d.fix.as_ref().is_some_and(|f| mode.allows(f.applicability)));
+        if has_fix {
+            refused = Some("the file has syntax errors, so no fix was applied".to_string());
+        }
+        return Fixed {
+            text: current.text,
+            fixed,
+            remaining: diagnostics,
+            refused,
+        };
+    }
+    for round in 0.. {
+        let Some((text, addressed)) = fix::apply(&current.text, &diagnostics, mode) else {
+            break;
+        };
+        if round == MAX_ROUNDS {
+            refused = Some(format!("fixes did not converge after {MAX_ROUNDS} rounds"));
+            break;
+        }
+        if !python::is_valid_syntax(&text) {
+            refused = Some(
+                "a fix would have introduced a syntax error, so it was not applied".to_string(),
+            );
+            break;
+        }
+        current = SourceFile::new(current.path.clone(), text);
+        diagnostics = lint(&current, settings);
+        fixed += addressed;
+    }
+    Fixed {
+        text: current.text,
+        fixed,
+        remaining: diagnostics,
+        refused,
+    }
+}

@@ -1,0 +1,168 @@
+//! Rendering findings. One file per format; all of them read the same [`Outcome`].
+
+mod concise;
+mod full;
+mod github;
+mod json;
+mod junit;
+mod sarif;
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::check::{FileReport, Outcome};
+use crate::cli::OutputFormat;
+use crate::diagnostics::{Applicability, Code, Diagnostic};
+use crate::fix::FixMode;
+use crate::source::Location;
+
+#[derive(Clone, Copy, Debug)]
+pub struct RenderOptions {
+    pub color: bool,
+    /// Which fixes `--fix` would apply in this run (for the `[*]` markers and summary).
+    pub fix_mode: FixMode,
+}
+
+pub fn render(
+    format: OutputFormat,
+    outcome: &Outcome,
+    out: &mut dyn Write,
+    options: RenderOptions,
+) -> io::Result<()> {
+    match format {
+        OutputFormat::Full => full::render(outcome, out, options),
+        OutputFormat::Concise => concise::render(outcome, out, options),
+        OutputFormat::Json => json::render(outcome, out, false),
+        OutputFormat::JsonLines => json::render(outcome, out, true),
+        OutputFormat::Sarif => sarif::render(outcome, out),
+        OutputFormat::Github => github::render(outcome, out),
+        OutputFormat::Junit => junit::render(outcome, out),
+    }
+}
+
+/// Start and end of a finding, 1-based; files that could not be read point at 1:1.
+pub fn span(report: &FileReport, d: &Diagnostic) -> (Location, Location) {
+    match &report.source {
+        Some(s) => (s.location(d.range.start), s.location(d.range.end)),
+        None => {
+            let start = Location { line: 1, column: 1 };
+            (start, start)
+        }
+    }
+}
+
+/// A path as shown to users and CI tools: forward slashes, no leading `./`.
+pub fn display_path(path: &Path) -> String {
+    let s = path.to_string_lossy().replace('\\', "/");
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+pub fn fix_applies(d: &Diagnostic, mode: FixMode) -> bool {
+    d.fix.as_ref().is_some_and(|f| mode.allows(f.applicability))
+}
+
+/// The closing lines of the human formats: counts, what `--fix` would do, and why
+/// fixing stopped where it did.
+pub fn summary(outcome: &Outcome, out: &mut dyn Write, options: RenderOptions) -> io::Result<()> {
+    for report in &outcome.reports {
+        if let Some(note) = &report.fix_note {
+            writeln!(out, "{}: {note}", display_path(&report.path))?;
+        }
+    }
+    let fixed: usize = outcome.reports.iter().map(|r| r.fixed).sum();
+    let total = outcome.diagnostics().count();
+    let fixable = outcome
+        .diagnostics()
+        .filter(|(_, d)| fix_applies(d, options.fix_mode))
+        .count();
+    let hidden = outcome
+        .diagnostics()
+        .filter(|(_, d)| {
+            options.fix_mode == FixMode::SafeOnly
+                && d.fix
+                    .as_ref()
+                    .is_some_and(|f| f.applicability == Applicability::Unsafe)
+        })
+        .count();
+    let diffs = outcome.reports.iter().any(|r| r.diff.is_some());
+    if diffs {
+        let n: usize = outcome
+            .reports
+            .iter()
+            .filter(|r| r.diff.is_some())
+            .map(|r| r.fixed)
+            .sum();
+        writeln!(out, "Would fix {n} finding{}.", plural(n))?;
+        return Ok(());
+    }
+    if total == 0 {
+        if fixed > 0 {
+            writeln!(
+                out,
+                "Found {fixed} finding{} ({fixed} fixed, 0 remaining).",
+                plural(fixed)
+            )?;
+        } else {
+            writeln!(out, "All checks passed!")?;
+        }
+        return Ok(());
+    }
+    if fixed > 0 {
+        writeln!(
+            out,
+            "Found {} finding{} ({fixed} fixed, {total} remaining).",
+            total + fixed,
+            plural(total + fixed)
+        )?;
+    } else {
+        writeln!(out, "Found {total} finding{}.", plural(total))?;
+    }
+    if fixable > 0 {
+        let flag = match options.fix_mode {
+            FixMode::SafeOnly => "--fix",
+            FixMode::IncludeUnsafe => "--fix --unsafe-fixes",
+        };
+        writeln!(out, "[*] {fixable} fixable with `{flag}`.")?;
+    }
+    if hidden > 0 {
+        writeln!(
+            out,
+            "{hidden} more fix{} available with `--unsafe-fixes` (they may change behaviour).",
+            if hidden == 1 { " is" } else { "es are" }
+        )?;
+    }
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `--statistics`: findings per code, most frequent first.
+pub fn statistics(
+    outcome: &Outcome,
+    out: &mut dyn Write,
+    options: RenderOptions,
+) -> io::Result<()> {
+    let mut counts: BTreeMap<Code, (usize, usize)> = BTreeMap::new();
+    for (_, d) in outcome.diagnostics() {
+        let entry = counts.entry(d.code).or_default();
+        entry.0 += 1;
+        if fix_applies(d, options.fix_mode) {
+            entry.1 += 1;
+        }
+    }
+    let mut rows: Vec<_> = counts.into_iter().collect();
+    rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(&b.0)));
+    for (code, (count, fixable)) in rows {
+        let marker = if fixable > 0 { "[*]" } else { "[ ]" };
+        writeln!(
+            out,
+            "{count:>5}\t{:<13}\t{marker} {}",
+            code.as_str(),
+            code.name()
+        )?;
+    }
+    Ok(())
+}

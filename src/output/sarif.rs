@@ -1,0 +1,117 @@
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use serde_json::{Value, json};
+
+use super::{display_path, span};
+use crate::check::Outcome;
+use crate::diagnostics::Severity;
+use crate::registry::RuleCode;
+
+/// SARIF 2.1.0 with the full rule catalogue, relative URIs and stable fingerprints, so
+/// GitHub code scanning can follow a finding as the code around it moves.
+pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
+    let rules: Vec<Value> = RuleCode::ALL
+        .iter()
+        .map(|code| {
+            let doc = code.doc();
+            let help = format!(
+                "{}\n\nWhy: {}\n\nFix: {}\nRun `mpdoctor rule {}` for the full explanation.",
+                doc.what_it_does.trim(),
+                doc.why.trim(),
+                doc.fix.trim(),
+                doc.code
+            );
+            let mut rule = json!({
+                "id": code.as_str(),
+                "name": doc.name,
+                "shortDescription": {"text": doc.summary},
+                "fullDescription": {"text": doc.what_it_does.trim()},
+                "help": {"text": help},
+                "defaultConfiguration": {"level": level(doc.severity)},
+                "properties": {"tags": ["multiprocessing"]},
+            });
+            if let Some(reference) = doc.references.first() {
+                rule["helpUri"] = json!(reference.url);
+            }
+            rule
+        })
+        .collect();
+
+    let mut occurrences: HashMap<(String, u64), usize> = HashMap::new();
+    let results: Vec<Value> = outcome
+        .diagnostics()
+        .map(|(report, d)| {
+            let (start, end) = span(report, d);
+            let uri = display_path(&report.path);
+            let line_text = report
+                .source
+                .as_ref()
+                .map(|s| {
+                    s.index
+                        .line_text(&s.text, start.line as usize - 1)
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default();
+            let hash = fnv1a(&format!("{}\0{uri}\0{line_text}", d.code.as_str()));
+            let n = occurrences.entry((uri.clone(), hash)).or_insert(0);
+            *n += 1;
+            let mut result = json!({
+                "ruleId": d.code.as_str(),
+                "level": level(d.code.severity()),
+                "message": {"text": d.message},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"},
+                        "region": {
+                            "startLine": start.line,
+                            "startColumn": start.column,
+                            "endLine": end.line,
+                            "endColumn": end.column,
+                        }
+                    }
+                }],
+                "partialFingerprints": {"primaryLocationLineHash": format!("{hash:016x}:{n}")},
+            });
+            if let crate::diagnostics::Code::Rule(code) = d.code {
+                result["ruleIndex"] = json!(code as usize);
+            }
+            result
+        })
+        .collect();
+
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "mpdoctor",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "results": results,
+            // Our columns count characters, not UTF-16 code units (SARIF's default).
+            "columnKind": "unicodeCodePoints",
+        }]
+    });
+    serde_json::to_writer_pretty(&mut *out, &log)?;
+    writeln!(out)
+}
+
+fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+/// FNV-1a: tiny, stable across platforms and releases, which fingerprints need.
+fn fnv1a(s: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}

@@ -1,0 +1,569 @@
+//! The facade over the parser: the only module that names `ruff_*` crates.
+//!
+//! `ruff_python_parser` and `ruff_python_ast` are published internal crates whose API
+//! changes every release (we pin them exactly). Everything here turns their output into
+//! the types of [`crate::ast`], plus the few token facts other stages need (comments,
+//! the extent of multi-line strings, syntax errors).
+
+use ruff_python_ast as rast;
+use ruff_python_ast::token::TokenKind;
+use ruff_python_ast::visitor::{self, Visitor};
+use ruff_python_parser::parse_unchecked_source;
+use ruff_text_size::{Ranged, TextRange};
+
+use crate::ast::*;
+
+/// Deeper nesting than this is not lowered: real code never gets near it, and a generated
+/// file that does must not exhaust the stack of the walks that follow.
+const MAX_DEPTH: u32 = 200;
+
+#[derive(Debug)]
+pub struct SyntaxError {
+    pub message: String,
+    pub range: Range,
+}
+
+#[derive(Debug)]
+pub struct Comment {
+    /// The comment's text, `#` included.
+    pub text: String,
+    pub range: Range,
+}
+
+#[derive(Debug)]
+pub struct Parsed {
+    pub module: Module,
+    pub syntax_errors: Vec<SyntaxError>,
+    pub comments: Vec<Comment>,
+    /// Ranges of string tokens that span lines: text inside them must never be re-indented.
+    pub multiline_strings: Vec<Range>,
+    /// True when nesting beyond [`MAX_DEPTH`] was cut off.
+    pub truncated: bool,
+}
+
+/// Parses a Python file with error recovery: a syntax error never stops the analysis.
+pub fn parse(source: &str) -> Parsed {
+    let parsed = parse_unchecked_source(source, rast::PySourceType::Python);
+    let syntax_errors = parsed
+        .errors()
+        .iter()
+        .map(|e| SyntaxError {
+            message: e.error.to_string(),
+            range: range(e.location),
+        })
+        .collect();
+
+    let mut comments = Vec::new();
+    let mut multiline_strings = Vec::new();
+    for token in parsed.tokens().iter() {
+        let r = token.range();
+        match token.kind() {
+            TokenKind::Comment => comments.push(Comment {
+                text: source[r].to_string(),
+                range: range(r),
+            }),
+            TokenKind::String
+            | TokenKind::FStringMiddle
+            | TokenKind::TStringMiddle
+            | TokenKind::FStringStart
+            | TokenKind::TStringStart
+                if source[r].contains('\n') =>
+            {
+                multiline_strings.push(range(r))
+            }
+            _ => {}
+        }
+    }
+    multiline_strings.sort();
+
+    let mut lower = Lower {
+        next_scope: 1,
+        depth: 0,
+        truncated: false,
+    };
+    let body = lower.stmts(&parsed.syntax().body);
+    Parsed {
+        module: Module {
+            body,
+            scope_count: lower.next_scope,
+        },
+        syntax_errors,
+        comments,
+        multiline_strings,
+        truncated: lower.truncated,
+    }
+}
+
+/// Whether `source` parses without any syntax error (used to refuse a broken fix).
+pub fn is_valid_syntax(source: &str) -> bool {
+    parse_unchecked_source(source, rast::PySourceType::Python)
+        .errors()
+        .is_empty()
+}
+
+fn range(r: TextRange) -> Range {
+    Range::new(r.start().into(), r.end().into())
+}
+
+fn ident(i: &rast::Identifier) -> Ident {
+    Ident {
+        name: i.id.to_string(),
+        range: range(i.range),
+    }
+}
+
+struct Lower {
+    next_scope: u32,
+    depth: u32,
+    truncated: bool,
+}
+
+impl Lower {
+    fn scope(&mut self) -> ScopeId {
+        let id = ScopeId(self.next_scope);
+        self.next_scope += 1;
+        id
+    }
+
+    fn stmts(&mut self, body: &[rast::Stmt]) -> Vec<Stmt> {
+        if self.depth > MAX_DEPTH {
+            self.truncated = true;
+            return Vec::new();
+        }
+        self.depth += 1;
+        let out = body.iter().map(|s| self.stmt(s)).collect();
+        self.depth -= 1;
+        out
+    }
+
+    fn exprs<'e>(&mut self, exprs: impl IntoIterator<Item = &'e rast::Expr>) -> Vec<Expr> {
+        exprs.into_iter().map(|e| self.expr(e)).collect()
+    }
+
+    fn opt(&mut self, e: Option<&rast::Expr>) -> Option<Expr> {
+        e.map(|e| self.expr(e))
+    }
+
+    fn params(&mut self, p: Option<&rast::Parameters>) -> Parameters {
+        let Some(p) = p else {
+            return Parameters::default();
+        };
+        let mut params = Vec::new();
+        for pd in p.posonlyargs.iter().chain(&p.args).chain(&p.kwonlyargs) {
+            params.push(Parameter {
+                name: ident(&pd.parameter.name),
+                annotation: self.opt(pd.parameter.annotation.as_deref()),
+                default: self.opt(pd.default.as_deref()),
+            });
+        }
+        for v in [&p.vararg, &p.kwarg].into_iter().flatten() {
+            params.push(Parameter {
+                name: ident(&v.name),
+                annotation: self.opt(v.annotation.as_deref()),
+                default: None,
+            });
+        }
+        Parameters { params }
+    }
+
+    fn keywords(&mut self, kws: &[rast::Keyword]) -> Vec<Keyword> {
+        kws.iter()
+            .map(|k| Keyword {
+                arg: k.arg.as_ref().map(ident),
+                value: self.expr(&k.value),
+            })
+            .collect()
+    }
+
+    fn stmt(&mut self, s: &rast::Stmt) -> Stmt {
+        use rast::Stmt as S;
+        let kind = match s {
+            S::FunctionDef(f) => {
+                let decorators = self.exprs(f.decorator_list.iter().map(|d| &d.expression));
+                let params = self.params(Some(&f.parameters));
+                let returns = self.opt(f.returns.as_deref());
+                let scope = self.scope();
+                StmtKind::FunctionDef(Box::new(FunctionDef {
+                    name: ident(&f.name),
+                    decorators,
+                    params,
+                    returns,
+                    body: self.stmts(&f.body),
+                    is_async: f.is_async,
+                    scope,
+                }))
+            }
+            S::ClassDef(c) => {
+                let decorators = self.exprs(c.decorator_list.iter().map(|d| &d.expression));
+                let (bases, keywords) = match &c.arguments {
+                    Some(a) => (self.exprs(a.args.iter()), self.keywords(&a.keywords)),
+                    None => (Vec::new(), Vec::new()),
+                };
+                let scope = self.scope();
+                StmtKind::ClassDef(Box::new(ClassDef {
+                    name: ident(&c.name),
+                    decorators,
+                    bases,
+                    keywords,
+                    body: self.stmts(&c.body),
+                    scope,
+                }))
+            }
+            S::Return(r) => StmtKind::Return(self.opt(r.value.as_deref())),
+            S::Delete(d) => StmtKind::Delete(self.exprs(&d.targets)),
+            S::TypeAlias(t) => StmtKind::Other(vec![self.expr(&t.value)]),
+            S::Assign(a) => StmtKind::Assign {
+                targets: self.exprs(&a.targets),
+                value: self.expr(&a.value),
+            },
+            S::AugAssign(a) => StmtKind::AugAssign {
+                target: self.expr(&a.target),
+                value: self.expr(&a.value),
+            },
+            S::AnnAssign(a) => StmtKind::AnnAssign {
+                target: self.expr(&a.target),
+                annotation: self.expr(&a.annotation),
+                value: self.opt(a.value.as_deref()),
+            },
+            S::For(f) => StmtKind::For {
+                target: self.expr(&f.target),
+                iter: self.expr(&f.iter),
+                body: self.stmts(&f.body),
+                orelse: self.stmts(&f.orelse),
+                is_async: f.is_async,
+            },
+            S::While(w) => StmtKind::While {
+                test: self.expr(&w.test),
+                body: self.stmts(&w.body),
+                orelse: self.stmts(&w.orelse),
+            },
+            S::If(i) => {
+                let mut branches = vec![Branch {
+                    test: Some(self.expr(&i.test)),
+                    body: self.stmts(&i.body),
+                    range: range(i.range),
+                }];
+                for clause in &i.elif_else_clauses {
+                    branches.push(Branch {
+                        test: self.opt(clause.test.as_ref()),
+                        body: self.stmts(&clause.body),
+                        range: range(clause.range),
+                    });
+                }
+                StmtKind::If { branches }
+            }
+            S::With(w) => StmtKind::With {
+                items: w
+                    .items
+                    .iter()
+                    .map(|item| WithItem {
+                        context: self.expr(&item.context_expr),
+                        target: self.opt(item.optional_vars.as_deref()),
+                    })
+                    .collect(),
+                body: self.stmts(&w.body),
+                is_async: w.is_async,
+            },
+            S::Match(m) => StmtKind::Match {
+                subject: self.expr(&m.subject),
+                cases: m
+                    .cases
+                    .iter()
+                    .map(|c| {
+                        let mut bindings = Vec::new();
+                        let mut exprs = Vec::new();
+                        self.pattern(&c.pattern, &mut bindings, &mut exprs);
+                        MatchCase {
+                            bindings,
+                            exprs,
+                            guard: self.opt(c.guard.as_deref()),
+                            body: self.stmts(&c.body),
+                        }
+                    })
+                    .collect(),
+            },
+            S::Raise(r) => StmtKind::Raise {
+                exc: self.opt(r.exc.as_deref()),
+                cause: self.opt(r.cause.as_deref()),
+            },
+            S::Try(t) => StmtKind::Try {
+                body: self.stmts(&t.body),
+                handlers: t
+                    .handlers
+                    .iter()
+                    .map(|h| {
+                        let rast::ExceptHandler::ExceptHandler(h) = h;
+                        Handler {
+                            type_: self.opt(h.type_.as_deref()),
+                            name: h.name.as_ref().map(ident),
+                            body: self.stmts(&h.body),
+                            range: range(h.range),
+                        }
+                    })
+                    .collect(),
+                orelse: self.stmts(&t.orelse),
+                finalbody: self.stmts(&t.finalbody),
+            },
+            S::Assert(a) => StmtKind::Assert {
+                test: self.expr(&a.test),
+                msg: self.opt(a.msg.as_deref()),
+            },
+            S::Import(i) => StmtKind::Import(i.names.iter().map(alias).collect()),
+            S::ImportFrom(i) => StmtKind::ImportFrom {
+                module: i.module.as_ref().map(|m| m.id.to_string()),
+                level: i.level,
+                names: i.names.iter().map(alias).collect(),
+            },
+            S::Global(g) => StmtKind::Global(g.names.iter().map(ident).collect()),
+            S::Nonlocal(n) => StmtKind::Nonlocal(n.names.iter().map(ident).collect()),
+            S::Expr(e) => StmtKind::Expr(self.expr(&e.value)),
+            S::Pass(_) => StmtKind::Pass,
+            S::Break(_) => StmtKind::Break,
+            S::Continue(_) => StmtKind::Continue,
+            S::IpyEscapeCommand(_) => StmtKind::Other(Vec::new()),
+        };
+        Stmt {
+            kind,
+            range: range(s.range()),
+        }
+    }
+
+    fn pattern(&mut self, p: &rast::Pattern, bindings: &mut Vec<Ident>, exprs: &mut Vec<Expr>) {
+        use rast::Pattern as P;
+        match p {
+            P::MatchValue(v) => exprs.push(self.expr(&v.value)),
+            P::MatchSingleton(_) => {}
+            P::MatchSequence(s) => {
+                for p in &s.patterns {
+                    self.pattern(p, bindings, exprs);
+                }
+            }
+            P::MatchMapping(m) => {
+                exprs.extend(self.exprs(&m.keys));
+                for p in &m.patterns {
+                    self.pattern(p, bindings, exprs);
+                }
+                bindings.extend(m.rest.as_ref().map(ident));
+            }
+            P::MatchClass(c) => {
+                exprs.push(self.expr(&c.cls));
+                for p in &c.arguments.patterns {
+                    self.pattern(p, bindings, exprs);
+                }
+                for k in &c.arguments.keywords {
+                    self.pattern(&k.pattern, bindings, exprs);
+                }
+            }
+            P::MatchStar(s) => bindings.extend(s.name.as_ref().map(ident)),
+            P::MatchAs(a) => {
+                if let Some(p) = &a.pattern {
+                    self.pattern(p, bindings, exprs);
+                }
+                bindings.extend(a.name.as_ref().map(ident));
+            }
+            P::MatchOr(o) => {
+                for p in &o.patterns {
+                    self.pattern(p, bindings, exprs);
+                }
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &rast::Expr) -> Expr {
+        let r = range(e.range());
+        if self.depth > MAX_DEPTH {
+            self.truncated = true;
+            return Expr {
+                kind: ExprKind::Other(Vec::new()),
+                range: r,
+            };
+        }
+        self.depth += 1;
+        let kind = self.expr_kind(e);
+        self.depth -= 1;
+        Expr { kind, range: r }
+    }
+
+    fn expr_kind(&mut self, e: &rast::Expr) -> ExprKind {
+        use rast::Expr as E;
+        match e {
+            E::Name(n) => ExprKind::Name(n.id.to_string()),
+            E::Attribute(a) => ExprKind::Attribute {
+                value: Box::new(self.expr(&a.value)),
+                attr: ident(&a.attr),
+            },
+            E::Call(c) => ExprKind::Call(Box::new(Call {
+                func: self.expr(&c.func),
+                args: self.exprs(c.arguments.args.iter()),
+                keywords: self.keywords(&c.arguments.keywords),
+            })),
+            E::StringLiteral(s) => ExprKind::Str(s.value.to_str().to_string()),
+            E::Compare(c) => ExprKind::Compare {
+                left: Box::new(self.expr(&c.left)),
+                ops: c.ops.iter().map(|op| cmp_op(*op)).collect(),
+                comparators: self.exprs(c.comparators.iter()),
+            },
+            E::BoolOp(b) => ExprKind::BoolOp {
+                op: match b.op {
+                    rast::BoolOp::And => BoolOp::And,
+                    rast::BoolOp::Or => BoolOp::Or,
+                },
+                values: self.exprs(&b.values),
+            },
+            E::UnaryOp(u) if u.op == rast::UnaryOp::Not => {
+                ExprKind::Not(Box::new(self.expr(&u.operand)))
+            }
+            E::Lambda(l) => {
+                let params = self.params(l.parameters.as_deref());
+                let scope = self.scope();
+                ExprKind::Lambda(Box::new(Lambda {
+                    params,
+                    body: self.expr(&l.body),
+                    scope,
+                }))
+            }
+            E::Named(n) => ExprKind::Named {
+                target: Box::new(self.expr(&n.target)),
+                value: Box::new(self.expr(&n.value)),
+            },
+            E::Starred(s) => ExprKind::Starred(Box::new(self.expr(&s.value))),
+            E::Tuple(t) => ExprKind::Tuple(self.exprs(&t.elts)),
+            E::List(l) => ExprKind::List(self.exprs(&l.elts)),
+            E::ListComp(c) => {
+                self.comprehension(ComprehensionKind::List, &c.elt, None, &c.generators)
+            }
+            E::SetComp(c) => {
+                self.comprehension(ComprehensionKind::Set, &c.elt, None, &c.generators)
+            }
+            E::Generator(c) => {
+                self.comprehension(ComprehensionKind::Generator, &c.elt, None, &c.generators)
+            }
+            E::DictComp(c) => self.comprehension(
+                ComprehensionKind::Dict,
+                &c.value,
+                c.key.as_deref(),
+                &c.generators,
+            ),
+            E::NumberLiteral(_)
+            | E::BooleanLiteral(_)
+            | E::NoneLiteral(_)
+            | E::EllipsisLiteral(_)
+            | E::BytesLiteral(_) => ExprKind::Constant,
+            other => {
+                let mut children = Children {
+                    lower: self,
+                    out: Vec::new(),
+                };
+                visitor::walk_expr(&mut children, other);
+                ExprKind::Other(children.out)
+            }
+        }
+    }
+
+    fn comprehension(
+        &mut self,
+        kind: ComprehensionKind,
+        element: &rast::Expr,
+        key: Option<&rast::Expr>,
+        generators: &[rast::Comprehension],
+    ) -> ExprKind {
+        let scope = self.scope();
+        let generators = generators
+            .iter()
+            .map(|g| Generator {
+                target: self.expr(&g.target),
+                iter: self.expr(&g.iter),
+                ifs: self.exprs(&g.ifs),
+            })
+            .collect();
+        ExprKind::Comprehension(Box::new(Comprehension {
+            kind,
+            element: self.expr(element),
+            key: self.opt(key),
+            generators,
+            scope,
+        }))
+    }
+}
+
+/// Collects the direct sub-expressions of an expression we do not model.
+struct Children<'l> {
+    lower: &'l mut Lower,
+    out: Vec<Expr>,
+}
+
+impl<'a> Visitor<'a> for Children<'_> {
+    fn visit_expr(&mut self, expr: &'a rast::Expr) {
+        let lowered = self.lower.expr(expr);
+        self.out.push(lowered);
+    }
+}
+
+fn alias(a: &rast::Alias) -> ImportAlias {
+    ImportAlias {
+        name: a.name.id.to_string(),
+        asname: a.asname.as_ref().map(ident),
+        range: range(a.range),
+    }
+}
+
+fn cmp_op(op: rast::CmpOp) -> CmpOp {
+    match op {
+        rast::CmpOp::Eq => CmpOp::Eq,
+        rast::CmpOp::NotEq => CmpOp::NotEq,
+        rast::CmpOp::Lt => CmpOp::Lt,
+        rast::CmpOp::LtE => CmpOp::LtE,
+        rast::CmpOp::Gt => CmpOp::Gt,
+        rast::CmpOp::GtE => CmpOp::GtE,
+        rast::CmpOp::Is => CmpOp::Is,
+        rast::CmpOp::IsNot => CmpOp::IsNot,
+        rast::CmpOp::In => CmpOp::In,
+        rast::CmpOp::NotIn => CmpOp::NotIn,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovers_from_python2_print_statement() {
+        let parsed = parse("print 'hello'\nimport multiprocessing\n");
+        assert!(!parsed.syntax_errors.is_empty());
+        assert!(
+            parsed
+                .module
+                .body
+                .iter()
+                .any(|s| matches!(s.kind, StmtKind::Import(_)))
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_truncated_not_overflowed() {
+        let depth = 5000;
+        let src = format!("x = {}1{}\n", "(".repeat(depth), ")".repeat(depth));
+        let parsed = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(move || parse(&src).truncated)
+            .unwrap()
+            .join()
+            .unwrap();
+        // Parentheses alone do not nest expressions; this stays shallow.
+        assert!(!parsed);
+        let src = format!("x = {}1{}\n", "[".repeat(depth), "]".repeat(depth));
+        let truncated = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(move || parse(&src).truncated)
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(truncated);
+    }
+
+    #[test]
+    fn multiline_strings_are_recorded() {
+        let parsed = parse("x = '''a\nb'''\ny = 'c'\n");
+        assert_eq!(parsed.multiline_strings.len(), 1);
+    }
+}

@@ -1,0 +1,383 @@
+//! MP001 `missing-main-guard`: processes started while the module is being imported.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::ast::*;
+use crate::diagnostics::{Applicability, Diagnostic, Edit, Fix};
+use crate::registry::RuleCode;
+use crate::rules::{Checker, Rule, Wants};
+use crate::semantic::exec::{self, Event};
+use crate::semantic::mp::{MethodSet, ProcessStart, StartMethod};
+use crate::semantic::{Model, Value};
+
+pub struct MissingMainGuard;
+
+/// Where a function that runs at import time ends up starting processes.
+#[derive(Clone, Copy)]
+struct Site {
+    range: Range,
+    start: ProcessStart,
+}
+
+impl Rule for MissingMainGuard {
+    fn code(&self) -> RuleCode {
+        RuleCode::MP001
+    }
+
+    fn wants(&self) -> Wants {
+        Wants {
+            module: true,
+            exprs: false,
+        }
+    }
+
+    fn check_module(&self, cx: &mut Checker<'_, '_>) {
+        let model = cx.model;
+        let forced = exec::import_time_start_methods(model);
+        let reach = Reach {
+            model,
+            memo: RefCell::default(),
+        };
+        let mut found: Vec<(usize, Diagnostic)> = Vec::new();
+        for (index, stmt) in model.module.body.iter().enumerate() {
+            exec::walk(
+                model,
+                std::slice::from_ref(stmt),
+                ScopeId::MODULE,
+                &mut |event, scope| {
+                    let anchor = event.expr();
+                    let (start, via) = match exec::process_start(model, event, scope) {
+                        Some(start) => (start, None),
+                        None => match reach.callee_starts(event, scope) {
+                            Some(site) => (site.start, Some(site)),
+                            None => return,
+                        },
+                    };
+                    let default = forced_method(&forced, anchor.range.start);
+                    let failing =
+                        failing_methods(start.method.or(default), cx.settings.start_methods);
+                    if failing.is_empty() {
+                        return;
+                    }
+                    found.push((index, diagnostic(cx, anchor, start, via, failing)));
+                },
+            );
+        }
+        let fix = found
+            .iter()
+            .map(|(index, _)| *index)
+            .min()
+            .and_then(|first| guard_fix(cx, first));
+        for (_, diagnostic) in found {
+            cx.report(diagnostic.with_fix(fix.clone()));
+        }
+    }
+}
+
+/// The start method import-time code has certainly set before `offset`: only when every
+/// `set_start_method` call before it names the same method (branches may differ).
+fn forced_method(forced: &[(u32, Option<StartMethod>)], offset: u32) -> Option<StartMethod> {
+    let mut before = forced
+        .iter()
+        .filter(|(at, _)| *at <= offset)
+        .map(|(_, m)| *m);
+    let first = before.next()??;
+    before.all(|m| m == Some(first)).then_some(first)
+}
+
+/// The start methods under which a start with this method (or the default) fails.
+fn failing_methods(method: Option<StartMethod>, configured: MethodSet) -> MethodSet {
+    let candidates = match method {
+        Some(m) => MethodSet::single(m),
+        None => configured,
+    };
+    candidates
+        .intersect(configured)
+        .iter()
+        .filter(|m| m.reimports_main())
+        .collect()
+}
+
+/// How a call is named in a message: `proc.start()`, `Pool(...)`; the callee alone when
+/// the full text would be long or span lines.
+fn shown_call(cx: &Checker<'_, '_>, anchor: &Expr) -> String {
+    let Some(call) = anchor.as_call() else {
+        return short(cx.text(anchor.range));
+    };
+    let func = cx.text(call.func.range);
+    let args = if call.args.is_empty() && call.keywords.is_empty() {
+        "()"
+    } else {
+        "(...)"
+    };
+    if func.contains(['\n', '#']) || func.chars().count() > 40 {
+        match &call.func.kind {
+            ExprKind::Attribute { attr, .. } => format!(".{}{args}", attr.name),
+            _ => format!("{}{args}", short(func)),
+        }
+    } else {
+        format!("{func}{args}")
+    }
+}
+
+fn short(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 48 {
+        let cut: String = one_line.chars().take(45).collect();
+        format!("{cut}...")
+    } else {
+        one_line
+    }
+}
+
+fn diagnostic(
+    cx: &Checker<'_, '_>,
+    anchor: &Expr,
+    start: ProcessStart,
+    via: Option<Site>,
+    failing: MethodSet,
+) -> Diagnostic {
+    let shown = shown_call(cx, anchor);
+    let methods = failing.describe();
+    let (message, label) = match via {
+        None => (
+            format!("`{shown}` starts {} at import time", start.what),
+            format!("starts {} while the module is imported", start.what),
+        ),
+        Some(site) => (
+            format!(
+                "`{shown}` runs at import time and starts {} (line {})",
+                start.what,
+                cx.line_of(site.range.start)
+            ),
+            "runs while the module is imported".to_string(),
+        ),
+    };
+    let consequence = match start.what {
+        "a pool of worker processes" => {
+            "each worker re-imports this module, fails, and the pool respawns workers forever"
+        }
+        "worker processes" => {
+            "each worker re-imports this module and fails, and the executor raises BrokenProcessPool"
+        }
+        _ => {
+            "the child re-imports this module, runs this again and dies with `RuntimeError: An attempt has been made to start a new process before the current process has finished its bootstrapping phase`"
+        }
+    };
+    let mut d = Diagnostic::new(
+        crate::diagnostics::Code::Rule(RuleCode::MP001),
+        anchor.range,
+        format!("{message}; this fails under {methods}"),
+        label,
+    )
+    .with_help(format!(
+        "under {methods} {consequence}. Put the code that starts processes under \
+         `if __name__ == \"__main__\":` (the default start method is forkserver on Linux \
+         since Python 3.14 and spawn on macOS and Windows)"
+    ));
+    if let Some(site) = via {
+        d = d.with_annotation(site.range, format!("starts {} here", start.what));
+    }
+    d
+}
+
+/// Follows calls to functions (and constructors of classes) defined in this file.
+struct Reach<'m, 'a> {
+    model: &'m Model<'a>,
+    /// Per function body: where it starts processes; `None` while being explored, which
+    /// also cuts recursion.
+    memo: RefCell<HashMap<*const FunctionDef, Option<Site>>>,
+}
+
+impl<'a> Reach<'_, 'a> {
+    fn callee_starts(&self, event: Event<'a>, scope: ScopeId) -> Option<Site> {
+        let callee = match event {
+            Event::Call { call, .. } => &call.func,
+            Event::Decorate { expr } => expr,
+            Event::Enter { .. } => return None,
+        };
+        match self.model.resolve(callee, scope) {
+            Value::Function(f) => self.function_starts(f),
+            Value::Class(c) => c.body.iter().find_map(|s| match &s.kind {
+                StmtKind::FunctionDef(f) if f.name.name == "__init__" => self.function_starts(f),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    fn function_starts(&self, f: &'a FunctionDef) -> Option<Site> {
+        let key = f as *const FunctionDef;
+        if let Some(known) = self.memo.borrow().get(&key) {
+            return *known;
+        }
+        self.memo.borrow_mut().insert(key, None);
+        let mut first: Option<Site> = None;
+        exec::walk(self.model, &f.body, f.scope, &mut |event, scope| {
+            if first.is_some() {
+                return;
+            }
+            first = match exec::process_start(self.model, event, scope) {
+                Some(start) => Some(Site {
+                    range: event.expr().range,
+                    start,
+                }),
+                None => self.callee_starts(event, scope),
+            };
+        });
+        self.memo.borrow_mut().insert(key, first);
+        first
+    }
+}
+
+/// Moves the module's tail, from the first statement that starts processes on, under a
+/// new main guard. Offered only when that is plausible: the tail holds no definitions or
+/// imports, and no function or class reads a name the tail assigns (children would lose
+/// it). Still unsafe: module-level names the tail assigns stop existing on import.
+fn guard_fix(cx: &Checker<'_, '_>, first: usize) -> Option<Fix> {
+    let body = &cx.model.module.body;
+    let source = cx.source;
+    let index = &source.index;
+    let first_line = index.line_of(body[first].range.start);
+    // Everything that shares the first line belongs to the tail too.
+    let tail_start = body
+        .iter()
+        .position(|s| index.line_of(s.range.end) >= first_line)?;
+    // Take along the statements just before that set up what the tail uses
+    // (`proc = Process(...)` before `proc.start()`): children need them no more than the
+    // start itself.
+    let mut tail_start = tail_start;
+    while tail_start > 0 {
+        let previous = &body[tail_start - 1];
+        let mut bound = Vec::new();
+        assigned_names(previous, &mut bound);
+        let used = names_used(&body[tail_start..]);
+        let feeds_tail = !bound.is_empty() && bound.iter().any(|n| used.contains(n));
+        if !(movable(previous) && feeds_tail) {
+            break;
+        }
+        tail_start -= 1;
+    }
+    let tail = &body[tail_start..];
+    if !tail.iter().all(movable) {
+        return None;
+    }
+    let mut assigned = Vec::new();
+    for stmt in tail {
+        assigned_names(stmt, &mut assigned);
+    }
+    if names_read_in_definitions(cx.model)
+        .iter()
+        .any(|n| assigned.contains(n))
+    {
+        return None;
+    }
+    let start = index.line_start(index.line_of(tail[0].range.start));
+    let end = tail.last()?.range.end;
+    let unit = indent_unit(&source.text);
+    let mut content = String::from("if __name__ == \"__main__\":\n");
+    let mut offset = start;
+    for line in source.text[start as usize..end as usize].split_inclusive('\n') {
+        let in_string = cx
+            .parsed
+            .multiline_strings
+            .iter()
+            .any(|r| r.start < offset && offset < r.end);
+        if !in_string && !line.trim().is_empty() {
+            content.push_str(unit);
+        }
+        content.push_str(line);
+        offset += line.len() as u32;
+    }
+    Some(Fix::new(
+        Applicability::Unsafe,
+        "Move the statements that start processes under `if __name__ == \"__main__\":`",
+        vec![Edit {
+            range: Range::new(start, end),
+            content,
+        }],
+    ))
+}
+
+fn movable(stmt: &Stmt) -> bool {
+    !matches!(
+        stmt.kind,
+        StmtKind::FunctionDef(_)
+            | StmtKind::ClassDef(_)
+            | StmtKind::Import(_)
+            | StmtKind::ImportFrom { .. }
+            | StmtKind::Global(_)
+            | StmtKind::Nonlocal(_)
+            | StmtKind::Return(_)
+            | StmtKind::Break
+            | StmtKind::Continue
+    )
+}
+
+fn assigned_names<'a>(stmt: &'a Stmt, out: &mut Vec<&'a str>) {
+    fn targets<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
+        match &e.kind {
+            ExprKind::Name(n) => out.push(n),
+            ExprKind::Tuple(items) | ExprKind::List(items) => {
+                items.iter().for_each(|i| targets(i, out))
+            }
+            ExprKind::Starred(inner) => targets(inner, out),
+            _ => {}
+        }
+    }
+    match &stmt.kind {
+        StmtKind::Assign { targets: ts, .. } => ts.iter().for_each(|t| targets(t, out)),
+        StmtKind::AnnAssign { target, .. } | StmtKind::AugAssign { target, .. } => {
+            targets(target, out)
+        }
+        StmtKind::For { target, .. } => targets(target, out),
+        StmtKind::With { items, .. } => items
+            .iter()
+            .filter_map(|i| i.target.as_ref())
+            .for_each(|t| targets(t, out)),
+        _ => {}
+    }
+    exec::for_each_child(stmt, |child| {
+        if let exec::Child::Block(b) = child {
+            b.iter().for_each(|s| assigned_names(s, out));
+        }
+    });
+}
+
+/// Every name that appears in these statements.
+fn names_used(stmts: &[Stmt]) -> Vec<&str> {
+    let mut out = Vec::new();
+    exec::walk_all_exprs(stmts, ScopeId::MODULE, &mut |expr, _| {
+        if let ExprKind::Name(n) = &expr.kind {
+            out.push(n.as_str());
+        }
+    });
+    out
+}
+
+/// Names that code inside functions, classes and lambdas reads from the module scope.
+fn names_read_in_definitions<'a>(model: &Model<'a>) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    exec::walk_all_exprs(&model.module.body, ScopeId::MODULE, &mut |expr, scope| {
+        if let ExprKind::Name(n) = &expr.kind
+            && scope != ScopeId::MODULE
+            && model.binding_scope(n, scope) == Some(ScopeId::MODULE)
+        {
+            out.push(n.as_str());
+        }
+    });
+    out
+}
+
+/// The file's indentation unit, from its first indented line; four spaces by default.
+fn indent_unit(text: &str) -> &str {
+    for line in text.lines() {
+        let trimmed = line.trim_start_matches([' ', '\t']);
+        let width = line.len() - trimmed.len();
+        if width > 0 && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            return &line[..width];
+        }
+    }
+    "    "
+}

@@ -1,0 +1,119 @@
+//! The rules. Each file holds one rule: a unit struct implementing [`Rule`].
+//!
+//! Rules declare which nodes they want; [`run`] walks the tree once and hands each node
+//! only to the rules that asked for it. A rule writes its message, label, help and fix;
+//! its code, severity and documentation are attached from the registry.
+
+pub mod ineffective_main_guard;
+pub mod missing_main_guard;
+
+use crate::ast::*;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::python::Parsed;
+use crate::registry::RuleCode;
+use crate::semantic::Model;
+use crate::semantic::exec;
+use crate::semantic::mp::MethodSet;
+use crate::source::SourceFile;
+
+/// The nodes a rule wants to be called for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wants {
+    /// Once per file, with the whole model.
+    pub module: bool,
+    /// Every expression, in every scope.
+    pub exprs: bool,
+}
+
+pub trait Rule: Sync {
+    fn code(&self) -> RuleCode;
+
+    fn wants(&self) -> Wants;
+
+    fn check_module(&self, _cx: &mut Checker<'_, '_>) {}
+
+    fn check_expr<'a>(&self, _cx: &mut Checker<'_, 'a>, _expr: &'a Expr, _scope: ScopeId) {}
+}
+
+/// Per-file settings that rules read.
+#[derive(Clone, Copy, Debug)]
+pub struct RuleSettings {
+    /// Start methods the project must work under.
+    pub start_methods: MethodSet,
+}
+
+impl Default for RuleSettings {
+    fn default() -> Self {
+        Self {
+            start_methods: MethodSet::ALL,
+        }
+    }
+}
+
+/// What a rule sees of the file, and where it reports.
+pub struct Checker<'c, 'a> {
+    pub source: &'c SourceFile,
+    pub parsed: &'a Parsed,
+    pub model: &'c Model<'a>,
+    pub settings: RuleSettings,
+    code: RuleCode,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a> Checker<'_, 'a> {
+    pub fn report(&mut self, mut diagnostic: Diagnostic) {
+        diagnostic.code = Code::Rule(self.code);
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// The source text of a range.
+    pub fn text(&self, range: Range) -> &str {
+        self.source.text.get(range.as_usize()).unwrap_or_default()
+    }
+
+    pub fn line_of(&self, offset: u32) -> u32 {
+        self.source.location(offset).line
+    }
+}
+
+/// Runs the given rules over one parsed file.
+pub fn run<'a>(
+    source: &SourceFile,
+    parsed: &'a Parsed,
+    model: &Model<'a>,
+    rules: &[RuleCode],
+    settings: RuleSettings,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut expr_rules = Vec::new();
+    for &code in rules {
+        let rule = code.rule();
+        let mut cx = Checker {
+            source,
+            parsed,
+            model,
+            settings,
+            code,
+            diagnostics: Vec::new(),
+        };
+        if rule.wants().module {
+            rule.check_module(&mut cx);
+        }
+        if rule.wants().exprs {
+            expr_rules.push((rule, cx));
+        } else {
+            out.append(&mut cx.diagnostics);
+        }
+    }
+    if !expr_rules.is_empty() {
+        exec::walk_all_exprs(&parsed.module.body, ScopeId::MODULE, &mut |expr, scope| {
+            for (rule, cx) in expr_rules.iter_mut() {
+                rule.check_expr(cx, expr, scope);
+            }
+        });
+    }
+    for (_, mut cx) in expr_rules {
+        out.append(&mut cx.diagnostics);
+    }
+    out
+}

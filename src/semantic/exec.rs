@@ -1,0 +1,430 @@
+//! Which code runs when a block runs: the walk that "import time" and "when this function
+//! is called" questions are answered with.
+
+use crate::ast::*;
+use crate::semantic::guard::{self, GuardTest};
+use crate::semantic::{Model, Value};
+
+/// A direct child of a statement.
+pub enum Child<'a> {
+    Expr(&'a Expr),
+    Block(&'a [Stmt]),
+}
+
+/// Visits the direct children of `stmt` in evaluation order. Function bodies are included
+/// as blocks; callers that care about when code runs handle definitions themselves.
+pub fn for_each_child<'a>(stmt: &'a Stmt, mut f: impl FnMut(Child<'a>)) {
+    use Child::{Block, Expr as E};
+    match &stmt.kind {
+        StmtKind::FunctionDef(def) => {
+            def.decorators.iter().for_each(|d| f(E(d)));
+            for p in &def.params.params {
+                p.default.iter().chain(&p.annotation).for_each(|e| f(E(e)));
+            }
+            def.returns.iter().for_each(|e| f(E(e)));
+            f(Block(&def.body));
+        }
+        StmtKind::ClassDef(class) => {
+            class
+                .decorators
+                .iter()
+                .chain(&class.bases)
+                .for_each(|e| f(E(e)));
+            class.keywords.iter().for_each(|k| f(E(&k.value)));
+            f(Block(&class.body));
+        }
+        StmtKind::Return(value) => value.iter().for_each(|e| f(E(e))),
+        StmtKind::Delete(targets) | StmtKind::Other(targets) => {
+            targets.iter().for_each(|e| f(E(e)))
+        }
+        StmtKind::Assign { targets, value } => {
+            f(E(value));
+            targets.iter().for_each(|e| f(E(e)));
+        }
+        StmtKind::AugAssign { target, value } => {
+            f(E(value));
+            f(E(target));
+        }
+        StmtKind::AnnAssign {
+            target,
+            annotation,
+            value,
+        } => {
+            value.iter().for_each(|e| f(E(e)));
+            f(E(annotation));
+            f(E(target));
+        }
+        StmtKind::For {
+            target,
+            iter,
+            body,
+            orelse,
+            ..
+        } => {
+            f(E(iter));
+            f(E(target));
+            f(Block(body));
+            f(Block(orelse));
+        }
+        StmtKind::While { test, body, orelse } => {
+            f(E(test));
+            f(Block(body));
+            f(Block(orelse));
+        }
+        StmtKind::If { branches } => {
+            for b in branches {
+                b.test.iter().for_each(|e| f(E(e)));
+                f(Block(&b.body));
+            }
+        }
+        StmtKind::With { items, body, .. } => {
+            for item in items {
+                f(E(&item.context));
+                item.target.iter().for_each(|e| f(E(e)));
+            }
+            f(Block(body));
+        }
+        StmtKind::Match { subject, cases } => {
+            f(E(subject));
+            for c in cases {
+                c.exprs.iter().chain(&c.guard).for_each(|e| f(E(e)));
+                f(Block(&c.body));
+            }
+        }
+        StmtKind::Raise { exc, cause } => exc.iter().chain(cause).for_each(|e| f(E(e))),
+        StmtKind::Try {
+            body,
+            handlers,
+            orelse,
+            finalbody,
+        } => {
+            f(Block(body));
+            for h in handlers {
+                h.type_.iter().for_each(|e| f(E(e)));
+                f(Block(&h.body));
+            }
+            f(Block(orelse));
+            f(Block(finalbody));
+        }
+        StmtKind::Assert { test, msg } => {
+            f(E(test));
+            msg.iter().for_each(|e| f(E(e)));
+        }
+        StmtKind::Expr(e) => f(E(e)),
+        StmtKind::Import(_)
+        | StmtKind::ImportFrom { .. }
+        | StmtKind::Global(_)
+        | StmtKind::Nonlocal(_)
+        | StmtKind::Pass
+        | StmtKind::Break
+        | StmtKind::Continue => {}
+    }
+}
+
+/// Visits the direct sub-expressions of `expr`, lambda bodies and comprehension parts
+/// included.
+pub fn for_each_subexpr<'a>(expr: &'a Expr, mut f: impl FnMut(&'a Expr)) {
+    match &expr.kind {
+        ExprKind::Name(_) | ExprKind::Str(_) | ExprKind::Constant => {}
+        ExprKind::Attribute { value, .. } => f(value),
+        ExprKind::Call(call) => {
+            f(&call.func);
+            call.args.iter().for_each(&mut f);
+            call.keywords.iter().for_each(|k| f(&k.value));
+        }
+        ExprKind::Compare {
+            left, comparators, ..
+        } => {
+            f(left);
+            comparators.iter().for_each(f);
+        }
+        ExprKind::BoolOp { values, .. } => values.iter().for_each(f),
+        ExprKind::Not(inner) | ExprKind::Starred(inner) => f(inner),
+        ExprKind::Lambda(l) => {
+            for p in &l.params.params {
+                p.default.iter().for_each(&mut f);
+            }
+            f(&l.body);
+        }
+        ExprKind::Named { target, value } => {
+            f(value);
+            f(target);
+        }
+        ExprKind::Tuple(items) | ExprKind::List(items) | ExprKind::Other(items) => {
+            items.iter().for_each(f)
+        }
+        ExprKind::Comprehension(c) => {
+            for g in &c.generators {
+                f(&g.iter);
+                f(&g.target);
+                g.ifs.iter().for_each(&mut f);
+            }
+            c.key.iter().for_each(&mut f);
+            f(&c.element);
+        }
+    }
+}
+
+/// Something that happens when code runs.
+#[derive(Clone, Copy)]
+pub enum Event<'a> {
+    /// A call is evaluated.
+    Call { expr: &'a Expr, call: &'a Call },
+    /// A `with` statement enters this context manager.
+    Enter { expr: &'a Expr },
+    /// A decorator is applied: the value of `expr` is called with the definition.
+    Decorate { expr: &'a Expr },
+}
+
+impl<'a> Event<'a> {
+    pub fn expr(&self) -> &'a Expr {
+        match self {
+            Event::Call { expr, .. } | Event::Enter { expr } | Event::Decorate { expr } => expr,
+        }
+    }
+}
+
+/// Visits every event of the code that runs, right then, when `body` runs in `scope`.
+///
+/// Skipped: function and lambda bodies (they run when called), the guarded side of a main
+/// guard (it never runs on import), the body of a never-true guard look-alike, and
+/// `if TYPE_CHECKING:` bodies. Class bodies run at definition, so they are entered.
+pub fn walk<'a>(
+    model: &Model<'a>,
+    body: &'a [Stmt],
+    scope: ScopeId,
+    on: &mut dyn FnMut(Event<'a>, ScopeId),
+) {
+    let mut w = Walker { model, on };
+    w.block(body, scope);
+}
+
+struct Walker<'m, 'a, 'f> {
+    model: &'m Model<'a>,
+    on: &'f mut dyn FnMut(Event<'a>, ScopeId),
+}
+
+impl<'a> Walker<'_, 'a, '_> {
+    fn block(&mut self, body: &'a [Stmt], scope: ScopeId) {
+        for stmt in body {
+            self.stmt(stmt, scope);
+        }
+    }
+
+    fn stmt(&mut self, stmt: &'a Stmt, scope: ScopeId) {
+        match &stmt.kind {
+            // Decorators, defaults and annotations run now; the body runs when called.
+            StmtKind::FunctionDef(def) => {
+                for_each_child(stmt, |child| {
+                    if let Child::Expr(e) = child {
+                        self.expr(e, scope)
+                    }
+                });
+                self.decorate(&def.decorators, scope);
+            }
+            StmtKind::ClassDef(class) => {
+                for_each_child(stmt, |child| {
+                    if let Child::Expr(e) = child {
+                        self.expr(e, scope)
+                    }
+                });
+                self.block(&class.body, class.scope);
+                self.decorate(&class.decorators, scope);
+            }
+            StmtKind::If { branches } => self.if_chain(branches, scope),
+            StmtKind::With { items, body, .. } => {
+                for item in items {
+                    self.expr(&item.context, scope);
+                    (self.on)(
+                        Event::Enter {
+                            expr: &item.context,
+                        },
+                        scope,
+                    );
+                    if let Some(t) = &item.target {
+                        self.expr(t, scope);
+                    }
+                }
+                self.block(body, scope);
+            }
+            _ => for_each_child(stmt, |child| match child {
+                Child::Expr(e) => self.expr(e, scope),
+                Child::Block(b) => self.block(b, scope),
+            }),
+        }
+    }
+
+    /// Decorators apply innermost first, after the definition is evaluated.
+    fn decorate(&mut self, decorators: &'a [Expr], scope: ScopeId) {
+        for d in decorators.iter().rev() {
+            (self.on)(Event::Decorate { expr: d }, scope);
+        }
+    }
+
+    fn if_chain(&mut self, branches: &'a [Branch], scope: ScopeId) {
+        for branch in branches {
+            let Some(test) = &branch.test else {
+                self.block(&branch.body, scope);
+                return;
+            };
+            self.expr(test, scope);
+            match guard::classify(test) {
+                // The rest of the chain runs only when imported: keep walking it.
+                Some(GuardTest::OnlyAsMain) | Some(GuardTest::Never) => continue,
+                // The body runs on import; the rest of the chain only as main.
+                Some(GuardTest::OnlyWhenImported) => {
+                    self.block(&branch.body, scope);
+                    return;
+                }
+                None if self.is_type_checking(test, scope) => continue,
+                None => self.block(&branch.body, scope),
+            }
+        }
+    }
+
+    fn is_type_checking(&self, test: &'a Expr, scope: ScopeId) -> bool {
+        if test.as_name() == Some("TYPE_CHECKING") {
+            return true;
+        }
+        matches!(
+            self.model.resolve(test, scope),
+            Value::Object { ref path, .. }
+                if path == "typing.TYPE_CHECKING" || path == "typing_extensions.TYPE_CHECKING"
+        )
+    }
+
+    fn expr(&mut self, expr: &'a Expr, scope: ScopeId) {
+        match &expr.kind {
+            // A lambda's body runs when it is called; its defaults run now.
+            ExprKind::Lambda(l) => {
+                for p in &l.params.params {
+                    if let Some(d) = &p.default {
+                        self.expr(d, scope);
+                    }
+                }
+            }
+            ExprKind::Comprehension(c) => {
+                for (i, g) in c.generators.iter().enumerate() {
+                    self.expr(&g.iter, if i == 0 { scope } else { c.scope });
+                    for cond in &g.ifs {
+                        self.expr(cond, c.scope);
+                    }
+                }
+                // A generator expression's element runs lazily, but a generator passed
+                // straight to a call is almost always consumed by it.
+                self.expr(&c.element, c.scope);
+                if let Some(k) = &c.key {
+                    self.expr(k, c.scope);
+                }
+            }
+            ExprKind::Call(call) => {
+                for_each_subexpr(expr, |e| self.expr(e, scope));
+                (self.on)(Event::Call { expr, call }, scope);
+            }
+            _ => for_each_subexpr(expr, |e| self.expr(e, scope)),
+        }
+    }
+}
+
+/// Whether this event starts processes, and how.
+pub fn process_start<'a>(
+    model: &Model<'a>,
+    event: Event<'a>,
+    scope: ScopeId,
+) -> Option<crate::semantic::mp::ProcessStart> {
+    use crate::semantic::mp::{self, MpClass, ProcessStart};
+    let start = |class: MpClass, method| ProcessStart {
+        what: class.starts_what(),
+        method,
+    };
+    match event {
+        Event::Enter { expr } => match model.resolve(expr, scope).instance()? {
+            (MpClass::Manager, method) => Some(start(MpClass::Manager, method)),
+            _ => None,
+        },
+        Event::Call { expr, call } => {
+            if let ExprKind::Attribute { value, attr } = &call.func.kind {
+                let receiver = model.resolve(value, scope).instance();
+                match (attr.name.as_str(), receiver) {
+                    ("start", Some((c @ (MpClass::Process | MpClass::Manager), m))) => {
+                        return Some(start(c, m));
+                    }
+                    ("submit" | "map", Some((c @ MpClass::ProcessPoolExecutor, m))) => {
+                        return Some(start(c, m));
+                    }
+                    _ => {}
+                }
+            }
+            match model.resolve(expr, scope) {
+                Value::Instance {
+                    class: c @ (MpClass::Pool | MpClass::StartedManager),
+                    method,
+                } => Some(start(c, method)),
+                _ => {
+                    let callee = model.resolve(&call.func, scope);
+                    let path = callee.path()?;
+                    mp::is_launcher_function(path).then_some(ProcessStart {
+                        what: "processes",
+                        method: None,
+                    })
+                }
+            }
+        }
+        Event::Decorate { .. } => None,
+    }
+}
+
+/// `set_start_method(...)` calls that run at import time, by position, with the method
+/// when it is a literal: each one fixes the default context for the code after it.
+pub fn import_time_start_methods<'a>(
+    model: &Model<'a>,
+) -> Vec<(u32, Option<crate::semantic::mp::StartMethod>)> {
+    use crate::semantic::mp::StartMethod;
+    let mut found = Vec::new();
+    walk(
+        model,
+        &model.module.body,
+        ScopeId::MODULE,
+        &mut |event, scope| {
+            let Event::Call { expr, call } = event else {
+                return;
+            };
+            if model.qualified_name(&call.func, scope).as_deref()
+                != Some("multiprocessing.set_start_method")
+            {
+                return;
+            }
+            let method = call
+                .argument(0, "method")
+                .and_then(|a| a.as_str())
+                .and_then(StartMethod::parse);
+            found.push((expr.range.start, method));
+        },
+    );
+    found
+}
+
+/// Visits every expression in `body`, in every scope, with the scope it is evaluated in.
+pub fn walk_all_exprs<'a>(body: &'a [Stmt], scope: ScopeId, on: &mut dyn FnMut(&'a Expr, ScopeId)) {
+    for stmt in body {
+        let inner = match &stmt.kind {
+            StmtKind::FunctionDef(f) => Some(f.scope),
+            StmtKind::ClassDef(c) => Some(c.scope),
+            _ => None,
+        };
+        for_each_child(stmt, |child| match child {
+            Child::Expr(e) => walk_expr_tree(e, scope, on),
+            Child::Block(b) => walk_all_exprs(b, inner.unwrap_or(scope), on),
+        });
+    }
+}
+
+fn walk_expr_tree<'a>(expr: &'a Expr, scope: ScopeId, on: &mut dyn FnMut(&'a Expr, ScopeId)) {
+    on(expr, scope);
+    let inner = match &expr.kind {
+        ExprKind::Lambda(l) => Some(l.scope),
+        ExprKind::Comprehension(c) => Some(c.scope),
+        _ => None,
+    };
+    for_each_subexpr(expr, |e| walk_expr_tree(e, inner.unwrap_or(scope), on));
+}

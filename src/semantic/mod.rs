@@ -1,0 +1,802 @@
+//! The semantic model: scopes, bindings and what expressions resolve to.
+//!
+//! Built once per file and shared by every rule. Resolution is deliberately
+//! conservative: whenever a name could mean two different things (it is shadowed, or
+//! rebound somewhere a deferred function body could observe), it resolves to
+//! [`Value::Unknown`] and no rule fires on it. False positives are worse than silence.
+
+pub mod exec;
+pub mod guard;
+pub mod mp;
+
+use std::collections::HashMap;
+
+use crate::ast::*;
+use mp::{MpClass, StartMethod};
+
+/// What an expression is known to evaluate to.
+#[derive(Clone, Debug)]
+pub enum Value<'a> {
+    Unknown,
+    /// A module or a member of one, by canonical qualified name (`multiprocessing.Pool`).
+    /// `method` is set when it was reached through a context (`ctx.Pool`).
+    Object {
+        path: String,
+        method: Option<StartMethod>,
+    },
+    /// A multiprocessing context (`get_context(...)`); `None` is the default context.
+    Context(Option<StartMethod>),
+    /// An instance of a tracked class.
+    Instance {
+        class: MpClass,
+        method: Option<StartMethod>,
+    },
+    /// A function defined in this file.
+    Function(&'a FunctionDef),
+    /// A class defined in this file.
+    Class(&'a ClassDef),
+}
+
+impl PartialEq for Value<'_> {
+    /// Definitions compare by identity: two functions are the same only if they are one.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Unknown, Value::Unknown) => true,
+            (Value::Object { path: a, method: m }, Value::Object { path: b, method: n }) => {
+                a == b && m == n
+            }
+            (Value::Context(a), Value::Context(b)) => a == b,
+            (
+                Value::Instance {
+                    class: a,
+                    method: m,
+                },
+                Value::Instance {
+                    class: b,
+                    method: n,
+                },
+            ) => a == b && m == n,
+            (Value::Function(a), Value::Function(b)) => std::ptr::eq(*a, *b),
+            (Value::Class(a), Value::Class(b)) => std::ptr::eq(*a, *b),
+            _ => false,
+        }
+    }
+}
+
+impl Value<'_> {
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Value::Object { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    pub fn instance(&self) -> Option<(MpClass, Option<StartMethod>)> {
+        match self {
+            Value::Instance { class, method } => Some((*class, *method)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeKind {
+    Module,
+    Class,
+    Function,
+    Lambda,
+    Comprehension,
+}
+
+#[derive(Debug)]
+pub enum BindingKind<'a> {
+    /// `import a.b` binds `a` to module `a`; `import a.b as x` binds `x` to `a.b`.
+    Import(String),
+    /// `from m import n` binds `n` to `m.n`.
+    FromImport(String),
+    /// An assignment (or walrus) of this whole expression.
+    Assign(&'a Expr),
+    /// A `for` target, bound to the elements of this iterable.
+    Iterate(&'a Expr),
+    /// A `with ... as` target, bound to what entering this expression returns.
+    WithTarget(&'a Expr),
+    Function(&'a FunctionDef),
+    Class(&'a ClassDef),
+    /// Parameters, `except ... as`, `del`, augmented assignment, unpacking, match captures:
+    /// the name exists but its value is not followed.
+    Opaque,
+}
+
+#[derive(Debug)]
+pub struct Binding<'a> {
+    /// Where the binding takes effect; a use at or after it sees it.
+    pub offset: u32,
+    pub kind: BindingKind<'a>,
+}
+
+#[derive(Debug)]
+struct Scope<'a> {
+    kind: ScopeKind,
+    parent: Option<ScopeId>,
+    bindings: HashMap<&'a str, Vec<Binding<'a>>>,
+    globals: Vec<&'a str>,
+    /// Modules imported with `from m import *`.
+    star_imports: Vec<String>,
+}
+
+/// Resolution chains longer than this give up: real code is far shallower, and it keeps
+/// pathological self-references cheap.
+const MAX_RESOLVE_DEPTH: u32 = 24;
+
+pub struct Model<'a> {
+    pub module: &'a Module,
+    scopes: Vec<Scope<'a>>,
+}
+
+impl<'a> Model<'a> {
+    pub fn new(module: &'a Module) -> Self {
+        let mut scopes = Vec::with_capacity(module.scope_count as usize);
+        for _ in 0..module.scope_count.max(1) {
+            scopes.push(Scope {
+                kind: ScopeKind::Module,
+                parent: None,
+                bindings: HashMap::new(),
+                globals: Vec::new(),
+                star_imports: Vec::new(),
+            });
+        }
+        let mut builder = Builder { scopes };
+        builder.block(&module.body, ScopeId::MODULE);
+        Self {
+            module,
+            scopes: builder.scopes,
+        }
+    }
+
+    pub fn scope_kind(&self, scope: ScopeId) -> ScopeKind {
+        self.scopes[scope.0 as usize].kind
+    }
+
+    /// What `expr`, evaluated in `scope`, resolves to.
+    pub fn resolve(&self, expr: &'a Expr, scope: ScopeId) -> Value<'a> {
+        self.resolve_at(expr, scope, 0)
+    }
+
+    /// The qualified name `expr` resolves to, if any (`mp.Pool` -> `multiprocessing.Pool`).
+    pub fn qualified_name(&self, expr: &'a Expr, scope: ScopeId) -> Option<String> {
+        match self.resolve(expr, scope) {
+            Value::Object { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    fn resolve_at(&self, expr: &'a Expr, scope: ScopeId, depth: u32) -> Value<'a> {
+        if depth > MAX_RESOLVE_DEPTH {
+            return Value::Unknown;
+        }
+        match &expr.kind {
+            ExprKind::Name(name) => self.lookup(name, scope, expr.range.start, depth + 1),
+            ExprKind::Attribute { value, attr } => match self.resolve_at(value, scope, depth + 1) {
+                Value::Object { path, method } => Value::Object {
+                    path: mp::canonical(&format!("{path}.{}", attr.name)),
+                    method,
+                },
+                Value::Context(method) if mp::is_context_member(&attr.name) => Value::Object {
+                    path: format!("multiprocessing.{}", attr.name),
+                    method,
+                },
+                _ => Value::Unknown,
+            },
+            ExprKind::Call(call) => self.call_result(call, scope, depth + 1),
+            ExprKind::Named { value, .. } => self.resolve_at(value, scope, depth + 1),
+            _ => Value::Unknown,
+        }
+    }
+
+    fn call_result(&self, call: &'a Call, scope: ScopeId, depth: u32) -> Value<'a> {
+        match self.resolve_at(&call.func, scope, depth) {
+            Value::Object { path, method } => {
+                if path == "multiprocessing.get_context" {
+                    return match call.argument(0, "method") {
+                        None => Value::Context(method),
+                        Some(arg) => match arg.as_str().and_then(StartMethod::parse) {
+                            Some(m) => Value::Context(Some(m)),
+                            None if matches!(arg.kind, ExprKind::Constant) => {
+                                Value::Context(method)
+                            }
+                            None => Value::Unknown,
+                        },
+                    };
+                }
+                match mp::class_of(&path) {
+                    Some(class) => Value::Instance {
+                        class,
+                        method: self.explicit_method(class, call, scope, depth).or(method),
+                    },
+                    None => Value::Unknown,
+                }
+            }
+            Value::Class(class) => match self.tracked_base(class, depth) {
+                Some((base, method)) => Value::Instance {
+                    class: base,
+                    method,
+                },
+                None => Value::Unknown,
+            },
+            _ => Value::Unknown,
+        }
+    }
+
+    /// The start method a constructor call chooses through its context keyword.
+    fn explicit_method(
+        &self,
+        class: MpClass,
+        call: &'a Call,
+        scope: ScopeId,
+        depth: u32,
+    ) -> Option<StartMethod> {
+        let keyword = mp::context_keyword(class)?;
+        if let Some(ctx) = call.keyword(keyword) {
+            return match self.resolve_at(ctx, scope, depth) {
+                Value::Context(m) => m,
+                _ => None,
+            };
+        }
+        // Since 3.11, max_tasks_per_child without a context silently selects spawn.
+        if class == MpClass::ProcessPoolExecutor && call.keyword("max_tasks_per_child").is_some() {
+            return Some(StartMethod::Spawn);
+        }
+        None
+    }
+
+    /// The tracked class a class defined in this file derives from, if any.
+    pub fn tracked_base(
+        &self,
+        class: &'a ClassDef,
+        depth: u32,
+    ) -> Option<(MpClass, Option<StartMethod>)> {
+        if depth > MAX_RESOLVE_DEPTH {
+            return None;
+        }
+        let parent = self.scopes[class.scope.0 as usize].parent?;
+        for base in &class.bases {
+            match self.resolve_at(base, parent, depth + 1) {
+                Value::Object { path, method } => {
+                    if let Some(c) = mp::class_of(&path) {
+                        return Some((c, method));
+                    }
+                }
+                Value::Class(inner) => {
+                    if let Some(found) = self.tracked_base(inner, depth + 1) {
+                        return Some(found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Looks `name` up as Python would from `scope` at `offset`.
+    fn lookup(&self, name: &str, scope: ScopeId, offset: u32, depth: u32) -> Value<'a> {
+        let mut current = scope;
+        // Once the lookup leaves a function, the code runs later, when any binding of the
+        // outer scope may be in effect.
+        let mut deferred = false;
+        let mut crossed_function = false;
+        loop {
+            let s = &self.scopes[current.0 as usize];
+            let skip = s.kind == ScopeKind::Class && crossed_function;
+            if s.globals.contains(&name) && s.kind != ScopeKind::Module {
+                current = ScopeId::MODULE;
+                deferred = true;
+                continue;
+            }
+            if !skip {
+                if let Some(bindings) = s.bindings.get(name) {
+                    return if deferred {
+                        self.agreed_value(bindings, current, depth)
+                    } else {
+                        match bindings.iter().rev().find(|b| b.offset <= offset) {
+                            Some(b) => self.binding_value(b, current, depth),
+                            // Read before any assignment: a local is unbound, a class or
+                            // module name falls through to builtins; neither is ours.
+                            None => Value::Unknown,
+                        }
+                    };
+                }
+                if s.kind == ScopeKind::Module {
+                    return self.star_import(s, name);
+                }
+            }
+            if matches!(s.kind, ScopeKind::Function | ScopeKind::Lambda) {
+                deferred = true;
+                crossed_function = true;
+            }
+            if s.kind == ScopeKind::Comprehension {
+                crossed_function = true;
+            }
+            match s.parent {
+                Some(p) => current = p,
+                None => return Value::Unknown,
+            }
+        }
+    }
+
+    /// The scope whose binding `name` refers to from `scope` (ignoring position).
+    pub fn binding_scope(&self, name: &str, scope: ScopeId) -> Option<ScopeId> {
+        let mut current = scope;
+        let mut crossed_function = false;
+        loop {
+            let s = &self.scopes[current.0 as usize];
+            if s.kind != ScopeKind::Module && s.globals.contains(&name) {
+                return Some(ScopeId::MODULE);
+            }
+            let skip = s.kind == ScopeKind::Class && crossed_function;
+            if !skip && s.bindings.contains_key(name) {
+                return Some(current);
+            }
+            crossed_function |= s.kind != ScopeKind::Class;
+            current = s.parent?;
+        }
+    }
+
+    fn star_import(&self, module: &Scope<'a>, name: &str) -> Value<'a> {
+        // Only names we know a star import provides; anything else could come from any of
+        // them, or from builtins.
+        let candidates: Vec<String> = module
+            .star_imports
+            .iter()
+            .map(|m| mp::canonical(&format!("{m}.{name}")))
+            .filter(|p| mp::class_of(p).is_some() || p == "multiprocessing.get_context")
+            .collect();
+        match candidates.as_slice() {
+            [one] if module.star_imports.len() == 1 => Value::Object {
+                path: one.clone(),
+                method: None,
+            },
+            _ => Value::Unknown,
+        }
+    }
+
+    /// The value all bindings agree on, or unknown.
+    fn agreed_value(&self, bindings: &[Binding<'a>], scope: ScopeId, depth: u32) -> Value<'a> {
+        let mut iter = bindings.iter();
+        let Some(first) = iter.next() else {
+            return Value::Unknown;
+        };
+        let value = self.binding_value(first, scope, depth);
+        for b in iter {
+            if self.binding_value(b, scope, depth) != value {
+                return Value::Unknown;
+            }
+        }
+        value
+    }
+
+    fn binding_value(&self, b: &Binding<'a>, scope: ScopeId, depth: u32) -> Value<'a> {
+        match &b.kind {
+            BindingKind::Import(module) => Value::Object {
+                path: mp::canonical(module),
+                method: None,
+            },
+            BindingKind::FromImport(path) => Value::Object {
+                path: mp::canonical(path),
+                method: None,
+            },
+            BindingKind::Assign(expr) => self.resolve_at(expr, scope, depth + 1),
+            BindingKind::Iterate(iter) => self.element_of(iter, scope, depth + 1),
+            BindingKind::WithTarget(expr) => match self.resolve_at(expr, scope, depth + 1) {
+                v @ Value::Instance { class, .. } if class.enter_returns_self() => v,
+                _ => Value::Unknown,
+            },
+            BindingKind::Function(f) => Value::Function(f),
+            BindingKind::Class(c) => Value::Class(c),
+            BindingKind::Opaque => Value::Unknown,
+        }
+    }
+
+    /// What iterating `iter` yields, when every element is known to be the same thing.
+    fn element_of(&self, iter: &'a Expr, scope: ScopeId, depth: u32) -> Value<'a> {
+        if depth > MAX_RESOLVE_DEPTH {
+            return Value::Unknown;
+        }
+        match &iter.kind {
+            ExprKind::List(items) | ExprKind::Tuple(items) => {
+                let mut values = items.iter().map(|e| self.resolve_at(e, scope, depth + 1));
+                let Some(first) = values.next() else {
+                    return Value::Unknown;
+                };
+                if values.all(|v| v == first) {
+                    first
+                } else {
+                    Value::Unknown
+                }
+            }
+            ExprKind::Comprehension(c) if c.kind != ComprehensionKind::Dict => {
+                self.resolve_at(&c.element, c.scope, depth + 1)
+            }
+            ExprKind::Name(name) => {
+                // Follow `procs = [...]` to the list it names.
+                let Some(b) = self.binding_for(name, scope, iter.range.start) else {
+                    return Value::Unknown;
+                };
+                match &b.kind {
+                    BindingKind::Assign(value) => self.element_of(value, scope, depth + 1),
+                    _ => Value::Unknown,
+                }
+            }
+            _ => Value::Unknown,
+        }
+    }
+
+    /// The binding a name refers to in its own scope at `offset`, if it is unambiguous.
+    fn binding_for(&self, name: &str, scope: ScopeId, offset: u32) -> Option<&Binding<'a>> {
+        let bindings = self.scopes[scope.0 as usize].bindings.get(name)?;
+        bindings.iter().rev().find(|b| b.offset <= offset)
+    }
+}
+
+/// Collects scopes and bindings in one walk over the tree.
+struct Builder<'a> {
+    scopes: Vec<Scope<'a>>,
+}
+
+impl<'a> Builder<'a> {
+    fn open(&mut self, id: ScopeId, kind: ScopeKind, parent: ScopeId) {
+        let s = &mut self.scopes[id.0 as usize];
+        s.kind = kind;
+        s.parent = Some(parent);
+    }
+
+    fn bind(&mut self, scope: ScopeId, name: &'a str, offset: u32, kind: BindingKind<'a>) {
+        let s = &mut self.scopes[scope.0 as usize];
+        // A `global` declaration sends the binding to the module, where it happens at an
+        // unknown time: record it as opaque so the name stops resolving.
+        if s.kind != ScopeKind::Module && s.globals.contains(&name) {
+            self.scopes[0]
+                .bindings
+                .entry(name)
+                .or_default()
+                .push(Binding {
+                    offset,
+                    kind: BindingKind::Opaque,
+                });
+            return;
+        }
+        s.bindings
+            .entry(name)
+            .or_default()
+            .push(Binding { offset, kind });
+    }
+
+    /// Binds every name in an assignment target; only a plain name keeps the value.
+    fn target(&mut self, scope: ScopeId, target: &'a Expr, offset: u32, kind: BindingKind<'a>) {
+        match &target.kind {
+            ExprKind::Name(n) => self.bind(scope, n, offset, kind),
+            ExprKind::Tuple(items) | ExprKind::List(items) => {
+                for item in items {
+                    self.target(scope, item, offset, BindingKind::Opaque);
+                }
+            }
+            ExprKind::Starred(inner) => self.target(scope, inner, offset, BindingKind::Opaque),
+            _ => self.expr(target, scope),
+        }
+    }
+
+    fn block(&mut self, body: &'a [Stmt], scope: ScopeId) {
+        for stmt in body {
+            self.stmt(stmt, scope);
+        }
+    }
+
+    fn stmt(&mut self, stmt: &'a Stmt, scope: ScopeId) {
+        let end = stmt.range.end;
+        match &stmt.kind {
+            StmtKind::FunctionDef(f) => {
+                for d in &f.decorators {
+                    self.expr(d, scope);
+                }
+                self.params_outer(&f.params, scope);
+                if let Some(r) = &f.returns {
+                    self.expr(r, scope);
+                }
+                self.open(f.scope, ScopeKind::Function, scope);
+                self.params_inner(&f.params, f.scope);
+                self.declarations(&f.body, f.scope);
+                self.block(&f.body, f.scope);
+                self.bind(
+                    scope,
+                    &f.name.name,
+                    f.name.range.end,
+                    BindingKind::Function(f),
+                );
+            }
+            StmtKind::ClassDef(c) => {
+                for e in c.decorators.iter().chain(&c.bases) {
+                    self.expr(e, scope);
+                }
+                for k in &c.keywords {
+                    self.expr(&k.value, scope);
+                }
+                self.open(c.scope, ScopeKind::Class, scope);
+                self.declarations(&c.body, c.scope);
+                self.block(&c.body, c.scope);
+                self.bind(scope, &c.name.name, c.name.range.end, BindingKind::Class(c));
+            }
+            StmtKind::Assign { targets, value } => {
+                self.expr(value, scope);
+                for t in targets {
+                    self.target(scope, t, end, BindingKind::Assign(value));
+                }
+            }
+            StmtKind::AnnAssign {
+                target,
+                annotation,
+                value,
+            } => {
+                self.expr(annotation, scope);
+                if let Some(v) = value {
+                    self.expr(v, scope);
+                    self.target(scope, target, end, BindingKind::Assign(v));
+                }
+            }
+            StmtKind::AugAssign { target, value } => {
+                self.expr(value, scope);
+                self.target(scope, target, end, BindingKind::Opaque);
+            }
+            StmtKind::Delete(targets) => {
+                for t in targets {
+                    self.target(scope, t, end, BindingKind::Opaque);
+                }
+            }
+            StmtKind::For {
+                target,
+                iter,
+                body,
+                orelse,
+                ..
+            } => {
+                self.expr(iter, scope);
+                self.target(scope, target, target.range.end, BindingKind::Iterate(iter));
+                self.block(body, scope);
+                self.block(orelse, scope);
+            }
+            StmtKind::With { items, body, .. } => {
+                for item in items {
+                    self.expr(&item.context, scope);
+                    if let Some(t) = &item.target {
+                        self.target(
+                            scope,
+                            t,
+                            t.range.end,
+                            BindingKind::WithTarget(&item.context),
+                        );
+                    }
+                }
+                self.block(body, scope);
+            }
+            StmtKind::Try {
+                body,
+                handlers,
+                orelse,
+                finalbody,
+            } => {
+                self.block(body, scope);
+                for h in handlers {
+                    if let Some(t) = &h.type_ {
+                        self.expr(t, scope);
+                    }
+                    if let Some(n) = &h.name {
+                        self.bind(scope, &n.name, n.range.end, BindingKind::Opaque);
+                    }
+                    self.block(&h.body, scope);
+                }
+                self.block(orelse, scope);
+                self.block(finalbody, scope);
+            }
+            StmtKind::Import(names) => {
+                for alias in names {
+                    match &alias.asname {
+                        Some(asname) => self.bind(
+                            scope,
+                            &asname.name,
+                            end,
+                            BindingKind::Import(alias.name.clone()),
+                        ),
+                        None => {
+                            let top = alias.name.split('.').next().unwrap_or(&alias.name);
+                            self.bind(scope, top, end, BindingKind::Import(top.to_string()));
+                        }
+                    }
+                }
+            }
+            StmtKind::ImportFrom {
+                module,
+                level,
+                names,
+            } => {
+                for alias in names {
+                    let qualified = match (module, level) {
+                        (Some(m), 0) => Some(format!("{m}.{}", alias.name)),
+                        _ => None,
+                    };
+                    if alias.name == "*" {
+                        if let (Some(m), 0) = (module, level) {
+                            self.scopes[scope.0 as usize].star_imports.push(m.clone());
+                        }
+                        continue;
+                    }
+                    let local = alias.asname.as_ref().map_or(&alias.name, |a| &a.name);
+                    let kind = match qualified {
+                        Some(q) => BindingKind::FromImport(q),
+                        None => BindingKind::Opaque,
+                    };
+                    self.bind(scope, local, end, kind);
+                }
+            }
+            StmtKind::Match { subject, cases } => {
+                self.expr(subject, scope);
+                for case in cases {
+                    for e in &case.exprs {
+                        self.expr(e, scope);
+                    }
+                    for b in &case.bindings {
+                        self.bind(scope, &b.name, b.range.end, BindingKind::Opaque);
+                    }
+                    if let Some(g) = &case.guard {
+                        self.expr(g, scope);
+                    }
+                    self.block(&case.body, scope);
+                }
+            }
+            _ => {
+                exec::for_each_child(stmt, |child| match child {
+                    exec::Child::Expr(e) => self.expr(e, scope),
+                    exec::Child::Block(b) => self.block(b, scope),
+                });
+            }
+        }
+    }
+
+    /// Records `global` and `nonlocal` declarations before the body's bindings.
+    fn declarations(&mut self, body: &'a [Stmt], scope: ScopeId) {
+        for stmt in body {
+            match &stmt.kind {
+                StmtKind::Global(names) => {
+                    let s = &mut self.scopes[scope.0 as usize];
+                    s.globals.extend(names.iter().map(|n| n.name.as_str()));
+                }
+                StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => {}
+                _ => exec::for_each_child(stmt, |child| {
+                    if let exec::Child::Block(b) = child {
+                        self.declarations(b, scope);
+                    }
+                }),
+            }
+        }
+    }
+
+    /// Defaults and annotations are evaluated in the enclosing scope.
+    fn params_outer(&mut self, params: &'a Parameters, scope: ScopeId) {
+        for p in &params.params {
+            for e in p.default.iter().chain(&p.annotation) {
+                self.expr(e, scope);
+            }
+        }
+    }
+
+    fn params_inner(&mut self, params: &'a Parameters, scope: ScopeId) {
+        for p in &params.params {
+            self.bind(scope, &p.name.name, 0, BindingKind::Opaque);
+        }
+    }
+
+    fn expr(&mut self, expr: &'a Expr, scope: ScopeId) {
+        match &expr.kind {
+            ExprKind::Lambda(l) => {
+                self.params_outer(&l.params, scope);
+                self.open(l.scope, ScopeKind::Lambda, scope);
+                self.params_inner(&l.params, l.scope);
+                self.expr(&l.body, l.scope);
+            }
+            ExprKind::Comprehension(c) => {
+                self.open(c.scope, ScopeKind::Comprehension, scope);
+                for (i, g) in c.generators.iter().enumerate() {
+                    // The first iterable is evaluated in the enclosing scope.
+                    self.expr(&g.iter, if i == 0 { scope } else { c.scope });
+                    self.target(c.scope, &g.target, 0, BindingKind::Iterate(&g.iter));
+                    for cond in &g.ifs {
+                        self.expr(cond, c.scope);
+                    }
+                }
+                self.expr(&c.element, c.scope);
+                if let Some(k) = &c.key {
+                    self.expr(k, c.scope);
+                }
+            }
+            ExprKind::Named { target, value } => {
+                self.expr(value, scope);
+                // A walrus in a comprehension binds in the enclosing function.
+                let mut target_scope = scope;
+                while self.scopes[target_scope.0 as usize].kind == ScopeKind::Comprehension {
+                    match self.scopes[target_scope.0 as usize].parent {
+                        Some(p) => target_scope = p,
+                        None => break,
+                    }
+                }
+                self.target(
+                    target_scope,
+                    target,
+                    expr.range.end,
+                    BindingKind::Assign(value),
+                );
+            }
+            _ => exec::for_each_subexpr(expr, |e| self.expr(e, scope)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::python;
+
+    /// Resolves the callee of the call on the last line of `src`.
+    fn resolve_last(src: &str) -> String {
+        let parsed = python::parse(src);
+        let model = Model::new(&parsed.module);
+        let last = parsed.module.body.last().unwrap();
+        let StmtKind::Expr(e) = &last.kind else {
+            panic!("last statement is not an expression")
+        };
+        let call = e.as_call().unwrap();
+        format!("{:?}", model.resolve(&call.func, ScopeId::MODULE))
+    }
+
+    #[test]
+    fn aliases_resolve_to_qualified_names() {
+        assert!(
+            resolve_last("import multiprocessing as mp\nmp.Pool(2)")
+                .contains("multiprocessing.Pool")
+        );
+        assert!(
+            resolve_last("from multiprocessing import Process as P\nP()")
+                .contains("multiprocessing.Process")
+        );
+        assert!(
+            resolve_last("import multiprocessing.pool\nmultiprocessing.pool.Pool()")
+                .contains("multiprocessing.pool.Pool")
+        );
+        assert!(
+            resolve_last("import concurrent.futures as cf\ncf.ProcessPoolExecutor()")
+                .contains("concurrent.futures.ProcessPoolExecutor")
+        );
+        assert!(
+            resolve_last("import torch.multiprocessing as tmp\ntmp.Pool()")
+                .contains("\"multiprocessing.Pool\"")
+        );
+    }
+
+    #[test]
+    fn shadowing_breaks_the_binding() {
+        assert_eq!(
+            resolve_last("from multiprocessing import Pool\nPool = 3\nPool()"),
+            "Unknown"
+        );
+        assert_eq!(
+            resolve_last("import multiprocessing as mp\ndef mp(): pass\nmp.Pool()"),
+            "Unknown"
+        );
+    }
+
+    #[test]
+    fn contexts_carry_their_start_method() {
+        let v = resolve_last(
+            "import multiprocessing as mp\nctx = mp.get_context('spawn')\nctx.Process()",
+        );
+        assert!(v.contains("Spawn"), "{v}");
+        let v = resolve_last("import multiprocessing as mp\nmp.get_context().Pool()");
+        assert!(v.contains("multiprocessing.Pool"), "{v}");
+    }
+}

@@ -1,0 +1,314 @@
+//! What the multiprocessing-like APIs are: qualified names, drop-in modules, the classes
+//! whose instances rules track, start methods, and which calls start processes.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A multiprocessing start method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartMethod {
+    Fork,
+    Forkserver,
+    Spawn,
+}
+
+impl StartMethod {
+    pub const ALL: [StartMethod; 3] = [
+        StartMethod::Fork,
+        StartMethod::Forkserver,
+        StartMethod::Spawn,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "fork" => Some(Self::Fork),
+            "forkserver" => Some(Self::Forkserver),
+            "spawn" => Some(Self::Spawn),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fork => "fork",
+            Self::Forkserver => "forkserver",
+            Self::Spawn => "spawn",
+        }
+    }
+
+    /// Whether children start as fresh interpreters that re-import the main module.
+    pub fn reimports_main(self) -> bool {
+        !matches!(self, Self::Fork)
+    }
+}
+
+impl fmt::Display for StartMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of start methods, kept small and ordered for stable messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub struct MethodSet(u8);
+
+impl MethodSet {
+    pub const ALL: MethodSet = MethodSet(0b111);
+
+    fn bit(m: StartMethod) -> u8 {
+        match m {
+            StartMethod::Fork => 1,
+            StartMethod::Forkserver => 2,
+            StartMethod::Spawn => 4,
+        }
+    }
+
+    pub fn single(m: StartMethod) -> Self {
+        Self(Self::bit(m))
+    }
+
+    pub fn insert(&mut self, m: StartMethod) {
+        self.0 |= Self::bit(m);
+    }
+
+    pub fn contains(self, m: StartMethod) -> bool {
+        self.0 & Self::bit(m) != 0
+    }
+
+    pub fn intersect(self, other: MethodSet) -> MethodSet {
+        MethodSet(self.0 & other.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = StartMethod> {
+        // Spawn first: it is the method most users know the failure from.
+        [
+            StartMethod::Spawn,
+            StartMethod::Forkserver,
+            StartMethod::Fork,
+        ]
+        .into_iter()
+        .filter(move |m| self.contains(*m))
+    }
+
+    /// "spawn and forkserver", for messages.
+    pub fn describe(self) -> String {
+        let names: Vec<&str> = self.iter().map(StartMethod::as_str).collect();
+        match names.as_slice() {
+            [] => String::new(),
+            [one] => (*one).to_string(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        }
+    }
+}
+
+impl FromIterator<StartMethod> for MethodSet {
+    fn from_iter<I: IntoIterator<Item = StartMethod>>(iter: I) -> Self {
+        let mut set = MethodSet::default();
+        for m in iter {
+            set.insert(m);
+        }
+        set
+    }
+}
+
+/// Classes whose instances the semantic model follows through variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MpClass {
+    /// `multiprocessing.Process` and its context variants.
+    Process,
+    /// `multiprocessing.Pool`: worker processes start in the constructor.
+    Pool,
+    /// `multiprocessing.Manager()`: the server process starts in the call.
+    StartedManager,
+    /// `SyncManager`, `BaseManager`, `SharedMemoryManager`: start on `.start()` or `with`.
+    Manager,
+    /// `concurrent.futures.ProcessPoolExecutor`: workers start on `submit`/`map`.
+    ProcessPoolExecutor,
+    /// Thread look-alikes: never processes.
+    ThreadPool,
+    Thread,
+    ThreadPoolExecutor,
+}
+
+impl MpClass {
+    /// Whether `with <instance> as x` binds `x` to the instance itself.
+    pub fn enter_returns_self(self) -> bool {
+        !matches!(self, MpClass::Process | MpClass::Thread)
+    }
+}
+
+/// Rewrites drop-in replacements to the `multiprocessing` names they mirror, so that
+/// every rule sees one API. `torch.multiprocessing.spawn` is a process launcher, not the
+/// `multiprocessing.spawn` module, so it keeps its own name.
+pub fn canonical(path: &str) -> String {
+    const TORCH: &str = "torch.multiprocessing";
+    const TORCH_OWN: [&str; 3] = ["spawn", "start_processes", "ProcessContext"];
+    for (prefix, own) in [
+        (TORCH, &TORCH_OWN[..]),
+        ("multiprocess", &[][..]),
+        ("billiard", &[][..]),
+    ] {
+        if let Some(rest) = strip_module(path, prefix) {
+            let first = rest.split('.').next().unwrap_or("");
+            if own.contains(&first) {
+                return path.to_string();
+            }
+            return if rest.is_empty() {
+                "multiprocessing".to_string()
+            } else {
+                format!("multiprocessing.{rest}")
+            };
+        }
+    }
+    path.to_string()
+}
+
+/// `Some(rest)` when `path` is `module` or starts with `module.`.
+fn strip_module<'p>(path: &'p str, module: &str) -> Option<&'p str> {
+    let rest = path.strip_prefix(module)?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix('.')
+    }
+}
+
+/// The class a qualified name constructs, if it is one we track.
+pub fn class_of(path: &str) -> Option<MpClass> {
+    Some(match path {
+        "multiprocessing.Process"
+        | "multiprocessing.context.Process"
+        | "multiprocessing.context.ForkProcess"
+        | "multiprocessing.context.SpawnProcess"
+        | "multiprocessing.context.ForkServerProcess"
+        | "multiprocessing.process.BaseProcess" => MpClass::Process,
+        "multiprocessing.Pool" | "multiprocessing.pool.Pool" => MpClass::Pool,
+        "multiprocessing.Manager" => MpClass::StartedManager,
+        "multiprocessing.managers.SyncManager"
+        | "multiprocessing.managers.BaseManager"
+        | "multiprocessing.managers.SharedMemoryManager" => MpClass::Manager,
+        "concurrent.futures.ProcessPoolExecutor"
+        | "concurrent.futures.process.ProcessPoolExecutor" => MpClass::ProcessPoolExecutor,
+        "multiprocessing.pool.ThreadPool" | "multiprocessing.dummy.Pool" => MpClass::ThreadPool,
+        "threading.Thread" | "multiprocessing.dummy.Process" => MpClass::Thread,
+        "concurrent.futures.ThreadPoolExecutor"
+        | "concurrent.futures.thread.ThreadPoolExecutor" => MpClass::ThreadPoolExecutor,
+        _ => return None,
+    })
+}
+
+/// The keyword argument through which a constructor takes an explicit context.
+pub fn context_keyword(class: MpClass) -> Option<&'static str> {
+    match class {
+        MpClass::Pool => Some("context"),
+        MpClass::Manager => Some("ctx"),
+        MpClass::ProcessPoolExecutor => Some("mp_context"),
+        _ => None,
+    }
+}
+
+/// Names a context object exposes that mirror module-level `multiprocessing` names.
+pub fn is_context_member(attr: &str) -> bool {
+    matches!(
+        attr,
+        "Process"
+            | "Pool"
+            | "Manager"
+            | "Queue"
+            | "JoinableQueue"
+            | "SimpleQueue"
+            | "Pipe"
+            | "Lock"
+            | "RLock"
+            | "Semaphore"
+            | "BoundedSemaphore"
+            | "Condition"
+            | "Event"
+            | "Barrier"
+            | "Value"
+            | "Array"
+            | "RawValue"
+            | "RawArray"
+            | "get_context"
+            | "get_start_method"
+            | "set_start_method"
+            | "cpu_count"
+            | "freeze_support"
+            | "active_children"
+            | "current_process"
+            | "parent_process"
+            | "set_executable"
+            | "set_forkserver_preload"
+            | "allow_connection_pickling"
+            | "log_to_stderr"
+            | "get_logger"
+    )
+}
+
+/// Module-level functions that launch processes directly.
+pub fn is_launcher_function(path: &str) -> bool {
+    matches!(
+        path,
+        "torch.multiprocessing.spawn" | "torch.multiprocessing.start_processes"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_in_modules_map_to_multiprocessing() {
+        assert_eq!(canonical("multiprocess.Pool"), "multiprocessing.Pool");
+        assert_eq!(canonical("billiard"), "multiprocessing");
+        assert_eq!(
+            canonical("torch.multiprocessing.Process"),
+            "multiprocessing.Process"
+        );
+        assert_eq!(
+            canonical("torch.multiprocessing.spawn"),
+            "torch.multiprocessing.spawn"
+        );
+        assert_eq!(
+            canonical("multiprocessing_extra.Pool"),
+            "multiprocessing_extra.Pool"
+        );
+        assert_eq!(canonical("multiprocessor"), "multiprocessor");
+    }
+
+    #[test]
+    fn method_sets_describe_in_stable_order() {
+        let set: MethodSet = [StartMethod::Forkserver, StartMethod::Spawn]
+            .into_iter()
+            .collect();
+        assert_eq!(set.describe(), "spawn and forkserver");
+        assert_eq!(MethodSet::ALL.describe(), "spawn, forkserver and fork");
+    }
+}
+
+/// A call or `with` that starts processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessStart {
+    /// What starts, for messages: "a process", "a pool of worker processes", ...
+    pub what: &'static str,
+    /// The start method the code chose explicitly, if any.
+    pub method: Option<StartMethod>,
+}
+
+impl MpClass {
+    pub fn starts_what(self) -> &'static str {
+        match self {
+            MpClass::Process => "a process",
+            MpClass::Pool => "a pool of worker processes",
+            MpClass::StartedManager | MpClass::Manager => "a manager server process",
+            MpClass::ProcessPoolExecutor => "worker processes",
+            MpClass::ThreadPool | MpClass::Thread | MpClass::ThreadPoolExecutor => "threads",
+        }
+    }
+}

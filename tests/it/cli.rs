@@ -1,0 +1,540 @@
+//! The binary as users and CI call it: exit codes, formats, stdin, noqa, configuration,
+//! bad input, fixing.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::support::root;
+
+fn mpdoctor(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MPDOCTOR_OUTPUT_FORMAT")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+const UNGUARDED: &str = "from multiprocessing import Pool\n\ndef f(x):\n    return x\n\npool = Pool(2)\nprint(pool.map(f, [1]))\n";
+const GUARDED: &str = "from multiprocessing import Pool\n\ndef f(x):\n    return x\n\nif __name__ == \"__main__\":\n    with Pool(2) as pool:\n        print(pool.map(f, [1]))\n";
+const NEAR_MISS: &str = "if __name__ == 'main':\n    print('never')\n";
+
+#[test]
+fn exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "clean.py", GUARDED);
+    write(dir.path(), "bad.py", UNGUARDED);
+    let clean = mpdoctor(dir.path(), &["check", "clean.py"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    assert!(stdout(&clean).contains("All checks passed!"));
+    let bad = mpdoctor(dir.path(), &["check", "."]);
+    assert_eq!(bad.status.code(), Some(1));
+    let zero = mpdoctor(dir.path(), &["check", ".", "--exit-zero"]);
+    assert_eq!(zero.status.code(), Some(0));
+    let missing = mpdoctor(dir.path(), &["check", "nope.py"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("path does not exist: nope.py"),
+        "{}",
+        stderr(&missing)
+    );
+    let flag = mpdoctor(dir.path(), &["check", "--frobnicate"]);
+    assert_eq!(flag.status.code(), Some(2));
+    let code = mpdoctor(dir.path(), &["check", "--select", "MP999", "."]);
+    assert_eq!(code.status.code(), Some(2));
+    assert!(
+        stderr(&code).contains("unknown rule code `MP999`"),
+        "{}",
+        stderr(&code)
+    );
+}
+
+#[test]
+fn select_and_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.py", &format!("{UNGUARDED}{NEAR_MISS}"));
+    let only2 = mpdoctor(
+        dir.path(),
+        &[
+            "check",
+            "--select",
+            "MP002",
+            "--output-format",
+            "concise",
+            ".",
+        ],
+    );
+    assert!(stdout(&only2).contains("MP002") && !stdout(&only2).contains("MP001"));
+    let not1 = mpdoctor(
+        dir.path(),
+        &[
+            "check",
+            "--ignore",
+            "MP001",
+            "--output-format",
+            "concise",
+            ".",
+        ],
+    );
+    assert!(stdout(&not1).contains("MP002") && !stdout(&not1).contains("MP001"));
+    let by_name = mpdoctor(
+        dir.path(),
+        &[
+            "check",
+            "--select",
+            "missing-main-guard",
+            "--output-format",
+            "concise",
+            ".",
+        ],
+    );
+    assert!(stdout(&by_name).contains("MP001") && !stdout(&by_name).contains("MP002"));
+}
+
+/// Every format on the same two fixtures, from the repository root so paths are stable.
+#[test]
+fn output_formats() {
+    let files = [
+        "fixtures/MP001/bad_process.py",
+        "fixtures/MP002/bad_near_miss_name.py",
+    ];
+    for format in [
+        "full",
+        "concise",
+        "json",
+        "json-lines",
+        "sarif",
+        "github",
+        "junit",
+    ] {
+        let mut args = vec!["check", "--output-format", format];
+        args.extend(files);
+        let out = mpdoctor(&root(), &args);
+        assert_eq!(out.status.code(), Some(1), "{format}: {}", stderr(&out));
+        let text = stdout(&out);
+        let again = stdout(&mpdoctor(&root(), &args));
+        assert_eq!(text, again, "{format}: output differs between runs");
+        match format {
+            "json" | "sarif" => {
+                serde_json::from_str::<serde_json::Value>(&text).unwrap();
+            }
+            "json-lines" => {
+                for line in text.lines() {
+                    serde_json::from_str::<serde_json::Value>(line).unwrap();
+                }
+            }
+            _ => {}
+        }
+        insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_snapshot!(format!("format_{format}"), text);
+        });
+    }
+}
+
+#[test]
+fn json_locations_are_one_based_and_carry_fixes() {
+    let out = mpdoctor(
+        &root(),
+        &[
+            "check",
+            "--output-format",
+            "json",
+            "fixtures/MP002/bad_near_miss_name.py",
+        ],
+    );
+    let findings: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let first = &findings[0];
+    assert_eq!(first["code"], "MP002");
+    assert!(first["location"]["line"].as_u64().unwrap() >= 1);
+    assert!(first["location"]["column"].as_u64().unwrap() >= 1);
+    assert_eq!(first["fix"]["applicability"], "safe");
+    assert!(
+        first["fix"]["edits"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("__main__")
+    );
+}
+
+#[test]
+fn statistics() {
+    let out = mpdoctor(&root(), &["check", "--statistics", "fixtures/MP002"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("MP002") && text.contains("[*] ineffective-main-guard"),
+        "{text}"
+    );
+}
+
+#[test]
+fn stdin_is_checked_and_fixed() {
+    let run = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(
+        &[
+            "check",
+            "-",
+            "--stdin-filename",
+            "job.py",
+            "--output-format",
+            "concise",
+        ],
+        UNGUARDED,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("job.py:6:8: MP001"),
+        "{}",
+        stdout(&out)
+    );
+    let fixed = run(&["check", "-", "--fix"], NEAR_MISS);
+    assert_eq!(
+        stdout(&fixed),
+        "if __name__ == '__main__':\n    print('never')\n"
+    );
+}
+
+#[test]
+fn noqa_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "line.py",
+        "from multiprocessing import Pool\npool = Pool(2)  # noqa: MP001\n",
+    );
+    write(
+        dir.path(),
+        "bare.py",
+        "from multiprocessing import Pool\npool = Pool(2)  # noqa\n",
+    );
+    write(
+        dir.path(),
+        "other.py",
+        "from multiprocessing import Pool\npool = Pool(2)  # noqa: E501\n",
+    );
+    write(
+        dir.path(),
+        "file.py",
+        "# mpdoctor: noqa\nfrom multiprocessing import Pool\npool = Pool(2)\n",
+    );
+    write(dir.path(), "typo.py", "x = 1  # noqa: MP999\n");
+    let out = mpdoctor(dir.path(), &["check", "--output-format", "concise", "."]);
+    let text = stdout(&out);
+    assert!(
+        !text.contains("line.py") && !text.contains("bare.py") && !text.contains("file.py"),
+        "{text}"
+    );
+    assert!(text.contains("other.py:2:8: MP001"), "{text}");
+    assert!(text.contains("typo.py:1:8: invalid-noqa"), "{text}");
+}
+
+#[test]
+fn configuration_is_discovered_per_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "pyproject.toml",
+        "[project]\nname = \"x\"\n\n[tool.mpdoctor]\nignore = [\"MP002\"]\nper-file-ignores = { \"legacy/*\" = [\"MP001\"] }\nextend-exclude = [\"generated\"]\n",
+    );
+    write(d, "app.py", &format!("{UNGUARDED}{NEAR_MISS}"));
+    write(d, "legacy/old.py", UNGUARDED);
+    write(d, "generated/gen.py", UNGUARDED);
+    write(
+        d,
+        "sub/pyproject.toml",
+        "[tool.mpdoctor]\nselect = [\"MP002\"]\n",
+    );
+    write(d, "sub/mod.py", &format!("{UNGUARDED}{NEAR_MISS}"));
+    write(
+        d,
+        "fork_only/pyproject.toml",
+        "[tool.mpdoctor]\nstart-methods = [\"fork\"]\n",
+    );
+    write(d, "fork_only/job.py", UNGUARDED);
+    let text = stdout(&mpdoctor(d, &["check", "--output-format", "concise", "."]));
+    assert!(text.contains("app.py:6:8: MP001"), "{text}");
+    assert!(
+        !text.contains("app.py:8"),
+        "MP002 is ignored at the root: {text}"
+    );
+    assert!(!text.contains("legacy"), "per-file-ignores: {text}");
+    assert!(!text.contains("generated"), "extend-exclude: {text}");
+    assert!(
+        text.contains("sub/mod.py:8:16: MP002") && !text.contains("sub/mod.py:6"),
+        "nearest config wins: {text}"
+    );
+    assert!(!text.contains("fork_only"), "only fork configured: {text}");
+    // Named explicitly, an excluded file is checked; the CLI overrides the configuration.
+    let explicit = stdout(&mpdoctor(
+        d,
+        &["check", "--output-format", "concise", "generated/gen.py"],
+    ));
+    assert!(
+        explicit.contains("generated/gen.py:6:8: MP001"),
+        "{explicit}"
+    );
+    let cli = stdout(&mpdoctor(
+        d,
+        &[
+            "check",
+            "--output-format",
+            "concise",
+            "--select",
+            "MP",
+            "app.py",
+        ],
+    ));
+    assert!(cli.contains("MP002"), "{cli}");
+}
+
+#[test]
+fn configuration_errors_point_at_the_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "a.py", GUARDED);
+    write(
+        d,
+        "pyproject.toml",
+        "[tool.mpdoctor]\nselect = [\"MP001\"]\nignroe = [\"MP002\"]\n",
+    );
+    let out = mpdoctor(d, &["check", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("pyproject.toml:3:1") && err.contains("ignroe"),
+        "{err}"
+    );
+    write(
+        d,
+        "pyproject.toml",
+        "[tool.mpdoctor]\nselect = [\"MP01X\"]\n",
+    );
+    let err = stderr(&mpdoctor(d, &["check", "."]));
+    assert!(
+        err.contains("pyproject.toml:2:") && err.contains("`select`") && err.contains("MP01X"),
+        "{err}"
+    );
+    write(
+        d,
+        "pyproject.toml",
+        "[tool.mpdoctor]\ntarget-version = \"py27\"\n",
+    );
+    let err = stderr(&mpdoctor(d, &["check", "."]));
+    assert!(
+        err.contains("`target-version`") && err.contains("py27"),
+        "{err}"
+    );
+    write(d, "pyproject.toml", "[tool.mpdoctor\n");
+    assert_eq!(mpdoctor(d, &["check", "."]).status.code(), Some(2));
+    let explicit = mpdoctor(d, &["check", "--config", "missing.toml", "."]);
+    assert_eq!(explicit.status.code(), Some(2));
+}
+
+#[test]
+fn bad_input_is_reported_and_the_rest_still_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "py2.py", &format!("print 'starting'\n{UNGUARDED}"));
+    std::fs::write(
+        d.join("latin1.py"),
+        b"# -*- coding: latin-1 -*-\nname = '\xe9'\n",
+    )
+    .unwrap();
+    write(d, "good.py", UNGUARDED);
+    std::os::unix::fs::symlink(d.join("nowhere.py"), d.join("dangling.py")).unwrap();
+    std::os::unix::fs::symlink(".", d.join("loop")).unwrap();
+    let out = mpdoctor(d, &["check", "--output-format", "concise", "."]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("py2.py:1:7: syntax-error"), "{text}");
+    assert!(
+        text.contains("py2.py:7:8: MP001"),
+        "analysis goes on after a syntax error: {text}"
+    );
+    assert!(
+        text.contains("latin1.py:1:1: io-error file is not valid UTF-8"),
+        "{text}"
+    );
+    assert!(text.contains("good.py:6:8: MP001"), "{text}");
+    let dangling = stdout(&mpdoctor(
+        d,
+        &["check", "--output-format", "concise", "dangling.py"],
+    ));
+    assert!(
+        dangling.contains("dangling.py:1:1: io-error cannot read file"),
+        "{dangling}"
+    );
+    // Nothing was modified.
+    assert_eq!(
+        std::fs::read(d.join("latin1.py")).unwrap(),
+        b"# -*- coding: latin-1 -*-\nname = '\xe9'\n"
+    );
+}
+
+#[test]
+fn huge_and_deeply_nested_files_do_not_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let deep = format!("x = {}1{}\n", "[".repeat(20_000), "]".repeat(20_000));
+    write(d, "deep.py", &deep);
+    let calls = format!("x = {}0{}\n", "f(".repeat(5_000), ")".repeat(5_000));
+    write(d, "calls.py", &calls);
+    let mut huge = String::from("from multiprocessing import Pool\n");
+    for i in 0..50_000 {
+        huge.push_str(&format!("def f{i}(x):\n    return x + {i}\n"));
+    }
+    write(d, "huge.py", &huge);
+    let out = mpdoctor(d, &["check", "--output-format", "concise", "."]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
+fn fix_and_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "guard.py", NEAR_MISS);
+    write(d, "pool.py", UNGUARDED);
+    // --diff shows and writes nothing.
+    let diff = mpdoctor(d, &["check", "--diff", "--unsafe-fixes", "."]);
+    assert_eq!(diff.status.code(), Some(1));
+    let text = stdout(&diff);
+    assert!(
+        text.contains("-if __name__ == 'main':") && text.contains("+if __name__ == '__main__':"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+if __name__ == \"__main__\":\n+    pool = Pool(2)"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("guard.py")).unwrap(),
+        NEAR_MISS
+    );
+    // --fix applies only the safe fix.
+    let fixed = mpdoctor(d, &["check", "--fix", "."]);
+    assert_eq!(
+        fixed.status.code(),
+        Some(1),
+        "MP001 remains: its fix is unsafe"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("guard.py")).unwrap(),
+        "if __name__ == '__main__':\n    print('never')\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("pool.py")).unwrap(),
+        UNGUARDED
+    );
+    // --unsafe-fixes moves the pool under a guard, and the result is clean.
+    let unsafe_fixed = mpdoctor(d, &["check", "--fix", "--unsafe-fixes", "."]);
+    assert_eq!(
+        unsafe_fixed.status.code(),
+        Some(0),
+        "{}",
+        stdout(&unsafe_fixed)
+    );
+    let pool = std::fs::read_to_string(d.join("pool.py")).unwrap();
+    assert!(
+        pool.ends_with(
+            "if __name__ == \"__main__\":\n    pool = Pool(2)\n    print(pool.map(f, [1]))\n"
+        ),
+        "{pool}"
+    );
+    // A clean file is not rewritten.
+    let before = std::fs::metadata(d.join("pool.py"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    mpdoctor(d, &["check", "--fix", "--unsafe-fixes", "."]);
+    assert_eq!(
+        std::fs::metadata(d.join("pool.py"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before
+    );
+}
+
+#[test]
+fn closed_stdout_is_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("from multiprocessing import Pool\n");
+    for _ in 0..5_000 {
+        text.push_str("pool = Pool(2)\n");
+    }
+    write(dir.path(), "many.py", &text);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(["check", "."])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The reader is gone now.
+    let out = child.wait_with_output().unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{:?}", out.status);
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
+fn rule_documentation() {
+    let out = mpdoctor(&root(), &["rule", "MP001"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    for heading in [
+        "## What it does",
+        "## Why is this bad?",
+        "## Example",
+        "## Use instead",
+        "## Fix safety",
+        "## References",
+    ] {
+        assert!(text.contains(heading), "missing {heading}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&stdout(&mpdoctor(
+        &root(),
+        &["rule", "missing-main-guard", "--output-format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(json["code"], "MP001");
+    let all = stdout(&mpdoctor(&root(), &["rules"]));
+    assert!(all.contains("MP001") && all.contains("MP002"));
+    assert_eq!(mpdoctor(&root(), &["rule", "MP404"]).status.code(), Some(2));
+    assert!(stdout(&mpdoctor(&root(), &["--version"])).starts_with("mpdoctor "));
+}

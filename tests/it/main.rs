@@ -1,0 +1,7 @@
+//! One integration-test binary: faster to link than one per file.
+
+mod cli;
+mod fixtures;
+mod meta;
+mod runtime;
+mod support;

@@ -1,0 +1,398 @@
+//! Runtime proof: every fixture with `# runtime:` lines is run by `python3` under the start
+//! methods it names, and must show exactly what it says (the documented symptom for a bad
+//! fixture, a clean exit for a good one).
+//!
+//! Each run is its own process group. A run that must hang is stopped by killing its
+//! main process first, so that multiprocessing's resource tracker can still remove the
+//! semaphores it registered, and then the whole group; a guard kills the group even when
+//! an assertion fails.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// How long a run that is expected to hang is given before it is stopped.
+const HANG_AFTER: Duration = Duration::from_secs(4);
+/// The most any other run may take; the fixtures finish in well under a second.
+const LIMIT: Duration = Duration::from_secs(30);
+/// How many fixture runs go at once.
+const PARALLEL: usize = 4;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Expect {
+    Exit(i32),
+    Stderr(String),
+    Stdout(String),
+    StdoutLacks(String),
+    Timeout,
+}
+
+#[derive(Debug, Clone)]
+struct Run {
+    fixture: PathBuf,
+    method: String,
+    expects: Vec<Expect>,
+}
+
+/// Parses `# runtime: spawn forkserver -> stderr: text` lines.
+fn runtime_lines(text: &str) -> Result<Vec<(Vec<String>, Expect)>, String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# runtime:") else {
+            continue;
+        };
+        let (methods, expect) = rest
+            .split_once("->")
+            .ok_or_else(|| format!("no `->` in {line:?}"))?;
+        let methods: Vec<String> = methods.split_whitespace().map(str::to_string).collect();
+        for m in &methods {
+            if !["spawn", "forkserver", "fork"].contains(&m.as_str()) {
+                return Err(format!("unknown start method {m:?} in {line:?}"));
+            }
+        }
+        let expect = expect.trim();
+        let (kind, value) = expect.split_once(':').unwrap_or((expect, ""));
+        let value = value.trim().to_string();
+        let expect = match kind.trim() {
+            "exit" => Expect::Exit(
+                value
+                    .parse()
+                    .map_err(|_| format!("bad exit code in {line:?}"))?,
+            ),
+            "stderr" => Expect::Stderr(value),
+            "stdout" => Expect::Stdout(value),
+            "stdout-lacks" => Expect::StdoutLacks(value),
+            "timeout" => Expect::Timeout,
+            other => return Err(format!("unknown expectation {other:?} in {line:?}")),
+        };
+        out.push((methods, expect));
+    }
+    Ok(out)
+}
+
+fn planned_runs() -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for fixture in fixtures() {
+        let text = std::fs::read_to_string(&fixture).unwrap();
+        let lines =
+            runtime_lines(&text).unwrap_or_else(|e| panic!("{}: {e}", fixture_name(&fixture)));
+        for (methods, expect) in lines {
+            for method in methods {
+                match runs
+                    .iter_mut()
+                    .find(|r| r.fixture == fixture && r.method == method)
+                {
+                    Some(run) => run.expects.push(expect.clone()),
+                    None => runs.push(Run {
+                        fixture: fixture.clone(),
+                        method,
+                        expects: vec![expect.clone()],
+                    }),
+                }
+            }
+        }
+    }
+    runs
+}
+
+/// Kills the whole process group when dropped, whatever happened.
+struct GroupGuard(i32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        // SAFETY: signalling a process group we created; no memory is involved.
+        unsafe {
+            libc::kill(-self.0, libc::SIGKILL);
+        }
+    }
+}
+
+fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(-pgid, 0) == 0 }
+}
+
+struct Observed {
+    status: Option<i32>,
+    timed_out: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn reader(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+fn execute(run: &Run) -> Observed {
+    let wants_timeout = run.expects.contains(&Expect::Timeout);
+    let dir = run.fixture.parent().unwrap();
+    execute_in(run, dir, wants_timeout)
+}
+
+fn execute_in(run: &Run, dir: &Path, wants_timeout: bool) -> Observed {
+    let mut child: Child = Command::new("python3")
+        .arg(run.fixture.file_name().unwrap())
+        .current_dir(dir)
+        .env("PYTHONPATH", root().join("tests/support"))
+        .env("MPDOCTOR_START_METHOD", &run.method)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("PYTHONWARNINGS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("python3 starts");
+    let pid = child.id() as i32;
+    let guard = GroupGuard(pid);
+    let out = reader(child.stdout.take().unwrap());
+    let err = reader(child.stderr.take().unwrap());
+    let deadline = Instant::now() + if wants_timeout { HANG_AFTER } else { LIMIT };
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if Instant::now() >= deadline {
+            timed_out = true;
+            // The main process first: its resource tracker then cleans up after it.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    // Give the rest of the group (children, the resource tracker) a moment to finish and
+    // print their last warnings, then end it.
+    let grace = Instant::now() + Duration::from_secs(5);
+    while group_alive(pid) && Instant::now() < grace {
+        thread::sleep(Duration::from_millis(20));
+    }
+    drop(guard);
+    Observed {
+        status,
+        timed_out,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+fn check(run: &Run, seen: &Observed) -> Vec<String> {
+    let mut problems = Vec::new();
+    let wants_timeout = run.expects.contains(&Expect::Timeout);
+    if seen.timed_out && !wants_timeout {
+        problems.push(format!("did not finish within {LIMIT:?}"));
+    }
+    if wants_timeout && !seen.timed_out {
+        problems.push(format!(
+            "was expected to hang but exited with {:?}",
+            seen.status
+        ));
+    }
+    for expect in &run.expects {
+        let ok = match expect {
+            Expect::Exit(code) => seen.status == Some(*code),
+            Expect::Stderr(s) => seen.stderr.contains(s.as_str()),
+            Expect::Stdout(s) => seen.stdout.contains(s.as_str()),
+            Expect::StdoutLacks(s) => !seen.stdout.contains(s.as_str()),
+            Expect::Timeout => seen.timed_out,
+        };
+        if !ok {
+            problems.push(format!("expected {expect:?}"));
+        }
+    }
+    problems
+}
+
+fn python_available() -> bool {
+    Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn fixtures_show_their_documented_behaviour_under_python() {
+    if !python_available() {
+        eprintln!("SKIPPED runtime proofs: python3 is not installed");
+        return;
+    }
+    let runs = planned_runs();
+    assert!(
+        !runs.is_empty(),
+        "no fixture declares a runtime expectation"
+    );
+    let queue = std::sync::Mutex::new(runs.clone());
+    let failures = std::sync::Mutex::new(Vec::new());
+    thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| {
+                loop {
+                    let Some(run) = queue.lock().unwrap().pop() else {
+                        return;
+                    };
+                    let seen = execute(&run);
+                    let problems = check(&run, &seen);
+                    if !problems.is_empty() {
+                        failures.lock().unwrap().push(format!(
+                            "{} under {}: {}\n  exit: {:?}\n  stdout (tail): {}\n  stderr (tail): {}",
+                            fixture_name(&run.fixture),
+                            run.method,
+                            problems.join("; "),
+                            seen.status,
+                            tail(&seen.stdout),
+                            tail(&seen.stderr)
+                        ));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    eprintln!("runtime proofs: {} runs passed", runs.len());
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(6)..].join("\n    ")
+}
+
+/// The fix is proven too: every bad fixture, once fixed with `--fix --unsafe-fixes`,
+/// runs cleanly under spawn and forkserver.
+#[test]
+fn fixed_bad_fixtures_run_cleanly() {
+    use mpdoctor::fix::FixMode;
+    use mpdoctor::linter::{self, LintSettings};
+    if !python_available() {
+        eprintln!("SKIPPED runtime proofs of fixes: python3 is not installed");
+        return;
+    }
+    let settings = LintSettings::default();
+    let work = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for fixture in fixtures() {
+        let name = fixture_name(&fixture);
+        if !name.contains("/bad_") {
+            continue;
+        }
+        let source = load(&fixture);
+        let fixed = linter::fix(&source, &settings, FixMode::IncludeUnsafe);
+        if !fixed.remaining.is_empty() {
+            // Not every finding has a fix (the fix is refused when moving code is risky).
+            eprintln!(
+                "{name}: not fully fixable, {} findings left",
+                fixed.remaining.len()
+            );
+            continue;
+        }
+        let dir = work.path().join(name.replace('/', "_"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join(fixture.file_name().unwrap());
+        std::fs::write(&copy, &fixed.text).unwrap();
+        for method in ["spawn", "forkserver"] {
+            runs.push(Run {
+                fixture: copy.clone(),
+                method: method.to_string(),
+                expects: vec![Expect::Exit(0)],
+            });
+        }
+    }
+    assert!(!runs.is_empty(), "no bad fixture could be fixed");
+    let failures = std::sync::Mutex::new(Vec::new());
+    let queue = std::sync::Mutex::new(runs);
+    thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| {
+                loop {
+                    let Some(run) = queue.lock().unwrap().pop() else {
+                        return;
+                    };
+                    let seen = execute_in(&run, run.fixture.parent().unwrap(), false);
+                    let problems = check(&run, &seen);
+                    if !problems.is_empty() || !seen.stderr.trim().is_empty() {
+                        failures.lock().unwrap().push(format!(
+                            "fixed {} under {}: {}\n  stderr (tail): {}",
+                            run.fixture.display(),
+                            run.method,
+                            problems.join("; "),
+                            tail(&seen.stderr)
+                        ));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The parser of the expectation lines itself: a malformed line must be an error, not a
+/// silently skipped check.
+#[test]
+fn runtime_lines_are_parsed_strictly() {
+    assert!(runtime_lines("# runtime: spawn -> exit: 0").is_ok());
+    assert!(runtime_lines("# runtime: spawn exit: 0").is_err());
+    assert!(runtime_lines("# runtime: spwan -> exit: 0").is_err());
+    assert!(runtime_lines("# runtime: spawn -> exits: 0").is_err());
+}
+
+/// Every bad fixture must prove a failure under both spawn-like methods, and every good
+/// fixture must prove a clean exit under both.
+#[test]
+fn bad_and_good_fixtures_declare_runtime_proofs() {
+    let mut problems = Vec::new();
+    for fixture in fixtures() {
+        let name = fixture_name(&fixture);
+        let file = Path::new(&name)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let text = std::fs::read_to_string(&fixture).unwrap();
+        let lines = runtime_lines(&text).unwrap();
+        let covers = |method: &str, pred: &dyn Fn(&Expect) -> bool| {
+            lines
+                .iter()
+                .any(|(ms, e)| ms.iter().any(|m| m == method) && pred(e))
+        };
+        for method in ["spawn", "forkserver"] {
+            if file.starts_with("bad_") {
+                let symptom = |e: &Expect| *e != Expect::Exit(0);
+                if !covers(method, &symptom) {
+                    problems.push(format!(
+                        "{name}: no failure symptom declared under {method}"
+                    ));
+                }
+            } else if file.starts_with("good_") && !covers(method, &|e| *e == Expect::Exit(0)) {
+                problems.push(format!("{name}: no `exit: 0` declared under {method}"));
+            }
+        }
+        if file.starts_with("good_") && !expected_marks(&text).is_empty() {
+            problems.push(format!(
+                "{name}: a good fixture must have no `# error:` marks"
+            ));
+        }
+        if file.starts_with("bad_") && expected_marks(&text).is_empty() {
+            problems.push(format!("{name}: a bad fixture must mark its findings"));
+        }
+        if !["bad_", "good_", "cases_"]
+            .iter()
+            .any(|p| file.starts_with(p))
+        {
+            problems.push(format!(
+                "{name}: fixture names start with bad_, good_ or cases_"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -1,0 +1,94 @@
+//! Shared by the integration tests: fixture discovery, expectation marks, rendering.
+
+use std::path::{Path, PathBuf};
+
+use mpdoctor::check::{FileReport, Outcome};
+use mpdoctor::cli::OutputFormat;
+use mpdoctor::fix::FixMode;
+use mpdoctor::linter::{self, LintSettings};
+use mpdoctor::output::{self, RenderOptions};
+use mpdoctor::source::SourceFile;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every fixture file, sorted: `fixtures/<CODE>/*.py`.
+pub fn fixtures() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(root().join("fixtures")).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let file = file.unwrap().path();
+            if file.extension().is_some_and(|e| e == "py") {
+                out.push(file);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `fixtures/MP001/bad_pool.py` -> `MP001/bad_pool.py`.
+pub fn fixture_name(path: &Path) -> String {
+    path.strip_prefix(root().join("fixtures"))
+        .unwrap()
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+pub fn load(path: &Path) -> SourceFile {
+    let text = std::fs::read_to_string(path).unwrap();
+    SourceFile::new(PathBuf::from("fixtures").join(fixture_name(path)), text)
+}
+
+/// The findings a fixture declares: `(line, code)` for each `# error: CODE, CODE`.
+pub fn expected_marks(text: &str) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(at) = line.find("# error:") {
+            for code in line[at + "# error:".len()..].split(',') {
+                let code = code.split_whitespace().next().unwrap_or("");
+                if !code.is_empty() {
+                    out.push((i as u32 + 1, code.to_string()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn report_for(source: &SourceFile, settings: &LintSettings) -> FileReport {
+    FileReport {
+        path: source.path.clone(),
+        diagnostics: linter::lint(source, settings),
+        source: Some(std::sync::Arc::new(source.clone())),
+        fixed: 0,
+        diff: None,
+        fix_note: None,
+    }
+}
+
+/// The full, colourless rendering of one report, as a user sees it in a log.
+pub fn render(report: FileReport, format: OutputFormat, fix_mode: FixMode) -> String {
+    let outcome = Outcome {
+        reports: vec![report],
+        stdin_fixed: None,
+    };
+    let mut out = Vec::new();
+    output::render(
+        format,
+        &outcome,
+        &mut out,
+        RenderOptions {
+            color: false,
+            fix_mode,
+        },
+    )
+    .unwrap();
+    String::from_utf8(out).unwrap()
+}
