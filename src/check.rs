@@ -15,7 +15,7 @@ use crate::linter::{self, LintSettings};
 use crate::registry::{RuleCode, Selector};
 use crate::rules::RuleSettings;
 use crate::semantic::mp::MethodSet;
-use crate::source::{self, ReadError, SourceFile};
+use crate::source::{self, SourceFile};
 
 /// Everything wrong with the invocation itself; exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -225,8 +225,8 @@ fn run_stdin(settings: &mut CheckSettings) -> Result<Outcome, UsageError> {
         .unwrap_or_else(|| PathBuf::from("-"));
     let config = settings.resolver.for_file(&path)?;
     let lint = settings.lint_settings(config.as_deref(), &path);
-    let text = match source::decode(bytes) {
-        Ok(t) => t,
+    let decoded = match source::decode(bytes) {
+        Ok(d) => d,
         Err(e) => {
             return Ok(Outcome {
                 reports: vec![io_report(path, e.to_string())],
@@ -234,7 +234,8 @@ fn run_stdin(settings: &mut CheckSettings) -> Result<Outcome, UsageError> {
             });
         }
     };
-    let source = SourceFile::new(path.clone(), text);
+    let mut source = SourceFile::new(path.clone(), decoded.text);
+    source.encoding = decoded.encoding;
     let (fix_mode, diff) = (settings.fix_mode, settings.diff);
     let mut report = with_big_stacks(|| lint_or_fix(&source, &lint, fix_mode, diff));
     let stdin_fixed = match (settings.fix_mode, settings.diff) {
@@ -286,12 +287,12 @@ fn check_file(
     fix_mode: Option<FixMode>,
     diff: bool,
 ) -> FileReport {
-    let text = match source::read(&path) {
-        Ok(text) => text,
-        Err(ReadError::Io(e)) => return io_report(path, format!("cannot read file: {e}")),
-        Err(e @ ReadError::NotUtf8 { .. }) => return io_report(path, e.to_string()),
+    let decoded = match source::read(&path) {
+        Ok(decoded) => decoded,
+        Err(e) => return io_report(path, e.to_string()),
     };
-    let source = SourceFile::new(path.clone(), text);
+    let mut source = SourceFile::new(path.clone(), decoded.text);
+    source.encoding = decoded.encoding;
     let mut report = lint_or_fix(&source, lint, fix_mode, diff);
     let write = fix_mode.is_some() && !diff && report.fixed > 0;
     if let Some(fixed) = report.source.as_ref().filter(|_| write)
@@ -312,14 +313,26 @@ fn lint_or_fix(
     fix_mode: Option<FixMode>,
     diff: bool,
 ) -> FileReport {
-    let Some(mode) = fix_mode else {
+    // Rewriting a file in another encoding would need it re-encoded: leave it as it is.
+    let Some(mode) = fix_mode.filter(|_| source.encoding.is_none()) else {
+        let diagnostics = linter::lint(source, lint);
+        let fixable = fix_mode.is_some_and(|m| {
+            diagnostics
+                .iter()
+                .any(|d| d.fix.as_ref().is_some_and(|f| m.allows(f.applicability)))
+        });
         return FileReport {
             path: source.path.clone(),
-            diagnostics: linter::lint(source, lint),
+            diagnostics,
             source: Some(Arc::new(source.clone())),
             fixed: 0,
             diff: None,
-            fix_note: None,
+            fix_note: fixable.then(|| {
+                format!(
+                    "not fixed: the file is encoded in {}, and fixes are written only to UTF-8 files",
+                    source.encoding.unwrap_or("another encoding")
+                )
+            }),
         };
     };
     let fixed = linter::fix(source, lint, mode);

@@ -79,6 +79,9 @@ pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
     pub index: LineIndex,
+    /// The encoding a PEP 263 cookie declared, when it is not UTF-8. Such files are
+    /// checked, but never rewritten: a fix would have to re-encode them.
+    pub encoding: Option<&'static str>,
 }
 
 impl SourceFile {
@@ -88,6 +91,7 @@ impl SourceFile {
             path: path.into(),
             text,
             index,
+            encoding: None,
         }
     }
 
@@ -104,9 +108,13 @@ impl SourceFile {
 #[derive(Debug)]
 pub enum ReadError {
     Io(std::io::Error),
-    /// Not UTF-8: the byte offset of the first invalid sequence.
+    /// Not UTF-8 and no usable encoding declared: the offset of the first invalid byte.
     NotUtf8 {
         valid_up_to: usize,
+    },
+    /// The declared encoding is unknown, or the bytes are not valid in it.
+    BadEncoding {
+        declared: String,
     },
 }
 
@@ -116,26 +124,105 @@ impl std::fmt::Display for ReadError {
             ReadError::Io(e) => write!(f, "cannot read file: {e}"),
             ReadError::NotUtf8 { valid_up_to } => write!(
                 f,
-                "file is not valid UTF-8 (first invalid byte at offset {valid_up_to}); \
-                 Python 3 source must be UTF-8 unless it declares another encoding, \
-                 which mpdoctor does not decode"
+                "file is not valid UTF-8 (first invalid byte at offset {valid_up_to}) and \
+                 declares no other encoding"
+            ),
+            ReadError::BadEncoding { declared } => write!(
+                f,
+                "file declares the encoding `{declared}`, which is unknown or does not match its bytes"
             ),
         }
     }
 }
 
-/// Decodes a file's bytes; a UTF-8 byte-order mark is dropped, as Python does.
-pub fn decode(bytes: Vec<u8>) -> Result<String, ReadError> {
-    let bytes = match bytes.strip_prefix(b"\xef\xbb\xbf") {
-        Some(rest) => rest.to_vec(),
-        None => bytes,
+/// Decoded text and the non-UTF-8 encoding it came from, if any.
+pub struct Decoded {
+    pub text: String,
+    pub encoding: Option<&'static str>,
+}
+
+/// Decodes a file's bytes as Python does: UTF-8 (a byte-order mark is dropped) unless a
+/// PEP 263 cookie on the first or second line declares another encoding.
+pub fn decode(bytes: Vec<u8>) -> Result<Decoded, ReadError> {
+    if let Some(rest) = bytes.strip_prefix(b"\xef\xbb\xbf") {
+        return utf8(rest.to_vec());
+    }
+    let declared = coding_cookie(&bytes);
+    let Some(label) = declared.filter(|l| !is_utf8_label(l)) else {
+        return utf8(bytes);
     };
-    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
-        valid_up_to: e.utf8_error().valid_up_to(),
+    let bad = || ReadError::BadEncoding {
+        declared: label.clone(),
+    };
+    let encoding = lookup_encoding(&label).ok_or_else(bad)?;
+    let (text, had_errors) = encoding.decode_without_bom_handling(&bytes);
+    if had_errors {
+        return Err(bad());
+    }
+    Ok(Decoded {
+        text: text.into_owned(),
+        encoding: Some(encoding.name()),
     })
 }
 
-pub fn read(path: &Path) -> Result<String, ReadError> {
+fn utf8(bytes: Vec<u8>) -> Result<Decoded, ReadError> {
+    String::from_utf8(bytes)
+        .map(|text| Decoded {
+            text,
+            encoding: None,
+        })
+        .map_err(|e| ReadError::NotUtf8 {
+            valid_up_to: e.utf8_error().valid_up_to(),
+        })
+}
+
+fn is_utf8_label(label: &str) -> bool {
+    matches!(label, "utf-8" | "utf8" | "utf_8" | "u8" | "utf") || label.starts_with("utf-8-")
+}
+
+/// The encoding named by `# -*- coding: NAME -*-` on line 1, or on line 2 after a
+/// comment or blank line 1 (PEP 263).
+fn coding_cookie(bytes: &[u8]) -> Option<String> {
+    let mut lines = bytes.split(|b| *b == b'\n').take(2);
+    let first = lines.next()?;
+    if let Some(label) = cookie_in(first) {
+        return Some(label);
+    }
+    let first = String::from_utf8_lossy(first);
+    let first = first.trim();
+    if first.is_empty() || first.starts_with('#') {
+        return lines.next().and_then(cookie_in);
+    }
+    None
+}
+
+fn cookie_in(line: &[u8]) -> Option<String> {
+    let line = String::from_utf8_lossy(line);
+    let comment = line
+        .trim_start_matches([' ', '\t', '\x0c'])
+        .strip_prefix('#')?;
+    let at = comment.find("coding")?;
+    let rest = comment[at + "coding".len()..].strip_prefix([':', '='])?;
+    let label: String = rest
+        .trim_start_matches([' ', '\t'])
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    (!label.is_empty()).then(|| label.to_ascii_lowercase())
+}
+
+/// Python's codec names mapped onto the WHATWG labels `encoding_rs` knows.
+fn lookup_encoding(label: &str) -> Option<&'static encoding_rs::Encoding> {
+    let label = label.replace('_', "-");
+    let label = match label.as_str() {
+        "latin-1" | "latin1" | "l1" | "iso-8859-1" | "iso8859-1" | "8859" | "cp819" => "iso-8859-1",
+        other => other,
+    };
+    encoding_rs::Encoding::for_label(label.as_bytes())
+        .or_else(|| encoding_rs::Encoding::for_label(label.replace('-', "").as_bytes()))
+}
+
+pub fn read(path: &Path) -> Result<Decoded, ReadError> {
     let bytes = std::fs::read(path).map_err(ReadError::Io)?;
     decode(bytes)
 }
@@ -162,10 +249,39 @@ mod tests {
 
     #[test]
     fn bom_is_dropped_and_invalid_utf8_reported() {
-        assert_eq!(decode(b"\xef\xbb\xbfx = 1".to_vec()).unwrap(), "x = 1");
+        assert_eq!(
+            decode(b"\xef\xbb\xbfx = 1".to_vec()).ok().unwrap().text,
+            "x = 1"
+        );
         assert!(matches!(
             decode(b"x = '\xff'".to_vec()),
             Err(ReadError::NotUtf8 { valid_up_to: 5 })
         ));
+    }
+
+    #[test]
+    fn declared_encodings_are_decoded() {
+        let latin1 = decode(b"# -*- coding: latin-1 -*-\nname = '\xe9'\n".to_vec())
+            .ok()
+            .unwrap();
+        assert_eq!(latin1.text, "# -*- coding: latin-1 -*-\nname = '\u{e9}'\n");
+        assert!(latin1.encoding.is_some());
+        let koi8 = decode(b"#!/usr/bin/env python\n# coding: koi8-r\nx = '\xc1'\n".to_vec())
+            .ok()
+            .unwrap();
+        assert_eq!(koi8.text.lines().nth(2), Some("x = '\u{430}'"));
+        // A cookie on line 2 counts only after a comment or blank line 1.
+        assert!(decode(b"x = 1\n# coding: latin-1\ny = '\xe9'\n".to_vec()).is_err());
+        assert!(matches!(
+            decode(b"# coding: klingon\n".to_vec()),
+            Err(ReadError::BadEncoding { .. })
+        ));
+        assert!(
+            decode(b"# coding: utf-8\nx = 1\n".to_vec())
+                .ok()
+                .unwrap()
+                .encoding
+                .is_none()
+        );
     }
 }

@@ -367,12 +367,10 @@ fn configuration_errors_point_at_the_mistake() {
 fn bad_input_is_reported_and_the_rest_still_checked() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let latin1: &[u8] = b"# -*- coding: latin-1 -*-\nname = '\xe9'\nif __name__ == 'main': pass\n";
     write(d, "py2.py", &format!("print 'starting'\n{UNGUARDED}"));
-    std::fs::write(
-        d.join("latin1.py"),
-        b"# -*- coding: latin-1 -*-\nname = '\xe9'\n",
-    )
-    .unwrap();
+    std::fs::write(d.join("latin1.py"), latin1).unwrap();
+    std::fs::write(d.join("binary.py"), b"x = '\xff\xfe'\n").unwrap();
     write(d, "good.py", UNGUARDED);
     std::os::unix::fs::symlink(d.join("nowhere.py"), d.join("dangling.py")).unwrap();
     std::os::unix::fs::symlink(".", d.join("loop")).unwrap();
@@ -385,7 +383,11 @@ fn bad_input_is_reported_and_the_rest_still_checked() {
         "analysis goes on after a syntax error: {text}"
     );
     assert!(
-        text.contains("latin1.py:1:1: io-error file is not valid UTF-8"),
+        text.contains("latin1.py:3:16: MP002"),
+        "a declared encoding is decoded: {text}"
+    );
+    assert!(
+        text.contains("binary.py:1:1: io-error file is not valid UTF-8"),
         "{text}"
     );
     assert!(text.contains("good.py:6:8: MP001"), "{text}");
@@ -397,11 +399,14 @@ fn bad_input_is_reported_and_the_rest_still_checked() {
         dangling.contains("dangling.py:1:1: io-error cannot read file"),
         "{dangling}"
     );
-    // Nothing was modified.
-    assert_eq!(
-        std::fs::read(d.join("latin1.py")).unwrap(),
-        b"# -*- coding: latin-1 -*-\nname = '\xe9'\n"
+    // A file in another encoding is never rewritten, and says so.
+    let fix = mpdoctor(d, &["check", "--fix", "latin1.py"]);
+    assert!(
+        stdout(&fix).contains("not fixed: the file is encoded in"),
+        "{}",
+        stdout(&fix)
     );
+    assert_eq!(std::fs::read(d.join("latin1.py")).unwrap(), latin1);
 }
 
 #[test]
