@@ -85,17 +85,6 @@ pub fn summary(outcome: &Outcome, out: &mut dyn Write, options: RenderOptions) -
                     .is_some_and(|f| f.applicability == Applicability::Unsafe)
         })
         .count();
-    let diffs = outcome.reports.iter().any(|r| r.diff.is_some());
-    if diffs {
-        let n: usize = outcome
-            .reports
-            .iter()
-            .filter(|r| r.diff.is_some())
-            .map(|r| r.fixed)
-            .sum();
-        writeln!(out, "Would fix {n} finding{}.", plural(n))?;
-        return Ok(());
-    }
     if total == 0 {
         if fixed > 0 {
             writeln!(

@@ -213,6 +213,27 @@ fn check(run: &Run, seen: &Observed) -> Vec<String> {
     problems
 }
 
+/// Runs `runs` on a few threads; `judge` returns a failure report or nothing.
+fn run_parallel(runs: Vec<Run>, judge: impl Fn(&Run) -> Option<String> + Sync) -> Vec<String> {
+    let queue = std::sync::Mutex::new(runs);
+    let failures = std::sync::Mutex::new(Vec::new());
+    thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| {
+                loop {
+                    let Some(run) = queue.lock().unwrap().pop() else {
+                        return;
+                    };
+                    if let Some(failure) = judge(&run) {
+                        failures.lock().unwrap().push(failure);
+                    }
+                }
+            });
+        }
+    });
+    failures.into_inner().unwrap()
+}
+
 fn python_available() -> bool {
     Command::new("python3")
         .arg("--version")
@@ -231,35 +252,24 @@ fn fixtures_show_their_documented_behaviour_under_python() {
         !runs.is_empty(),
         "no fixture declares a runtime expectation"
     );
-    let queue = std::sync::Mutex::new(runs.clone());
-    let failures = std::sync::Mutex::new(Vec::new());
-    thread::scope(|scope| {
-        for _ in 0..PARALLEL {
-            scope.spawn(|| {
-                loop {
-                    let Some(run) = queue.lock().unwrap().pop() else {
-                        return;
-                    };
-                    let seen = execute(&run);
-                    let problems = check(&run, &seen);
-                    if !problems.is_empty() {
-                        failures.lock().unwrap().push(format!(
-                            "{} under {}: {}\n  exit: {:?}\n  stdout (tail): {}\n  stderr (tail): {}",
-                            fixture_name(&run.fixture),
-                            run.method,
-                            problems.join("; "),
-                            seen.status,
-                            tail(&seen.stdout),
-                            tail(&seen.stderr)
-                        ));
-                    }
-                }
-            });
-        }
+    let count = runs.len();
+    let failures = run_parallel(runs, |run| {
+        let seen = execute(run);
+        let problems = check(run, &seen);
+        (!problems.is_empty()).then(|| {
+            format!(
+                "{} under {}: {}\n  exit: {:?}\n  stdout (tail): {}\n  stderr (tail): {}",
+                fixture_name(&run.fixture),
+                run.method,
+                problems.join("; "),
+                seen.status,
+                tail(&seen.stdout),
+                tail(&seen.stderr)
+            )
+        })
     });
-    let failures = failures.into_inner().unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    eprintln!("runtime proofs: {} runs passed", runs.len());
+    eprintln!("runtime proofs: {count} runs passed");
 }
 
 fn tail(s: &str) -> String {
@@ -308,31 +318,19 @@ fn fixed_bad_fixtures_run_cleanly() {
         }
     }
     assert!(!runs.is_empty(), "no bad fixture could be fixed");
-    let failures = std::sync::Mutex::new(Vec::new());
-    let queue = std::sync::Mutex::new(runs);
-    thread::scope(|scope| {
-        for _ in 0..PARALLEL {
-            scope.spawn(|| {
-                loop {
-                    let Some(run) = queue.lock().unwrap().pop() else {
-                        return;
-                    };
-                    let seen = execute_in(&run, run.fixture.parent().unwrap(), false);
-                    let problems = check(&run, &seen);
-                    if !problems.is_empty() || !seen.stderr.trim().is_empty() {
-                        failures.lock().unwrap().push(format!(
-                            "fixed {} under {}: {}\n  stderr (tail): {}",
-                            run.fixture.display(),
-                            run.method,
-                            problems.join("; "),
-                            tail(&seen.stderr)
-                        ));
-                    }
-                }
-            });
-        }
+    let failures = run_parallel(runs, |run| {
+        let seen = execute_in(run, run.fixture.parent().unwrap(), false);
+        let problems = check(run, &seen);
+        (!problems.is_empty() || !seen.stderr.trim().is_empty()).then(|| {
+            format!(
+                "fixed {} under {}: {}\n  stderr (tail): {}",
+                run.fixture.display(),
+                run.method,
+                problems.join("; "),
+                tail(&seen.stderr)
+            )
+        })
     });
-    let failures = failures.into_inner().unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
