@@ -43,7 +43,7 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
         .diagnostics()
         .map(|(report, d)| {
             let (start, end) = span(report, d);
-            let uri = display_path(&report.path);
+            let uri = artifact_uri(&report.path);
             let line_text = report
                 .source
                 .as_ref()
@@ -99,6 +99,37 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
+/// A URI relative to the working directory where the file lies below it (what code
+/// scanning expects); otherwise an absolute `file://` URI.
+fn artifact_uri(path: &std::path::Path) -> String {
+    if path.is_relative() {
+        return percent_encode(&display_path(path));
+    }
+    let relative = std::env::current_dir().ok().and_then(|cwd| {
+        path.strip_prefix(cwd)
+            .ok()
+            .map(std::path::Path::to_path_buf)
+    });
+    match relative {
+        Some(r) => percent_encode(&display_path(&r)),
+        None => format!("file://{}", percent_encode(&display_path(path))),
+    }
+}
+
+/// Escapes what may not appear raw in a URI path.
+fn percent_encode(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 fn level(severity: Severity) -> &'static str {
     match severity {
         Severity::Error => "error",
@@ -114,4 +145,23 @@ fn fnv1a(s: &str) -> u64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_are_relative_and_escaped() {
+        assert_eq!(
+            artifact_uri(std::path::Path::new("./a b/c.py")),
+            "a%20b/c.py"
+        );
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(artifact_uri(&cwd.join("x/y.py")), "x/y.py");
+        assert_eq!(
+            artifact_uri(std::path::Path::new("/elsewhere/z.py")),
+            "file:///elsewhere/z.py"
+        );
+    }
 }
