@@ -363,9 +363,14 @@ pub fn process_start<'a>(
                 _ => {
                     let callee = model.resolve(&call.func, scope);
                     let path = callee.path()?;
+                    // torch's launchers take `start_method=`, "spawn" by default.
+                    let method = match call.keyword("start_method") {
+                        None => Some(mp::StartMethod::Spawn),
+                        Some(arg) => arg.as_str().and_then(mp::StartMethod::parse),
+                    };
                     mp::is_launcher_function(path).then_some(ProcessStart {
                         what: "processes",
-                        method: None,
+                        method,
                     })
                 }
             }

@@ -18,8 +18,9 @@ use mp::{MpClass, StartMethod};
 #[derive(Clone, Debug)]
 pub enum Value<'a> {
     Unknown,
-    /// A module or a member of one, by canonical qualified name (`multiprocessing.Pool`).
-    /// `method` is set when it was reached through a context (`ctx.Pool`).
+    /// A module or a member of one, by qualified name as imported (`multiprocess.Pool`);
+    /// [`mp::canonical`] maps drop-in modules onto `multiprocessing`. `method` is set when
+    /// it was reached through a context (`ctx.Pool`).
     Object {
         path: String,
         method: Option<StartMethod>,
@@ -64,11 +65,17 @@ impl PartialEq for Value<'_> {
 }
 
 impl Value<'_> {
+    /// The qualified name as written in the imports (`torch.multiprocessing.spawn`).
     pub fn path(&self) -> Option<&str> {
         match self {
             Value::Object { path, .. } => Some(path),
             _ => None,
         }
+    }
+
+    /// The qualified name with drop-in modules mapped onto `multiprocessing`.
+    pub fn canonical_path(&self) -> Option<String> {
+        self.path().map(mp::canonical)
     }
 
     pub fn instance(&self) -> Option<(MpClass, Option<StartMethod>)> {
@@ -162,12 +169,10 @@ impl<'a> Model<'a> {
         self.resolve_at(expr, scope, 0)
     }
 
-    /// The qualified name `expr` resolves to, if any (`mp.Pool` -> `multiprocessing.Pool`).
+    /// The canonical qualified name `expr` resolves to, if any (`mp.Pool` ->
+    /// `multiprocessing.Pool`, also when `mp` is `multiprocess`).
     pub fn qualified_name(&self, expr: &'a Expr, scope: ScopeId) -> Option<String> {
-        match self.resolve(expr, scope) {
-            Value::Object { path, .. } => Some(path),
-            _ => None,
-        }
+        self.resolve(expr, scope).canonical_path()
     }
 
     fn resolve_at(&self, expr: &'a Expr, scope: ScopeId, depth: u32) -> Value<'a> {
@@ -178,7 +183,7 @@ impl<'a> Model<'a> {
             ExprKind::Name(name) => self.lookup(name, scope, expr.range.start, depth + 1),
             ExprKind::Attribute { value, attr } => match self.resolve_at(value, scope, depth + 1) {
                 Value::Object { path, method } => Value::Object {
-                    path: mp::canonical(&format!("{path}.{}", attr.name)),
+                    path: format!("{path}.{}", attr.name),
                     method,
                 },
                 Value::Context(method) if mp::is_context_member(&attr.name) => Value::Object {
@@ -196,6 +201,7 @@ impl<'a> Model<'a> {
     fn call_result(&self, call: &'a Call, scope: ScopeId, depth: u32) -> Value<'a> {
         match self.resolve_at(&call.func, scope, depth) {
             Value::Object { path, method } => {
+                let path = mp::canonical(&path);
                 if path == "multiprocessing.get_context" {
                     return match call.argument(0, "method") {
                         None => Value::Context(method),
@@ -262,7 +268,7 @@ impl<'a> Model<'a> {
         for base in &class.bases {
             match self.resolve_at(base, parent, depth + 1) {
                 Value::Object { path, method } => {
-                    if let Some(c) = mp::class_of(&path) {
+                    if let Some(c) = mp::class_of(&mp::canonical(&path)) {
                         return Some((c, method));
                     }
                 }
@@ -347,8 +353,11 @@ impl<'a> Model<'a> {
         let candidates: Vec<String> = module
             .star_imports
             .iter()
-            .map(|m| mp::canonical(&format!("{m}.{name}")))
-            .filter(|p| mp::class_of(p).is_some() || p == "multiprocessing.get_context")
+            .map(|m| format!("{m}.{name}"))
+            .filter(|p| {
+                let p = mp::canonical(p);
+                mp::class_of(&p).is_some() || p == "multiprocessing.get_context"
+            })
             .collect();
         match candidates.as_slice() {
             [one] if module.star_imports.len() == 1 => Value::Object {
@@ -377,11 +386,11 @@ impl<'a> Model<'a> {
     fn binding_value(&self, b: &Binding<'a>, scope: ScopeId, depth: u32) -> Value<'a> {
         match &b.kind {
             BindingKind::Import(module) => Value::Object {
-                path: mp::canonical(module),
+                path: module.clone(),
                 method: None,
             },
             BindingKind::FromImport(path) => Value::Object {
-                path: mp::canonical(path),
+                path: path.clone(),
                 method: None,
             },
             BindingKind::Assign(expr) => self.resolve_at(expr, scope, depth + 1),
@@ -772,10 +781,13 @@ mod tests {
             resolve_last("import concurrent.futures as cf\ncf.ProcessPoolExecutor()")
                 .contains("concurrent.futures.ProcessPoolExecutor")
         );
-        assert!(
-            resolve_last("import torch.multiprocessing as tmp\ntmp.Pool()")
-                .contains("\"multiprocessing.Pool\"")
-        );
+        let parsed = python::parse("import torch.multiprocessing as tmp\ntmp.Pool()");
+        let model = Model::new(&parsed.module);
+        let StmtKind::Expr(e) = &parsed.module.body[1].kind else {
+            panic!("not an expression")
+        };
+        let name = model.qualified_name(&e.as_call().unwrap().func, ScopeId::MODULE);
+        assert_eq!(name.as_deref(), Some("multiprocessing.Pool"));
     }
 
     #[test]
