@@ -60,7 +60,8 @@ impl Rule for MissingMainGuard {
                     if failing.is_empty() {
                         return;
                     }
-                    found.push((index, diagnostic(cx, anchor, start, via, failing)));
+                    let shape = if movable(stmt) { stmt.range } else { anchor.range };
+                found.push((index, diagnostic(cx, anchor, start, via, failing, shape)));
                 },
             );
         }
@@ -121,6 +122,14 @@ fn shown_call(cx: &Checker<'_, '_>, anchor: &Expr) -> String {
     }
 }
 
+fn first_line(text: &str) -> String {
+    match text.lines().next() {
+        Some(line) if line.len() < text.len() => format!("{} ...", line.trim_end()),
+        Some(line) => line.to_string(),
+        None => String::new(),
+    }
+}
+
 fn short(text: &str) -> String {
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() > 48 {
@@ -137,6 +146,7 @@ fn diagnostic(
     start: ProcessStart,
     via: Option<Site>,
     failing: MethodSet,
+    shape: Range,
 ) -> Diagnostic {
     let shown = shown_call(cx, anchor);
     let methods = failing.describe();
@@ -172,9 +182,10 @@ fn diagnostic(
         label,
     )
     .with_help(format!(
-        "under {methods} {consequence}. Put the code that starts processes under \
-         `if __name__ == \"__main__\":` (the default start method is forkserver on Linux \
-         since Python 3.14 and spawn on macOS and Windows)"
+        "under {methods} {consequence} (the default start method is forkserver on Linux \
+         since Python 3.14 and spawn on macOS and Windows). Start processes only under the \
+         main guard:\n\n    if __name__ == \"__main__\":\n        {}\n",
+        first_line(cx.text(shape))
     ));
     if let Some(site) = via {
         d = d.with_annotation(site.range, format!("starts {} here", start.what));
