@@ -60,8 +60,12 @@ impl Rule for MissingMainGuard {
                     if failing.is_empty() {
                         return;
                     }
-                    let shape = if movable(stmt) { stmt.range } else { anchor.range };
-                found.push((index, diagnostic(cx, anchor, start, via, failing, shape)));
+                    let shape = if movable(stmt) {
+                        stmt.range
+                    } else {
+                        anchor.range
+                    };
+                    found.push((index, diagnostic(cx, anchor, start, via, failing, shape)));
                 },
             );
         }

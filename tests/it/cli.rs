@@ -543,3 +543,28 @@ fn rule_documentation() {
     assert_eq!(mpdoctor(&root(), &["rule", "MP404"]).status.code(), Some(2));
     assert!(stdout(&mpdoctor(&root(), &["--version"])).starts_with("mpdoctor "));
 }
+
+#[test]
+fn discovery_skips_stubs_default_excludes_and_gitignored_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "app.py", UNGUARDED);
+    write(d, "gui.pyw", UNGUARDED);
+    write(d, "types.pyi", UNGUARDED);
+    write(d, ".venv/lib/x.py", UNGUARDED);
+    write(d, "build/gen.py", UNGUARDED);
+    write(d, "node_modules/pkg/y.py", UNGUARDED);
+    write(d, ".gitignore", "ignored_dir/\n");
+    write(d, "ignored_dir/z.py", UNGUARDED);
+    write(d, "notes.txt", UNGUARDED);
+    let text = stdout(&mpdoctor(d, &["check", "--output-format", "concise", "."]));
+    let files: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(": MP001"))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert_eq!(files, ["app.py", "gui.pyw"], "{text}");
+    let quiet = stdout(&mpdoctor(d, &["check", "--quiet", "app.py"]));
+    assert_eq!(quiet.lines().count(), 1, "{quiet}");
+    assert!(quiet.starts_with("app.py:6:8: MP001"), "{quiet}");
+}
