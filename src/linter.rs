@@ -30,14 +30,21 @@ impl Default for LintSettings {
 /// Checks one file's text. Findings come back sorted and free of duplicates.
 pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
     let parsed = python::parse(&source.text);
+    // One finding per file: after the first error the parser's recovery produces
+    // follow-on errors (a Python 2 file has one per print statement).
     let mut out: Vec<Diagnostic> = parsed
         .syntax_errors
-        .iter()
+        .first()
         .map(|e| {
+            let more = match parsed.syntax_errors.len() - 1 {
+                0 => String::new(),
+                1 => " (and 1 more syntax error in this file)".to_string(),
+                n => format!(" (and {n} more syntax errors in this file)"),
+            };
             Diagnostic::new(
                 Code::SyntaxError,
                 e.range,
-                format!("syntax error: {}", e.message),
+                format!("syntax error: {}{more}", e.message),
                 "here",
             )
             .with_help(
@@ -45,6 +52,7 @@ pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
                  checked, using what the parser could recover",
             )
         })
+        .into_iter()
         .collect();
     let model = Model::new(&parsed.module);
     let found = rules::run(

@@ -80,6 +80,11 @@ impl Rule for IneffectiveMainGuard {
                     content: "__name__".to_string(),
                 }],
             ))),
+            // In `main.py`, `__name__ == "main"` asks whether the file was imported as
+            // the module `main`: a real question, not a misspelt guard.
+            MainComparison::NearMiss { text, .. } if module_stem(cx) == Some(text.as_str()) => {
+                return;
+            }
             MainComparison::NearMiss { literal, text } => Diagnostic::new(
                 code,
                 literal,
@@ -116,6 +121,10 @@ impl Rule for IneffectiveMainGuard {
         };
         cx.report(diagnostic);
     }
+}
+
+fn module_stem<'c>(cx: &Checker<'c, '_>) -> Option<&'c str> {
+    cx.source.path.file_stem().and_then(|s| s.to_str())
 }
 
 /// `"__main__"` in the quote character the replaced literal used.

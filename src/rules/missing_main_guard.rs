@@ -33,6 +33,17 @@ impl Rule for MissingMainGuard {
     }
 
     fn check_module(&self, cx: &mut Checker<'_, '_>) {
+        // spawn and forkserver never re-run a `__main__.py` in their children (it is run
+        // with `python -m pkg` or as a directory, under a name ending in `__main__`), so
+        // what it starts at module level does not recurse.
+        if cx
+            .source
+            .path
+            .file_name()
+            .is_some_and(|n| n == "__main__.py")
+        {
+            return;
+        }
         let model = cx.model;
         let forced = exec::import_time_start_methods(model);
         let reach = Reach {
@@ -212,12 +223,20 @@ impl<'a> Reach<'_, 'a> {
             Event::Decorate { expr } => expr,
             Event::Enter { .. } => return None,
         };
+        if let ExprKind::Attribute { value, attr } = &callee.kind
+            && let Value::LocalInstance(class) = self.model.resolve(value, scope)
+        {
+            return self
+                .model
+                .method(class, &attr.name)
+                .and_then(|m| self.function_starts(m));
+        }
         match self.model.resolve(callee, scope) {
             Value::Function(f) => self.function_starts(f),
-            Value::Class(c) => c.body.iter().find_map(|s| match &s.kind {
-                StmtKind::FunctionDef(f) if f.name.name == "__init__" => self.function_starts(f),
-                _ => None,
-            }),
+            Value::Class(c) => self
+                .model
+                .method(c, "__init__")
+                .and_then(|m| self.function_starts(m)),
             _ => None,
         }
     }

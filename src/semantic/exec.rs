@@ -232,6 +232,22 @@ impl<'a> Walker<'_, 'a, '_> {
                 self.decorate(&class.decorators, scope);
             }
             StmtKind::If { branches } => self.if_chain(branches, scope),
+            StmtKind::Match { subject, cases } if subject.as_name() == Some("__name__") => {
+                self.expr(subject, scope);
+                for case in cases {
+                    // `case "__main__":` is the main guard spelled as a match.
+                    let main_only = case.guard.is_none()
+                        && case.bindings.is_empty()
+                        && matches!(case.exprs.as_slice(), [e] if e.as_str() == Some("__main__"));
+                    if !main_only {
+                        case.exprs
+                            .iter()
+                            .chain(&case.guard)
+                            .for_each(|e| self.expr(e, scope));
+                        self.block(&case.body, scope);
+                    }
+                }
+            }
             StmtKind::With { items, body, .. } => {
                 for item in items {
                     self.expr(&item.context, scope);
@@ -268,7 +284,8 @@ impl<'a> Walker<'_, 'a, '_> {
                 return;
             };
             self.expr(test, scope);
-            match guard::classify(test) {
+            let classified = guard::classify(test).or_else(|| self.main_process_test(test, scope));
+            match classified {
                 // The rest of the chain runs only when imported: keep walking it.
                 Some(GuardTest::OnlyAsMain) | Some(GuardTest::Never) => continue,
                 // The body runs on import; the rest of the chain only as main.
@@ -279,6 +296,38 @@ impl<'a> Walker<'_, 'a, '_> {
                 None if self.is_type_checking(test, scope) => continue,
                 None => self.block(&branch.body, scope),
             }
+        }
+    }
+
+    /// `current_process().name == "MainProcess"`: children are renamed before they
+    /// re-import the main module, so the body never runs in them.
+    fn main_process_test(&self, test: &'a Expr, scope: ScopeId) -> Option<GuardTest> {
+        let ExprKind::Compare {
+            left,
+            ops,
+            comparators,
+        } = &test.kind
+        else {
+            return None;
+        };
+        let ([op], [right]) = (ops.as_slice(), comparators.as_slice()) else {
+            return None;
+        };
+        let is_name_of_current = |e: &'a Expr| match &e.kind {
+            ExprKind::Attribute { value, attr } if attr.name == "name" => value
+                .as_call()
+                .and_then(|c| self.model.qualified_name(&c.func, scope))
+                .is_some_and(|q| q == "multiprocessing.current_process"),
+            _ => false,
+        };
+        let pair = (left.as_ref(), right);
+        let matches = [pair, (pair.1, pair.0)]
+            .iter()
+            .any(|(a, b)| is_name_of_current(a) && b.as_str() == Some("MainProcess"));
+        match (matches, op) {
+            (true, CmpOp::Eq) => Some(GuardTest::OnlyAsMain),
+            (true, CmpOp::NotEq) => Some(GuardTest::OnlyWhenImported),
+            _ => None,
         }
     }
 

@@ -5,9 +5,10 @@ use crate::ast::*;
 /// What an `if` test means for when its body runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GuardTest {
-    /// The body runs only when the module is the main program (`==`, also `is`).
+    /// The body never runs when a spawned child re-imports the main module (where
+    /// `__name__` is `"__mp_main__"`): `== "__main__"`, also `is`, `!= "__mp_main__"`.
     OnlyAsMain,
-    /// The body runs only when the module is imported (`!=`): its `else` is guarded.
+    /// The body runs when the module is imported (`!= "__main__"`): its `else` is guarded.
     OnlyWhenImported,
     /// The body never runs (a look-alike that is always false).
     Never,
@@ -39,14 +40,38 @@ impl MainComparison {
     }
 }
 
-/// A string literal that a reader would take for `"__main__"` but is not.
+/// A string literal that a reader would take for `"__main__"` but is not: `main` once
+/// underscores, whitespace and case are stripped, or a one-letter typo that keeps the
+/// dunder shape (`"__mian__"`, `"__mains__"`); real module names never look like that.
 pub fn is_near_miss(text: &str) -> bool {
-    text != "__main__"
-        && text
-            .trim()
-            .trim_matches('_')
-            .trim()
-            .eq_ignore_ascii_case("main")
+    if text == "__main__" {
+        return false;
+    }
+    let core = text.trim().trim_matches('_').trim();
+    if core.eq_ignore_ascii_case("main") {
+        return true;
+    }
+    let dunder = text.starts_with("__") && text.ends_with("__") && text.len() > 4;
+    dunder && core != "mp_main" && one_edit_apart(&core.to_ascii_lowercase(), "main")
+}
+
+/// Whether one insertion, deletion, substitution or swap of neighbours turns `a` into `b`.
+fn one_edit_apart(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a == b {
+        return false;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[prefix..], &b[prefix..]);
+    match ra.len() as isize - rb.len() as isize {
+        0 => {
+            ra[1..] == rb[1..]
+                || (ra.len() >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && ra[2..] == rb[2..])
+        }
+        1 => ra[1..] == *rb,
+        -1 => *ra == rb[1..],
+        _ => false,
+    }
 }
 
 /// Classifies a single comparison between the module name and the main-module name.
@@ -107,6 +132,9 @@ pub fn main_comparison(expr: &Expr) -> Option<(MainComparison, bool)> {
 pub fn classify(test: &Expr) -> Option<GuardTest> {
     match &test.kind {
         ExprKind::Compare { .. } => {
+            if let Some(found) = child_name_test(test) {
+                return Some(found);
+            }
             let (comparison, negated) = main_comparison(test)?;
             match (comparison.can_match(), negated) {
                 (true, false) => Some(GuardTest::OnlyAsMain),
@@ -136,6 +164,47 @@ pub fn classify(test: &Expr) -> Option<GuardTest> {
                 None
             }
         }
+        _ => None,
+    }
+}
+
+/// Tests that tell the main module from its re-import in a spawned child without the
+/// usual spelling: `__name__ != "__mp_main__"` and `__name__ in ("__main__",)`.
+fn child_name_test(test: &Expr) -> Option<GuardTest> {
+    let ExprKind::Compare {
+        left,
+        ops,
+        comparators,
+    } = &test.kind
+    else {
+        return None;
+    };
+    let ([op], [right]) = (ops.as_slice(), comparators.as_slice()) else {
+        return None;
+    };
+    if left.as_name() != Some("__name__") {
+        return None;
+    }
+    // (runs in the main module, runs in a re-importing child)
+    let (in_main, in_child) = match (op, &right.kind) {
+        (CmpOp::Eq | CmpOp::NotEq, ExprKind::Str(s)) if s == "__mp_main__" => (false, true),
+        (CmpOp::In | CmpOp::NotIn, ExprKind::Tuple(items) | ExprKind::List(items)) => {
+            let strings: Option<Vec<&str>> = items.iter().map(Expr::as_str).collect();
+            let strings = strings?;
+            (
+                strings.contains(&"__main__"),
+                strings.contains(&"__mp_main__"),
+            )
+        }
+        _ => return None,
+    };
+    let (in_main, in_child) = match op {
+        CmpOp::NotEq | CmpOp::NotIn => (!in_main, !in_child),
+        _ => (in_main, in_child),
+    };
+    match (in_main, in_child) {
+        (true, false) => Some(GuardTest::OnlyAsMain),
+        (false, true) => Some(GuardTest::OnlyWhenImported),
         _ => None,
     }
 }
@@ -188,8 +257,27 @@ mod tests {
             test_of("if __name__ == 'main': pass"),
             Some(GuardTest::Never)
         );
-        assert_eq!(test_of("if __name__ == '__mp_main__': pass"), None);
+        assert_eq!(
+            test_of("if __name__ == '__mp_main__': pass"),
+            Some(GuardTest::OnlyWhenImported)
+        );
         assert_eq!(test_of("if __name__ != 'main': pass"), None);
+        assert_eq!(
+            test_of("if __name__ != '__mp_main__': pass"),
+            Some(GuardTest::OnlyAsMain)
+        );
+        assert_eq!(
+            test_of("if __name__ in ('__main__',): pass"),
+            Some(GuardTest::OnlyAsMain)
+        );
+        assert_eq!(
+            test_of("if __name__ in ['__main__', '__mp_main__']: pass"),
+            None
+        );
+        assert_eq!(
+            test_of("if __name__ not in ('__main__',): pass"),
+            Some(GuardTest::OnlyWhenImported)
+        );
     }
 
     #[test]
@@ -204,7 +292,20 @@ mod tests {
         ] {
             assert!(is_near_miss(s), "{s}");
         }
-        for s in ["__main__", "__mp_main__", "domain", "main_loop", ""] {
+        for s in ["__mian__", "__mains__", "__man__", "__maim__"] {
+            assert!(is_near_miss(s), "{s}");
+        }
+        for s in [
+            "__main__",
+            "__mp_main__",
+            "domain",
+            "main_loop",
+            "",
+            "mail",
+            "mian",
+            "__init__",
+            "____",
+        ] {
             assert!(!is_near_miss(s), "{s}");
         }
     }

@@ -36,6 +36,8 @@ pub enum Value<'a> {
     Function(&'a FunctionDef),
     /// A class defined in this file.
     Class(&'a ClassDef),
+    /// An instance of a class defined in this file (that is not a tracked class).
+    LocalInstance(&'a ClassDef),
 }
 
 impl PartialEq for Value<'_> {
@@ -58,7 +60,8 @@ impl PartialEq for Value<'_> {
                 },
             ) => a == b && m == n,
             (Value::Function(a), Value::Function(b)) => std::ptr::eq(*a, *b),
-            (Value::Class(a), Value::Class(b)) => std::ptr::eq(*a, *b),
+            (Value::Class(a), Value::Class(b))
+            | (Value::LocalInstance(a), Value::LocalInstance(b)) => std::ptr::eq(*a, *b),
             _ => false,
         }
     }
@@ -227,7 +230,7 @@ impl<'a> Model<'a> {
                     class: base,
                     method,
                 },
-                None => Value::Unknown,
+                None => Value::LocalInstance(class),
             },
             _ => Value::Unknown,
         }
@@ -253,6 +256,34 @@ impl<'a> Model<'a> {
             return Some(StartMethod::Spawn);
         }
         None
+    }
+
+    /// The method `name` of a class defined in this file, looked up through the bases
+    /// that are also defined here (a base from elsewhere ends the search: unknown).
+    pub fn method(&self, class: &'a ClassDef, name: &str) -> Option<&'a FunctionDef> {
+        self.method_at(class, name, 0)
+    }
+
+    fn method_at(&self, class: &'a ClassDef, name: &str, depth: u32) -> Option<&'a FunctionDef> {
+        if depth > MAX_RESOLVE_DEPTH {
+            return None;
+        }
+        // The last definition in the class body wins, as in Python.
+        let own = class.body.iter().rev().find_map(|s| match &s.kind {
+            StmtKind::FunctionDef(f) if f.name.name == name => Some(&**f),
+            _ => None,
+        });
+        if own.is_some() {
+            return own;
+        }
+        let parent = self.scopes[class.scope.0 as usize].parent?;
+        class
+            .bases
+            .iter()
+            .find_map(|base| match self.resolve_at(base, parent, depth + 1) {
+                Value::Class(inner) => self.method_at(inner, name, depth + 1),
+                _ => None,
+            })
     }
 
     /// The tracked class a class defined in this file derives from, if any.

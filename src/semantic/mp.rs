@@ -188,14 +188,24 @@ pub fn class_of(path: &str) -> Option<MpClass> {
         | "multiprocessing.context.SpawnProcess"
         | "multiprocessing.context.ForkServerProcess"
         | "multiprocessing.process.BaseProcess" => MpClass::Process,
-        "multiprocessing.Pool" | "multiprocessing.pool.Pool" => MpClass::Pool,
+        "multiprocessing.Pool"
+        | "multiprocessing.pool.Pool"
+        // pathos builds a multiprocess Pool in the constructor.
+        | "pathos.pools.ProcessPool"
+        | "pathos.multiprocessing.ProcessPool"
+        | "pathos.multiprocessing.ProcessingPool"
+        | "pathos.pools._ProcessPool" => MpClass::Pool,
         "multiprocessing.Manager" => MpClass::StartedManager,
         "multiprocessing.managers.SyncManager"
         | "multiprocessing.managers.BaseManager"
         | "multiprocessing.managers.SharedMemoryManager" => MpClass::Manager,
         "concurrent.futures.ProcessPoolExecutor"
         | "concurrent.futures.process.ProcessPoolExecutor" => MpClass::ProcessPoolExecutor,
-        "multiprocessing.pool.ThreadPool" | "multiprocessing.dummy.Pool" => MpClass::ThreadPool,
+        "multiprocessing.pool.ThreadPool"
+        | "multiprocessing.dummy.Pool"
+        | "pathos.pools.ThreadPool"
+        | "pathos.threading.ThreadPool"
+        | "pathos.pools._ThreadPool" => MpClass::ThreadPool,
         "threading.Thread" | "multiprocessing.dummy.Process" => MpClass::Thread,
         "concurrent.futures.ThreadPoolExecutor"
         | "concurrent.futures.thread.ThreadPoolExecutor" => MpClass::ThreadPoolExecutor,

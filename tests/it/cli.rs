@@ -568,3 +568,25 @@ fn discovery_skips_stubs_default_excludes_and_gitignored_files() {
     assert_eq!(quiet.lines().count(), 1, "{quiet}");
     assert!(quiet.starts_with("app.py:6:8: MP001"), "{quiet}");
 }
+
+#[test]
+fn package_main_and_main_module_names_are_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // spawn never re-runs a package's __main__.py in its children.
+    write(d, "pkg/__init__.py", "");
+    write(d, "pkg/__main__.py", UNGUARDED);
+    // In main.py, `__name__ == "main"` asks whether the file was imported as `main`.
+    write(
+        d,
+        "main.py",
+        "if __name__ == 'main':\n    print('imported as main')\n",
+    );
+    write(d, "other.py", NEAR_MISS);
+    let text = stdout(&mpdoctor(d, &["check", "--output-format", "concise", "."]));
+    assert!(
+        !text.contains("__main__.py") && !text.contains("main.py:"),
+        "{text}"
+    );
+    assert!(text.contains("other.py:1:16: MP002"), "{text}");
+}

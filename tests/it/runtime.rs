@@ -394,3 +394,43 @@ fn bad_and_good_fixtures_declare_runtime_proofs() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The exemption of `__main__.py` from MP001 rests on this: a package run with
+/// `python3 -m` starts a pool at module level of its `__main__.py`, and its children do
+/// not run that module again. (The target comes from another module: functions defined
+/// in `__main__.py` itself cannot be found by spawned children, a different pitfall.)
+#[test]
+fn package_main_with_module_level_pool_works_under_spawn() {
+    if !python_available() {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let pkg = work.path().join("pkgdemo");
+    std::fs::create_dir(&pkg).unwrap();
+    std::fs::write(pkg.join("__init__.py"), "").unwrap();
+    std::fs::write(
+        pkg.join("__main__.py"),
+        "import operator\nfrom multiprocessing import Pool\n\n\
+         with Pool(2) as pool:\n    print('negated', pool.map(operator.neg, [1, 2, 3]))\n",
+    )
+    .unwrap();
+    let script = work.path().join("run_pkgdemo.py");
+    std::fs::write(&script, "import runpy\nrunpy.run_module('pkgdemo', run_name='__main__', alter_sys=True)\n").unwrap();
+    let runs = ["spawn", "forkserver"]
+        .iter()
+        .map(|method| Run {
+            fixture: script.clone(),
+            method: method.to_string(),
+            expects: vec![Expect::Exit(0), Expect::Stdout("negated [-1, -2, -3]".into())],
+        })
+        .collect();
+    let failures = run_parallel(runs, |run| {
+        let seen = execute_in(run, work.path(), false);
+        let problems = check(run, &seen);
+        (!problems.is_empty()).then(|| {
+            format!("{}: {}\n  stderr (tail): {}", run.method, problems.join("; "), tail(&seen.stderr))
+        })
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
