@@ -1,15 +1,17 @@
 //! The program around the library: parse arguments, run, print, pick the exit code.
+//! Part of the binary, not the library: only here is anything printed to stderr or an
+//! exit code chosen.
 
 use std::ffi::OsString;
 use std::io::{self, Write};
 
 use clap::Parser;
 
-use crate::check::{self, CheckSettings};
-use crate::cli::{CheckArgs, Cli, ColorChoice, Command, DocFormat};
-use crate::docs;
-use crate::fix::FixMode;
-use crate::output::{self, RenderOptions};
+use mpdoctor::check::{self, CheckSettings, Outcome};
+use mpdoctor::cli::{CheckArgs, Cli, ColorChoice, Command, DocFormat, OutputFormat};
+use mpdoctor::docs;
+use mpdoctor::fix::FixMode;
+use mpdoctor::output::{self, RenderOptions};
 
 /// Exit codes: stable, for CI.
 pub const EXIT_CLEAN: u8 = 0;
@@ -36,44 +38,59 @@ where
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let result = match cli.command {
-        Command::Check(args) => check(&args, &mut out),
-        Command::Rule(args) => match args.output_format {
-            DocFormat::Text => docs::write_rule(args.rule, &mut out),
-            DocFormat::Json => docs::write_rule_json(args.rule, &mut out),
-        }
-        .map(|()| EXIT_CLEAN)
-        .map_err(Failure::Io),
-        Command::Rules(args) => match args.output_format {
-            DocFormat::Text => docs::write_rules(&mut out),
-            DocFormat::Json => docs::write_rules_json(&mut out),
-        }
-        .map(|()| EXIT_CLEAN)
-        .map_err(Failure::Io),
+    let (code, written) = match cli.command {
+        Command::Check(args) => match check(&args, &mut out) {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = writeln!(io::stderr(), "mpdoctor: error: {e}");
+                return EXIT_ERROR;
+            }
+        },
+        Command::Rule(args) => (
+            EXIT_CLEAN,
+            match args.output_format {
+                DocFormat::Text => docs::write_rule(args.rule, &mut out),
+                DocFormat::Json => docs::write_rule_json(args.rule, &mut out),
+            },
+        ),
+        Command::Rules(args) => (
+            EXIT_CLEAN,
+            match args.output_format {
+                DocFormat::Text => docs::write_rules(&mut out),
+                DocFormat::Json => docs::write_rules_json(&mut out),
+            },
+        ),
     };
-    let result = result.and_then(|code| out.flush().map(|()| code).map_err(Failure::Io));
-    match result {
-        Ok(code) => code,
-        // `mpdoctor check | head`: the reader left; that is not our failure.
-        Err(Failure::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => EXIT_CLEAN,
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => code,
+        // `mpdoctor check | head`: the reader left. That is not our failure, and the exit
+        // code still says what was found, so a pipeline under `pipefail` stays honest.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => code,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "mpdoctor: error: {e}");
+            let _ = writeln!(io::stderr(), "mpdoctor: error: cannot write output: {e}");
             EXIT_ERROR
         }
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Usage(#[from] check::UsageError),
-    #[error("cannot write output: {0}")]
-    Io(io::Error),
-}
-
-fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<u8, Failure> {
+/// Runs a check; the exit code is decided before anything is written.
+fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<(u8, io::Result<()>), check::UsageError> {
     let settings = CheckSettings::from_args(args)?;
     let outcome = check::run(settings)?;
+    let found = if args.diff {
+        outcome.reports.iter().any(|r| r.diff.is_some())
+    } else {
+        outcome.diagnostics().next().is_some()
+    };
+    let code = if found && !args.exit_zero {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    };
+    Ok((code, render(args, &outcome, out)))
+}
+
+fn render(args: &CheckArgs, outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -91,18 +108,21 @@ fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<u8, Failure> {
     };
     if let Some(fixed) = &outcome.stdin_fixed {
         // `--fix` on standard input prints the fixed source, like ruff and black.
-        out.write_all(fixed.as_bytes()).map_err(Failure::Io)?;
+        out.write_all(fixed)?;
         for report in &outcome.reports {
             if let Some(note) = &report.fix_note {
                 let _ = writeln!(io::stderr(), "mpdoctor: {note}");
             }
         }
-    } else if args.statistics {
-        output::statistics(&outcome, out, options).map_err(Failure::Io)?;
-    } else if args.diff {
+        return Ok(());
+    }
+    if args.statistics {
+        return output::statistics(outcome, out, options);
+    }
+    if args.diff {
         for report in &outcome.reports {
             if let Some(diff) = &report.diff {
-                out.write_all(diff.as_bytes()).map_err(Failure::Io)?;
+                out.write_all(diff.as_bytes())?;
             }
         }
         if !args.quiet {
@@ -118,29 +138,15 @@ fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<u8, Failure> {
                 if n == 1 { "" } else { "s" }
             );
         }
-        let changes = outcome.reports.iter().any(|r| r.diff.is_some());
-        return Ok(if changes && !args.exit_zero {
-            EXIT_FINDINGS
-        } else {
-            EXIT_CLEAN
-        });
-    } else {
-        let quiet_full = args.quiet && args.output_format == crate::cli::OutputFormat::Full;
-        if quiet_full {
-            // Quiet: the findings in their short form, without the summary.
-            output::render(crate::cli::OutputFormat::Concise, &outcome, out, options)
-        } else {
-            output::render(args.output_format, &outcome, out, options)
-        }
-        .map_err(Failure::Io)?;
-        if args.output_format == crate::cli::OutputFormat::Concise && !args.quiet {
-            output::summary(&outcome, out, options).map_err(Failure::Io)?;
-        }
+        return Ok(());
     }
-    let findings = outcome.diagnostics().next().is_some();
-    Ok(if findings && !args.exit_zero {
-        EXIT_FINDINGS
-    } else {
-        EXIT_CLEAN
-    })
+    if args.quiet && args.output_format == OutputFormat::Full {
+        // Quiet: the findings in their short form, without the summary.
+        return output::render(OutputFormat::Concise, outcome, out, options);
+    }
+    output::render(args.output_format, outcome, out, options)?;
+    if args.output_format == OutputFormat::Concise && !args.quiet {
+        output::summary(outcome, out, options)?;
+    }
+    Ok(())
 }

@@ -62,6 +62,8 @@ pub struct FunctionDef {
     pub returns: Option<Expr>,
     pub body: Vec<Stmt>,
     pub is_async: bool,
+    /// The body contains `yield`: calling the function only creates a generator.
+    pub is_generator: bool,
     /// The scope of the function's body.
     pub scope: ScopeId,
 }
@@ -340,8 +342,15 @@ pub enum ExprKind {
     Tuple(Vec<Expr>),
     List(Vec<Expr>),
     Comprehension(Box<Comprehension>),
-    /// `True`, `False`, `None`, numbers, bytes, `...`.
-    Constant,
+    /// `True`, `False`, `None`, numbers, bytes, `...`, with the truth value when it is
+    /// plain (`False`, `None`, `0` are false; `True` and other ints true).
+    Constant(Option<bool>),
+    /// `body if test else orelse`.
+    IfExp {
+        test: Box<Expr>,
+        body: Box<Expr>,
+        orelse: Box<Expr>,
+    },
     /// Anything else, with the sub-expressions it evaluates.
     Other(Vec<Expr>),
 }

@@ -12,6 +12,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::discover::{self, Found};
 use crate::fix::FixMode;
 use crate::linter::{self, LintSettings};
+use crate::output::display_path;
 use crate::registry::{RuleCode, Selector};
 use crate::rules::RuleSettings;
 use crate::semantic::mp::MethodSet;
@@ -53,8 +54,8 @@ pub struct FileReport {
 #[derive(Debug)]
 pub struct Outcome {
     pub reports: Vec<FileReport>,
-    /// With `--fix` on standard input: the fixed text to print instead of findings.
-    pub stdin_fixed: Option<String>,
+    /// With `--fix` on standard input: the bytes to print instead of findings.
+    pub stdin_fixed: Option<Vec<u8>>,
 }
 
 impl Outcome {
@@ -189,7 +190,7 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
         match item {
             Found::File { path, explicit } => {
                 let config = settings.resolver.for_file(&path)?;
-                if !explicit && config.as_ref().is_some_and(|c| c.excludes(&path)) {
+                if !explicit && settings.resolver.excludes(&path)? {
                     continue;
                 }
                 let lint = settings.lint_settings(config.as_deref(), &path);
@@ -225,7 +226,7 @@ fn run_stdin(settings: &mut CheckSettings) -> Result<Outcome, UsageError> {
         .unwrap_or_else(|| PathBuf::from("-"));
     let config = settings.resolver.for_file(&path)?;
     let lint = settings.lint_settings(config.as_deref(), &path);
-    let decoded = match source::decode(bytes) {
+    let decoded = match source::decode(bytes.clone()) {
         Ok(d) => d,
         Err(e) => {
             return Ok(Outcome {
@@ -234,12 +235,13 @@ fn run_stdin(settings: &mut CheckSettings) -> Result<Outcome, UsageError> {
             });
         }
     };
-    let mut source = SourceFile::new(path.clone(), decoded.text);
-    source.encoding = decoded.encoding;
+    let source = decoded.into_source(path.clone());
     let (fix_mode, diff) = (settings.fix_mode, settings.diff);
     let mut report = with_big_stacks(|| lint_or_fix(&source, &lint, fix_mode, diff));
-    let stdin_fixed = match (settings.fix_mode, settings.diff) {
-        (Some(_), false) => report.source.as_ref().map(|s| s.text.clone()),
+    // Unchanged input goes back byte for byte (whatever its encoding).
+    let stdin_fixed = match (settings.fix_mode, settings.diff, &report.source) {
+        (Some(_), false, Some(fixed)) if report.fixed > 0 => Some(encoded(fixed)),
+        (Some(_), false, _) => Some(bytes),
         _ => None,
     };
     report.path = path;
@@ -291,12 +293,11 @@ fn check_file(
         Ok(decoded) => decoded,
         Err(e) => return io_report(path, e.to_string()),
     };
-    let mut source = SourceFile::new(path.clone(), decoded.text);
-    source.encoding = decoded.encoding;
+    let source = decoded.into_source(path.clone());
     let mut report = lint_or_fix(&source, lint, fix_mode, diff);
     let write = fix_mode.is_some() && !diff && report.fixed > 0;
     if let Some(fixed) = report.source.as_ref().filter(|_| write)
-        && let Err(e) = write_atomically(&path, &fixed.text)
+        && let Err(e) = write_atomically(&path, &encoded(fixed))
     {
         // Nothing was changed: report the original findings again.
         report.fix_note = Some(format!("could not write the fixed file: {e}"));
@@ -330,7 +331,7 @@ fn lint_or_fix(
             fix_note: fixable.then(|| {
                 format!(
                     "not fixed: the file is encoded in {}, and fixes are written only to UTF-8 files",
-                    source.encoding.unwrap_or("another encoding")
+                    source.encoding.as_deref().unwrap_or("another encoding")
                 )
             }),
         };
@@ -356,7 +357,8 @@ fn lint_or_fix(
 }
 
 pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
-    let name = path.display().to_string();
+    let name = display_path(path);
+    let name = name.trim_start_matches('/');
     similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
@@ -366,7 +368,17 @@ pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
 
 /// Writes through a temporary file in the same directory and renames it into place, so a
 /// crash never leaves a half-written file. Permissions are kept.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+/// The bytes to write for a fixed file: UTF-8, with the byte-order mark it came with.
+fn encoded(source: &SourceFile) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(source.text.len() + 3);
+    if source.bom {
+        bytes.extend_from_slice(b"\xef\xbb\xbf");
+    }
+    bytes.extend_from_slice(source.text.as_bytes());
+    bytes
+}
+
+fn write_atomically(path: &Path, text: &[u8]) -> std::io::Result<()> {
     // Write where a link points, never replace the link itself.
     let path = &std::fs::canonicalize(path)?;
     let dir = path
@@ -375,7 +387,7 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         .unwrap_or(Path::new("."));
     let permissions = std::fs::metadata(path)?.permissions();
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
+    tmp.write_all(text)?;
     tmp.as_file().sync_all()?;
     tmp.as_file().set_permissions(permissions)?;
     tmp.persist(path).map_err(|e| e.error)?;

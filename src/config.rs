@@ -162,8 +162,10 @@ impl Config {
             // `--config mpdoctor.toml`: the settings at the top level.
             toml::from_str(&text).map_err(|e| error(e.span(), e.message()))?
         };
+        // `--config pyproject.toml` has the empty path as its parent: the current directory.
         let root = path
             .parent()
+            .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let glob = |pattern: &str, key: &str| {
@@ -242,7 +244,10 @@ pub fn excluded_by(set: &GlobSet, file: &Path, root: &Path) -> bool {
 #[derive(Default)]
 pub struct Resolver {
     explicit: Option<Arc<Config>>,
+    /// The configuration in effect in a directory (the nearest one).
     by_dir: HashMap<PathBuf, Option<Arc<Config>>>,
+    /// The configuration a directory's own `pyproject.toml` holds.
+    own: HashMap<PathBuf, Option<Arc<Config>>>,
 }
 
 impl Resolver {
@@ -266,6 +271,7 @@ impl Resolver {
         Ok(Self {
             explicit,
             by_dir: HashMap::new(),
+            own: HashMap::new(),
         })
     }
 
@@ -280,8 +286,27 @@ impl Resolver {
         self.for_dir(&dir)
     }
 
-    fn for_dir(&mut self, dir: &Path) -> Result<Option<Arc<Config>>, ConfigError> {
-        if let Some(found) = self.by_dir.get(dir) {
+    /// Whether `extend-exclude` of any configuration at or above the file excludes it:
+    /// a directory excluded higher up stays excluded even if it has a configuration.
+    pub fn excludes(&mut self, file: &Path) -> Result<bool, ConfigError> {
+        if let Some(c) = &self.explicit {
+            return Ok(c.excludes(file));
+        }
+        let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let mut dir = absolute.parent();
+        while let Some(d) = dir {
+            if let Some(c) = self.own_config(d)?
+                && c.excludes(&absolute)
+            {
+                return Ok(true);
+            }
+            dir = d.parent();
+        }
+        Ok(false)
+    }
+
+    fn own_config(&mut self, dir: &Path) -> Result<Option<Arc<Config>>, ConfigError> {
+        if let Some(found) = self.own.get(dir) {
             return Ok(found.clone());
         }
         let candidate = dir.join("pyproject.toml");
@@ -290,6 +315,15 @@ impl Resolver {
         } else {
             None
         };
+        self.own.insert(dir.to_path_buf(), here.clone());
+        Ok(here)
+    }
+
+    fn for_dir(&mut self, dir: &Path) -> Result<Option<Arc<Config>>, ConfigError> {
+        if let Some(found) = self.by_dir.get(dir) {
+            return Ok(found.clone());
+        }
+        let here = self.own_config(dir)?;
         let found = match here {
             Some(c) => Some(c),
             None => match dir.parent() {

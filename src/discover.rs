@@ -101,10 +101,15 @@ pub fn discover(paths: &[PathBuf], excludes: &GlobSet) -> Result<Vec<Found>, Mis
             .hidden(false)
             .require_git(false)
             .filter_entry(move |entry| {
-                // The roots themselves were named explicitly.
+                // The roots themselves were named explicitly. Patterns match an entry's
+                // name, or its path as walked, with or without a leading `./`.
+                let path = entry.path();
                 entry.depth() == 0
                     || !(excludes_for_filter.is_match(entry.file_name())
-                        || excludes_for_filter.is_match(entry.path()))
+                        || excludes_for_filter.is_match(path)
+                        || path
+                            .strip_prefix(".")
+                            .is_ok_and(|p| excludes_for_filter.is_match(p)))
             });
         let (tx, rx) = std::sync::mpsc::channel();
         builder.build_parallel().run(|| {
@@ -131,7 +136,14 @@ pub fn discover(paths: &[PathBuf], excludes: &GlobSet) -> Result<Vec<Found>, Mis
         found.extend(rx);
     }
     found.sort();
-    found.dedup();
+    // The same file named twice (`. a.py ./a.py`) is checked, and fixed, once.
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|f| match f {
+        Found::File { path, .. } => {
+            seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()))
+        }
+        Found::Error { .. } => true,
+    });
     Ok(found)
 }
 

@@ -5,7 +5,6 @@
 //! (the only module that names the parser crates), [`semantic`] resolves names, [`rules`]
 //! report [`diagnostics`], [`linter`] filters and fixes them, and [`output`] renders them.
 
-pub mod app;
 pub mod ast;
 pub mod check;
 pub mod cli;

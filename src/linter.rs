@@ -55,23 +55,18 @@ pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
         .into_iter()
         .collect();
     let model = Model::new(&parsed.module);
+    let directives = Directives::parse(&parsed.comments, &source.text, &source.index);
     let found = rules::run(
         source,
         &parsed,
         &model,
+        &directives,
         &settings.rules,
         settings.rule_settings,
     );
-    let directives = Directives::parse(&parsed.comments, &source.index);
-    out.extend(found.into_iter().filter(|d| {
-        let Code::Rule(code) = d.code else {
-            return true;
-        };
-        let first = source.index.line_of(d.range.start);
-        let last = source
-            .index
-            .line_of(d.range.end.saturating_sub(1).max(d.range.start));
-        !directives.suppresses(code, first, last)
+    out.extend(found.into_iter().filter(|d| match d.code {
+        Code::Rule(code) => !directives.suppresses_range(code, d.range, &source.index),
+        _ => true,
     }));
     out.extend(directives.invalid);
     out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));

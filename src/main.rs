@@ -1,5 +1,7 @@
+mod app;
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ExitCode::from(mpdoctor::app::main(std::env::args_os()))
+    ExitCode::from(app::main(std::env::args_os()))
 }

@@ -33,11 +33,16 @@ pub struct Directives {
 }
 
 impl Directives {
-    pub fn parse(comments: &[Comment], index: &LineIndex) -> Self {
+    pub fn parse(comments: &[Comment], source: &str, index: &LineIndex) -> Self {
         let mut d = Directives::default();
         for comment in comments {
             let text = comment.text.as_str();
-            if let Some(rest) = file_directive(text) {
+            // A file-wide directive stands on a line of its own, never after code.
+            let line_start = index.line_start(index.line_of(comment.range.start)) as usize;
+            let own_line = source[line_start..comment.range.start as usize]
+                .trim()
+                .is_empty();
+            if let Some(rest) = file_directive(text).filter(|_| own_line) {
                 let scope = d.codes(rest, comment.range);
                 d.file = Some(merge(d.file.take(), scope));
             } else if let Some(rest) = line_directive(text) {
@@ -48,6 +53,13 @@ impl Directives {
             }
         }
         d
+    }
+
+    /// Whether a finding with this code and range is suppressed.
+    pub fn suppresses_range(&self, code: RuleCode, range: Range, index: &LineIndex) -> bool {
+        let first = index.line_of(range.start);
+        let last = index.line_of(range.end.saturating_sub(1).max(range.start));
+        self.suppresses(code, first, last)
     }
 
     /// Whether a finding with this code, starting or ending on these lines, is suppressed.
@@ -65,8 +77,11 @@ impl Directives {
         };
         let mut codes = Vec::new();
         for word in list.split([',', ' ', '\t']).filter(|w| !w.is_empty()) {
-            let is_code = word.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && word.chars().all(|c| c.is_ascii_alphanumeric());
+            // A code is letters then digits (`MP001`, `E501`); anything else is prose.
+            let letters = word.chars().take_while(char::is_ascii_alphabetic).count();
+            let is_code = letters > 0
+                && word.len() > letters
+                && word[letters..].chars().all(|c| c.is_ascii_digit());
             if !is_code {
                 // The code list ends where prose begins: `# noqa: MP001 -- reason`.
                 break;
@@ -137,7 +152,7 @@ mod tests {
 
     fn directives(src: &str) -> Directives {
         let parsed = crate::python::parse(src);
-        Directives::parse(&parsed.comments, &LineIndex::new(src))
+        Directives::parse(&parsed.comments, src, &LineIndex::new(src))
     }
 
     #[test]
@@ -165,5 +180,11 @@ mod tests {
     fn noqa_inside_prose_is_not_a_directive() {
         let d = directives("x  # this is not noqa\n");
         assert!(!d.suppresses(RuleCode::MP001, 0, 0));
+        // A reason after the codes is prose, even when a word starts with "mp".
+        let d = directives("x  # noqa: MP001 mpi4py needs it\n");
+        assert!(d.suppresses(RuleCode::MP001, 0, 0) && d.invalid.is_empty());
+        // After code, `# mpdoctor: noqa` is not a file-wide directive.
+        let d = directives("x = 1  # mpdoctor: noqa\ny = 2\n");
+        assert!(!d.suppresses(RuleCode::MP001, 1, 1));
     }
 }

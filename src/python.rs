@@ -55,6 +55,8 @@ pub fn parse(source: &str) -> Parsed {
 
     let mut comments = Vec::new();
     let mut multiline_strings = Vec::new();
+    // Starts of the f- and t-strings we are inside: one string from start to end token.
+    let mut open_strings = Vec::new();
     for token in parsed.tokens().iter() {
         let r = token.range();
         match token.kind() {
@@ -62,14 +64,15 @@ pub fn parse(source: &str) -> Parsed {
                 text: source[r].to_string(),
                 range: range(r),
             }),
-            TokenKind::String
-            | TokenKind::FStringMiddle
-            | TokenKind::TStringMiddle
-            | TokenKind::FStringStart
-            | TokenKind::TStringStart
-                if source[r].contains('\n') =>
-            {
-                multiline_strings.push(range(r))
+            TokenKind::String if source[r].contains('\n') => multiline_strings.push(range(r)),
+            TokenKind::FStringStart | TokenKind::TStringStart => open_strings.push(r.start()),
+            TokenKind::FStringEnd | TokenKind::TStringEnd => {
+                if let Some(start) = open_strings.pop() {
+                    let whole = TextRange::new(start, r.end());
+                    if source[whole].contains('\n') {
+                        multiline_strings.push(range(whole));
+                    }
+                }
             }
             _ => {}
         }
@@ -80,6 +83,7 @@ pub fn parse(source: &str) -> Parsed {
         next_scope: 1,
         depth: 0,
         truncated: false,
+        yields: Vec::new(),
     };
     let body = lower.stmts(&parsed.syntax().body);
     Parsed {
@@ -116,6 +120,8 @@ struct Lower {
     next_scope: u32,
     depth: u32,
     truncated: bool,
+    /// One entry per function being lowered: whether its body yields so far.
+    yields: Vec<bool>,
 }
 
 impl Lower {
@@ -183,13 +189,17 @@ impl Lower {
                 let params = self.params(Some(&f.parameters));
                 let returns = self.opt(f.returns.as_deref());
                 let scope = self.scope();
+                self.yields.push(false);
+                let body = self.stmts(&f.body);
+                let is_generator = self.yields.pop().unwrap_or(false);
                 StmtKind::FunctionDef(Box::new(FunctionDef {
                     name: ident(&f.name),
                     decorators,
                     params,
                     returns,
-                    body: self.stmts(&f.body),
+                    body,
                     is_async: f.is_async,
+                    is_generator,
                     scope,
                 }))
             }
@@ -416,9 +426,12 @@ impl Lower {
             E::Lambda(l) => {
                 let params = self.params(l.parameters.as_deref());
                 let scope = self.scope();
+                self.yields.push(false);
+                let body = self.expr(&l.body);
+                self.yields.pop();
                 ExprKind::Lambda(Box::new(Lambda {
                     params,
-                    body: self.expr(&l.body),
+                    body,
                     scope,
                 }))
             }
@@ -444,12 +457,24 @@ impl Lower {
                 c.key.as_deref(),
                 &c.generators,
             ),
-            E::NumberLiteral(_)
-            | E::BooleanLiteral(_)
-            | E::NoneLiteral(_)
-            | E::EllipsisLiteral(_)
-            | E::BytesLiteral(_) => ExprKind::Constant,
+            E::BooleanLiteral(b) => ExprKind::Constant(Some(b.value)),
+            E::NoneLiteral(_) => ExprKind::Constant(Some(false)),
+            E::NumberLiteral(n) => ExprKind::Constant(match &n.value {
+                rast::Number::Int(i) => Some(*i != rast::Int::ZERO),
+                _ => None,
+            }),
+            E::EllipsisLiteral(_) | E::BytesLiteral(_) => ExprKind::Constant(None),
+            E::If(i) => ExprKind::IfExp {
+                test: Box::new(self.expr(&i.test)),
+                body: Box::new(self.expr(&i.body)),
+                orelse: Box::new(self.expr(&i.orelse)),
+            },
             other => {
+                if matches!(other, E::Yield(_) | E::YieldFrom(_))
+                    && let Some(current) = self.yields.last_mut()
+                {
+                    *current = true;
+                }
                 let mut children = Children {
                     lower: self,
                     out: Vec::new(),

@@ -17,9 +17,12 @@ pub struct Location {
 
 impl LineIndex {
     pub fn new(text: &str) -> Self {
+        // Lines end in `\n`, `\r\n` or a lone `\r`, as Python reads them.
+        let bytes = text.as_bytes();
         let mut starts = vec![0];
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
+        for (i, &b) in bytes.iter().enumerate() {
+            let ends_line = b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+            if ends_line {
                 starts.push(i as u32 + 1);
             }
         }
@@ -81,7 +84,9 @@ pub struct SourceFile {
     pub index: LineIndex,
     /// The encoding a PEP 263 cookie declared, when it is not UTF-8. Such files are
     /// checked, but never rewritten: a fix would have to re-encode them.
-    pub encoding: Option<&'static str>,
+    pub encoding: Option<String>,
+    /// The file started with a UTF-8 byte-order mark, which a rewrite keeps.
+    pub bom: bool,
 }
 
 impl SourceFile {
@@ -92,6 +97,7 @@ impl SourceFile {
             text,
             index,
             encoding: None,
+            bom: false,
         }
     }
 
@@ -135,17 +141,30 @@ impl std::fmt::Display for ReadError {
     }
 }
 
-/// Decoded text and the non-UTF-8 encoding it came from, if any.
+/// Decoded text and what it was decoded from.
 pub struct Decoded {
     pub text: String,
-    pub encoding: Option<&'static str>,
+    /// The declared encoding, when it is not UTF-8.
+    pub encoding: Option<String>,
+    pub bom: bool,
+}
+
+impl Decoded {
+    pub fn into_source(self, path: impl Into<PathBuf>) -> SourceFile {
+        let mut source = SourceFile::new(path, self.text);
+        source.encoding = self.encoding;
+        source.bom = self.bom;
+        source
+    }
 }
 
 /// Decodes a file's bytes as Python does: UTF-8 (a byte-order mark is dropped) unless a
 /// PEP 263 cookie on the first or second line declares another encoding.
 pub fn decode(bytes: Vec<u8>) -> Result<Decoded, ReadError> {
     if let Some(rest) = bytes.strip_prefix(b"\xef\xbb\xbf") {
-        return utf8(rest.to_vec());
+        let mut decoded = utf8(rest.to_vec())?;
+        decoded.bom = true;
+        return Ok(decoded);
     }
     let declared = coding_cookie(&bytes);
     let Some(label) = declared.filter(|l| !is_utf8_label(l)) else {
@@ -161,7 +180,8 @@ pub fn decode(bytes: Vec<u8>) -> Result<Decoded, ReadError> {
     }
     Ok(Decoded {
         text: text.into_owned(),
-        encoding: Some(encoding.name()),
+        encoding: Some(label),
+        bom: false,
     })
 }
 
@@ -170,6 +190,7 @@ fn utf8(bytes: Vec<u8>) -> Result<Decoded, ReadError> {
         .map(|text| Decoded {
             text,
             encoding: None,
+            bom: false,
         })
         .map_err(|e| ReadError::NotUtf8 {
             valid_up_to: e.utf8_error().valid_up_to(),
@@ -245,6 +266,15 @@ mod tests {
             }
         );
         assert_eq!(index.line_text(text, 1), "b = 'é' + x");
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines() {
+        let text = "a\rb\r\nc\nd";
+        let index = LineIndex::new(text);
+        assert_eq!(index.line_count(), 4);
+        assert_eq!(index.location(text, 7).line, 4);
+        assert_eq!(index.line_text(text, 0), "a");
     }
 
     #[test]

@@ -86,8 +86,10 @@ fn span(range: crate::ast::Range) -> SourceSpan {
 fn help_text(d: &Diagnostic, options: RenderOptions) -> String {
     let mut help = d.help.clone().unwrap_or_default();
     if let Some(fix) = &d.fix {
-        let how = if fix_applies(d, options.fix_mode) {
+        let how = if fix.applicability == Applicability::Safe {
             "run with `--fix`".to_string()
+        } else if fix_applies(d, options.fix_mode) {
+            "unsafe: run with `--fix --unsafe-fixes`".to_string()
         } else if fix.applicability == Applicability::Unsafe {
             "unsafe: run with `--fix --unsafe-fixes` after reviewing `--diff --unsafe-fixes`"
                 .to_string()

@@ -63,7 +63,7 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
                 "message": {"text": d.message},
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"},
+                        "artifactLocation": artifact_location(&uri),
                         "region": {
                             "startLine": start.line,
                             "startColumn": start.column,
@@ -102,17 +102,33 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
 /// A URI relative to the working directory where the file lies below it (what code
 /// scanning expects); otherwise an absolute `file://` URI.
 fn artifact_uri(path: &std::path::Path) -> String {
-    if path.is_relative() {
+    let below_cwd = path.is_relative()
+        && path
+            .components()
+            .all(|c| !matches!(c, std::path::Component::ParentDir));
+    if below_cwd {
         return percent_encode(&display_path(path));
     }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let relative = std::env::current_dir().ok().and_then(|cwd| {
-        path.strip_prefix(cwd)
+        absolute
+            .strip_prefix(cwd)
             .ok()
             .map(std::path::Path::to_path_buf)
     });
     match relative {
         Some(r) => percent_encode(&display_path(&r)),
-        None => format!("file://{}", percent_encode(&display_path(path))),
+        None => format!("file://{}", percent_encode(&display_path(&absolute))),
+    }
+}
+
+/// Relative URIs are resolved against `%SRCROOT%`; absolute ones stand alone, as SARIF
+/// 2.1.0 requires.
+fn artifact_location(uri: &str) -> Value {
+    if uri.starts_with("file://") {
+        json!({ "uri": uri })
+    } else {
+        json!({ "uri": uri, "uriBaseId": "%SRCROOT%" })
     }
 }
 

@@ -8,7 +8,7 @@ use crate::diagnostics::{Applicability, Diagnostic, Edit, Fix};
 use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::exec::{self, Event};
-use crate::semantic::mp::{MethodSet, ProcessStart, StartMethod};
+use crate::semantic::mp::{MethodSet, ProcessStart, StartMethod, Started};
 use crate::semantic::{Model, Value};
 
 pub struct MissingMainGuard;
@@ -82,6 +82,7 @@ impl Rule for MissingMainGuard {
         }
         let fix = found
             .iter()
+            .filter(|(_, d)| !cx.is_suppressed(d.range))
             .map(|(index, _)| *index)
             .min()
             .and_then(|first| guard_fix(cx, first));
@@ -103,16 +104,14 @@ fn forced_method(forced: &[(u32, Option<StartMethod>)], offset: u32) -> Option<S
 }
 
 /// The start methods under which a start with this method (or the default) fails.
+/// A method the code chose itself is the one that runs, whatever the configuration says
+/// the platforms' defaults are.
 fn failing_methods(method: Option<StartMethod>, configured: MethodSet) -> MethodSet {
     let candidates = match method {
         Some(m) => MethodSet::single(m),
         None => configured,
     };
-    candidates
-        .intersect(configured)
-        .iter()
-        .filter(|m| m.reimports_main())
-        .collect()
+    candidates.iter().filter(|m| m.reimports_main()).collect()
 }
 
 /// How a call is named in a message: `proc.start()`, `Pool(...)`; the callee alone when
@@ -167,26 +166,29 @@ fn diagnostic(
     let methods = failing.describe();
     let (message, label) = match via {
         None => (
-            format!("`{shown}` starts {} at import time", start.what),
-            format!("starts {} while the module is imported", start.what),
+            format!("`{shown}` starts {} at import time", start.what.describe()),
+            format!(
+                "starts {} while the module is imported",
+                start.what.describe()
+            ),
         ),
         Some(site) => (
             format!(
                 "`{shown}` runs at import time and starts {} (line {})",
-                start.what,
+                start.what.describe(),
                 cx.line_of(site.range.start)
             ),
             "runs while the module is imported".to_string(),
         ),
     };
     let consequence = match start.what {
-        "a pool of worker processes" => {
+        Started::Pool => {
             "each worker re-imports this module, fails, and the pool respawns workers forever"
         }
-        "worker processes" => {
+        Started::ExecutorWorkers => {
             "each worker re-imports this module and fails, and the executor raises BrokenProcessPool"
         }
-        _ => {
+        Started::Process | Started::Manager | Started::Launched => {
             "the child re-imports this module, runs this again and dies with `RuntimeError: An attempt has been made to start a new process before the current process has finished its bootstrapping phase`"
         }
     };
@@ -203,7 +205,7 @@ fn diagnostic(
         first_line(cx.text(shape))
     ));
     if let Some(site) = via {
-        d = d.with_annotation(site.range, format!("starts {} here", start.what));
+        d = d.with_annotation(site.range, format!("starts {} here", start.what.describe()));
     }
     d
 }
@@ -242,6 +244,11 @@ impl<'a> Reach<'_, 'a> {
     }
 
     fn function_starts(&self, f: &'a FunctionDef) -> Option<Site> {
+        // Calling these runs nothing of the body yet: it makes a coroutine, a generator,
+        // or a context manager that has not been entered.
+        if f.is_async || f.is_generator {
+            return None;
+        }
         let key = f as *const FunctionDef;
         if let Some(known) = self.memo.borrow().get(&key) {
             return *known;
@@ -310,7 +317,12 @@ fn guard_fix(cx: &Checker<'_, '_>, first: usize) -> Option<Fix> {
     let start = index.line_start(index.line_of(tail[0].range.start));
     let end = tail.last()?.range.end;
     let unit = indent_unit(&source.text);
-    let mut content = String::from("if __name__ == \"__main__\":\n");
+    let newline = if source.text.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let mut content = format!("if __name__ == \"__main__\":{newline}");
     let mut offset = start;
     for line in source.text[start as usize..end as usize].split_inclusive('\n') {
         let in_string = cx
@@ -334,8 +346,11 @@ fn guard_fix(cx: &Checker<'_, '_>, first: usize) -> Option<Fix> {
     ))
 }
 
+/// Whether a statement can move under the guard: it neither is nor contains (in an
+/// `if`, `try` or loop) a definition or import that children of the module need, nor a
+/// statement that means something else once nested.
 fn movable(stmt: &Stmt) -> bool {
-    !matches!(
+    let blocked = matches!(
         stmt.kind,
         StmtKind::FunctionDef(_)
             | StmtKind::ClassDef(_)
@@ -346,7 +361,19 @@ fn movable(stmt: &Stmt) -> bool {
             | StmtKind::Return(_)
             | StmtKind::Break
             | StmtKind::Continue
-    )
+    );
+    let mut nested_ok = true;
+    exec::for_each_child(stmt, |child| {
+        if let exec::Child::Block(b) = child {
+            nested_ok &= b.iter().all(movable_nested);
+        }
+    });
+    !blocked && nested_ok
+}
+
+/// Inside a moved block, loops may keep their `break` and `continue`.
+fn movable_nested(stmt: &Stmt) -> bool {
+    matches!(stmt.kind, StmtKind::Break | StmtKind::Continue) || movable(stmt)
 }
 
 fn assigned_names<'a>(stmt: &'a Stmt, out: &mut Vec<&'a str>) {

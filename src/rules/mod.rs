@@ -9,6 +9,7 @@ pub mod missing_main_guard;
 
 use crate::ast::*;
 use crate::diagnostics::{Code, Diagnostic};
+use crate::noqa::Directives;
 use crate::python::Parsed;
 use crate::registry::RuleCode;
 use crate::semantic::Model;
@@ -56,11 +57,19 @@ pub struct Checker<'c, 'a> {
     pub parsed: &'a Parsed,
     pub model: &'c Model<'a>,
     pub settings: RuleSettings,
+    directives: &'c Directives,
     code: RuleCode,
     diagnostics: Vec<Diagnostic>,
 }
 
 impl<'a> Checker<'_, 'a> {
+    /// Whether a `# noqa` hides a finding of this rule at `range` (the linter drops those;
+    /// a rule needs this only when one finding shapes another, as a shared fix does).
+    pub fn is_suppressed(&self, range: Range) -> bool {
+        self.directives
+            .suppresses_range(self.code, range, &self.source.index)
+    }
+
     pub fn report(&mut self, mut diagnostic: Diagnostic) {
         diagnostic.code = Code::Rule(self.code);
         self.diagnostics.push(diagnostic);
@@ -81,6 +90,7 @@ pub fn run<'a>(
     source: &SourceFile,
     parsed: &'a Parsed,
     model: &Model<'a>,
+    directives: &Directives,
     rules: &[RuleCode],
     settings: RuleSettings,
 ) -> Vec<Diagnostic> {
@@ -93,6 +103,7 @@ pub fn run<'a>(
             parsed,
             model,
             settings,
+            directives,
             code,
             diagnostics: Vec::new(),
         };

@@ -125,7 +125,12 @@ pub fn for_each_child<'a>(stmt: &'a Stmt, mut f: impl FnMut(Child<'a>)) {
 /// included.
 pub fn for_each_subexpr<'a>(expr: &'a Expr, mut f: impl FnMut(&'a Expr)) {
     match &expr.kind {
-        ExprKind::Name(_) | ExprKind::Str(_) | ExprKind::Constant => {}
+        ExprKind::Name(_) | ExprKind::Str(_) | ExprKind::Constant(_) => {}
+        ExprKind::IfExp { test, body, orelse } => {
+            f(test);
+            f(body);
+            f(orelse);
+        }
         ExprKind::Attribute { value, .. } => f(value),
         ExprKind::Call(call) => {
             f(&call.func);
@@ -284,8 +289,7 @@ impl<'a> Walker<'_, 'a, '_> {
                 return;
             };
             self.expr(test, scope);
-            let classified = guard::classify(test).or_else(|| self.main_process_test(test, scope));
-            match classified {
+            match self.classify(test, scope) {
                 // The rest of the chain runs only when imported: keep walking it.
                 Some(GuardTest::OnlyAsMain) | Some(GuardTest::Never) => continue,
                 // The body runs on import; the rest of the chain only as main.
@@ -294,9 +298,20 @@ impl<'a> Walker<'_, 'a, '_> {
                     return;
                 }
                 None if self.is_type_checking(test, scope) => continue,
-                None => self.block(&branch.body, scope),
+                None => match test.kind {
+                    ExprKind::Constant(Some(false)) => continue,
+                    ExprKind::Constant(Some(true)) => {
+                        self.block(&branch.body, scope);
+                        return;
+                    }
+                    _ => self.block(&branch.body, scope),
+                },
             }
         }
+    }
+
+    fn classify(&self, test: &'a Expr, scope: ScopeId) -> Option<GuardTest> {
+        guard::classify(test).or_else(|| self.main_process_test(test, scope))
     }
 
     /// `current_process().name == "MainProcess"`: children are renamed before they
@@ -342,6 +357,28 @@ impl<'a> Walker<'_, 'a, '_> {
         )
     }
 
+    /// A comprehension's first iterable is evaluated at once; the rest only as far as the
+    /// comprehension is consumed, which a generator expression may never be.
+    fn comprehension(&mut self, c: &'a Comprehension, scope: ScopeId, consumed: bool) {
+        for (i, g) in c.generators.iter().enumerate() {
+            if i > 0 && !consumed {
+                return;
+            }
+            self.expr(&g.iter, if i == 0 { scope } else { c.scope });
+            if consumed {
+                for cond in &g.ifs {
+                    self.expr(cond, c.scope);
+                }
+            }
+        }
+        if consumed {
+            self.expr(&c.element, c.scope);
+            if let Some(k) = &c.key {
+                self.expr(k, c.scope);
+            }
+        }
+    }
+
     fn expr(&mut self, expr: &'a Expr, scope: ScopeId) {
         match &expr.kind {
             // A lambda's body runs when it is called; its defaults run now.
@@ -353,22 +390,55 @@ impl<'a> Walker<'_, 'a, '_> {
                 }
             }
             ExprKind::Comprehension(c) => {
-                for (i, g) in c.generators.iter().enumerate() {
-                    self.expr(&g.iter, if i == 0 { scope } else { c.scope });
-                    for cond in &g.ifs {
-                        self.expr(cond, c.scope);
-                    }
-                }
-                // A generator expression's element runs lazily, but a generator passed
-                // straight to a call is almost always consumed by it.
-                self.expr(&c.element, c.scope);
-                if let Some(k) = &c.key {
-                    self.expr(k, c.scope);
-                }
+                self.comprehension(c, scope, c.kind != ComprehensionKind::Generator)
             }
             ExprKind::Call(call) => {
-                for_each_subexpr(expr, |e| self.expr(e, scope));
+                self.expr(&call.func, scope);
+                // A generator passed straight to a call is almost always consumed by it.
+                for arg in call
+                    .args
+                    .iter()
+                    .chain(call.keywords.iter().map(|k| &k.value))
+                {
+                    match &arg.kind {
+                        ExprKind::Comprehension(c) => self.comprehension(c, scope, true),
+                        _ => self.expr(arg, scope),
+                    }
+                }
                 (self.on)(Event::Call { expr, call }, scope);
+            }
+            // Short-circuits: what follows a guard operand runs only where the guard holds.
+            ExprKind::BoolOp { op, values } => {
+                for value in values {
+                    self.expr(value, scope);
+                    let stop = match (op, self.classify(value, scope)) {
+                        (BoolOp::And, Some(GuardTest::OnlyAsMain | GuardTest::Never)) => true,
+                        (BoolOp::Or, Some(GuardTest::OnlyWhenImported)) => true,
+                        (BoolOp::And, None) => {
+                            matches!(value.kind, ExprKind::Constant(Some(false)))
+                        }
+                        (BoolOp::Or, None) => matches!(value.kind, ExprKind::Constant(Some(true))),
+                        _ => false,
+                    };
+                    if stop {
+                        break;
+                    }
+                }
+            }
+            ExprKind::IfExp { test, body, orelse } => {
+                self.expr(test, scope);
+                let (run_body, run_else) = match (self.classify(test, scope), &test.kind) {
+                    (Some(GuardTest::OnlyAsMain | GuardTest::Never), _) => (false, true),
+                    (Some(GuardTest::OnlyWhenImported), _) => (true, false),
+                    (None, ExprKind::Constant(Some(truth))) => (*truth, !truth),
+                    (None, _) => (true, true),
+                };
+                if run_body {
+                    self.expr(body, scope);
+                }
+                if run_else {
+                    self.expr(orelse, scope);
+                }
             }
             _ => for_each_subexpr(expr, |e| self.expr(e, scope)),
         }
@@ -383,7 +453,7 @@ pub fn process_start<'a>(
 ) -> Option<crate::semantic::mp::ProcessStart> {
     use crate::semantic::mp::{self, MpClass, ProcessStart};
     let start = |class: MpClass, method| ProcessStart {
-        what: class.starts_what(),
+        what: class.started().unwrap_or(mp::Started::Process),
         method,
     };
     match event {
@@ -418,7 +488,7 @@ pub fn process_start<'a>(
                         Some(arg) => arg.as_str().and_then(mp::StartMethod::parse),
                     };
                     mp::is_launcher_function(path).then_some(ProcessStart {
-                        what: "processes",
+                        what: mp::Started::Launched,
                         method,
                     })
                 }

@@ -45,8 +45,9 @@ impl PartialEq for Value<'_> {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Value::Unknown, Value::Unknown) => true,
+            // `multiprocess.Pool` and `multiprocessing.Pool` are the same API.
             (Value::Object { path: a, method: m }, Value::Object { path: b, method: n }) => {
-                a == b && m == n
+                m == n && (a == b || mp::canonical(a) == mp::canonical(b))
             }
             (Value::Context(a), Value::Context(b)) => a == b,
             (
@@ -122,6 +123,9 @@ pub struct Binding<'a> {
     /// Where the binding takes effect; a use at or after it sees it.
     pub offset: u32,
     pub kind: BindingKind<'a>,
+    /// The innermost block that may not run (an `if` branch, a loop, a `try`), if any:
+    /// outside it, the binding before this one may still be the one in effect.
+    pub region: Option<Range>,
 }
 
 #[derive(Debug)]
@@ -130,6 +134,10 @@ struct Scope<'a> {
     parent: Option<ScopeId>,
     bindings: HashMap<&'a str, Vec<Binding<'a>>>,
     globals: Vec<&'a str>,
+    nonlocals: Vec<&'a str>,
+    /// Names that code elsewhere rebinds (`global` or `nonlocal` in an inner function), at
+    /// times no position tells: they never resolve.
+    rebound: Vec<&'a str>,
     /// Modules imported with `from m import *`.
     star_imports: Vec<String>,
 }
@@ -141,6 +149,9 @@ const MAX_RESOLVE_DEPTH: u32 = 24;
 pub struct Model<'a> {
     pub module: &'a Module,
     scopes: Vec<Scope<'a>>,
+    /// What each binding resolved to: without it, names bound from lists of names that are
+    /// bound from lists of names make resolution exponential.
+    memo: std::cell::RefCell<HashMap<*const Binding<'a>, Value<'a>>>,
 }
 
 impl<'a> Model<'a> {
@@ -152,14 +163,20 @@ impl<'a> Model<'a> {
                 parent: None,
                 bindings: HashMap::new(),
                 globals: Vec::new(),
+                nonlocals: Vec::new(),
+                rebound: Vec::new(),
                 star_imports: Vec::new(),
             });
         }
-        let mut builder = Builder { scopes };
+        let mut builder = Builder {
+            scopes,
+            regions: Vec::new(),
+        };
         builder.block(&module.body, ScopeId::MODULE);
         Self {
             module,
             scopes: builder.scopes,
+            memo: Default::default(),
         }
     }
 
@@ -210,7 +227,7 @@ impl<'a> Model<'a> {
                         None => Value::Context(method),
                         Some(arg) => match arg.as_str().and_then(StartMethod::parse) {
                             Some(m) => Value::Context(Some(m)),
-                            None if matches!(arg.kind, ExprKind::Constant) => {
+                            None if matches!(arg.kind, ExprKind::Constant(_)) => {
                                 Value::Context(method)
                             }
                             None => Value::Unknown,
@@ -226,6 +243,13 @@ impl<'a> Model<'a> {
                 }
             }
             Value::Class(class) => match self.tracked_base(class, depth) {
+                // A subclass with its own `start` decides itself what starting does: its
+                // method is followed like any other.
+                Some((MpClass::Process | MpClass::Manager, _))
+                    if self.method(class, "start").is_some() =>
+                {
+                    Value::LocalInstance(class)
+                }
                 Some((base, method)) => Value::Instance {
                     class: base,
                     method,
@@ -244,8 +268,8 @@ impl<'a> Model<'a> {
         scope: ScopeId,
         depth: u32,
     ) -> Option<StartMethod> {
-        let keyword = mp::context_keyword(class)?;
-        if let Some(ctx) = call.keyword(keyword) {
+        let (index, keyword) = mp::context_parameter(class)?;
+        if let Some(ctx) = call.argument(index, keyword) {
             return match self.resolve_at(ctx, scope, depth) {
                 Value::Context(m) => m,
                 _ => None,
@@ -316,6 +340,17 @@ impl<'a> Model<'a> {
 
     /// Looks `name` up as Python would from `scope` at `offset`.
     fn lookup(&self, name: &str, scope: ScopeId, offset: u32, depth: u32) -> Value<'a> {
+        match self.visible_bindings(name, scope, offset) {
+            Visible::Bindings(found, bindings) => self.agreed_value(&bindings, found, depth),
+            Visible::Star(module) => self.star_import(&self.scopes[module.0 as usize], name),
+            Visible::Unknown => Value::Unknown,
+        }
+    }
+
+    /// The bindings of `name` that may be in effect at `offset` in `scope`: in the same
+    /// scope, the latest one before the use, and the ones before it too while it sits in a
+    /// block that may not have run; from an enclosing scope (code that runs later), all.
+    fn visible_bindings(&self, name: &str, scope: ScopeId, offset: u32) -> Visible<'_, 'a> {
         let mut current = scope;
         // Once the lookup leaves a function, the code runs later, when any binding of the
         // outer scope may be in effect.
@@ -331,19 +366,30 @@ impl<'a> Model<'a> {
             }
             if !skip {
                 if let Some(bindings) = s.bindings.get(name) {
-                    return if deferred {
-                        self.agreed_value(bindings, current, depth)
-                    } else {
-                        match bindings.iter().rev().find(|b| b.offset <= offset) {
-                            Some(b) => self.binding_value(b, current, depth),
-                            // Read before any assignment: a local is unbound, a class or
-                            // module name falls through to builtins; neither is ours.
-                            None => Value::Unknown,
+                    if s.rebound.contains(&name) {
+                        return Visible::Unknown;
+                    }
+                    if deferred {
+                        return Visible::Bindings(current, bindings.iter().collect());
+                    }
+                    let mut visible = Vec::new();
+                    for b in bindings.iter().rev().filter(|b| b.offset <= offset) {
+                        visible.push(b);
+                        let certain = b.region.is_none_or(|r| r.contains(offset));
+                        if certain {
+                            break;
                         }
+                    }
+                    // Read before any assignment: a local is unbound, a class or module
+                    // name falls through to builtins; neither is ours.
+                    return if visible.is_empty() {
+                        Visible::Unknown
+                    } else {
+                        Visible::Bindings(current, visible)
                     };
                 }
                 if s.kind == ScopeKind::Module {
-                    return self.star_import(s, name);
+                    return Visible::Star(current);
                 }
             }
             if matches!(s.kind, ScopeKind::Function | ScopeKind::Lambda) {
@@ -355,7 +401,7 @@ impl<'a> Model<'a> {
             }
             match s.parent {
                 Some(p) => current = p,
-                None => return Value::Unknown,
+                None => return Visible::Unknown,
             }
         }
     }
@@ -400,7 +446,7 @@ impl<'a> Model<'a> {
     }
 
     /// The value all bindings agree on, or unknown.
-    fn agreed_value(&self, bindings: &[Binding<'a>], scope: ScopeId, depth: u32) -> Value<'a> {
+    fn agreed_value(&self, bindings: &[&Binding<'a>], scope: ScopeId, depth: u32) -> Value<'a> {
         let mut iter = bindings.iter();
         let Some(first) = iter.next() else {
             return Value::Unknown;
@@ -415,6 +461,16 @@ impl<'a> Model<'a> {
     }
 
     fn binding_value(&self, b: &Binding<'a>, scope: ScopeId, depth: u32) -> Value<'a> {
+        let key = b as *const Binding<'a>;
+        if let Some(known) = self.memo.borrow().get(&key) {
+            return known.clone();
+        }
+        let value = self.compute_binding_value(b, scope, depth);
+        self.memo.borrow_mut().insert(key, value.clone());
+        value
+    }
+
+    fn compute_binding_value(&self, b: &Binding<'a>, scope: ScopeId, depth: u32) -> Value<'a> {
         match &b.kind {
             BindingKind::Import(module) => Value::Object {
                 path: module.clone(),
@@ -457,29 +513,36 @@ impl<'a> Model<'a> {
                 self.resolve_at(&c.element, c.scope, depth + 1)
             }
             ExprKind::Name(name) => {
-                // Follow `procs = [...]` to the list it names.
-                let Some(b) = self.binding_for(name, scope, iter.range.start) else {
-                    return Value::Unknown;
-                };
-                match &b.kind {
-                    BindingKind::Assign(value) => self.element_of(value, scope, depth + 1),
+                // Follow `procs = [...]` to the list it names, in whatever scope it is.
+                match self.visible_bindings(name, scope, iter.range.start) {
+                    Visible::Bindings(found, bindings) => match bindings.as_slice() {
+                        [b] => match &b.kind {
+                            BindingKind::Assign(value) => self.element_of(value, found, depth + 1),
+                            _ => Value::Unknown,
+                        },
+                        _ => Value::Unknown,
+                    },
                     _ => Value::Unknown,
                 }
             }
             _ => Value::Unknown,
         }
     }
+}
 
-    /// The binding a name refers to in its own scope at `offset`, if it is unambiguous.
-    fn binding_for(&self, name: &str, scope: ScopeId, offset: u32) -> Option<&Binding<'a>> {
-        let bindings = self.scopes[scope.0 as usize].bindings.get(name)?;
-        bindings.iter().rev().find(|b| b.offset <= offset)
-    }
+/// What a name lookup found.
+enum Visible<'m, 'a> {
+    Bindings(ScopeId, Vec<&'m Binding<'a>>),
+    /// Not bound in the module: maybe from a star import.
+    Star(ScopeId),
+    Unknown,
 }
 
 /// Collects scopes and bindings in one walk over the tree.
 struct Builder<'a> {
     scopes: Vec<Scope<'a>>,
+    /// The blocks around the current statement that may not run.
+    regions: Vec<Range>,
 }
 
 impl<'a> Builder<'a> {
@@ -494,20 +557,27 @@ impl<'a> Builder<'a> {
         // A `global` declaration sends the binding to the module, where it happens at an
         // unknown time: record it as opaque so the name stops resolving.
         if s.kind != ScopeKind::Module && s.globals.contains(&name) {
-            self.scopes[0]
-                .bindings
-                .entry(name)
-                .or_default()
-                .push(Binding {
-                    offset,
-                    kind: BindingKind::Opaque,
-                });
+            self.scopes[0].rebound.push(name);
             return;
         }
-        s.bindings
-            .entry(name)
-            .or_default()
-            .push(Binding { offset, kind });
+        if s.nonlocals.contains(&name) {
+            let mut up = s.parent;
+            while let Some(p) = up {
+                let outer = &mut self.scopes[p.0 as usize];
+                if outer.kind == ScopeKind::Module {
+                    break;
+                }
+                outer.rebound.push(name);
+                up = outer.parent;
+            }
+            return;
+        }
+        let region = self.regions.last().copied();
+        s.bindings.entry(name).or_default().push(Binding {
+            offset,
+            kind,
+            region,
+        });
     }
 
     /// Binds every name in an assignment target; only a plain name keeps the value.
@@ -530,7 +600,33 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Statements in blocks that may not run are bound inside a region.
     fn stmt(&mut self, stmt: &'a Stmt, scope: ScopeId) {
+        let conditional = matches!(
+            stmt.kind,
+            StmtKind::If { .. }
+                | StmtKind::For { .. }
+                | StmtKind::While { .. }
+                | StmtKind::Try { .. }
+                | StmtKind::Match { .. }
+        );
+        if conditional {
+            self.regions.push(stmt.range);
+        }
+        self.stmt_bindings(stmt, scope);
+        if conditional {
+            self.regions.pop();
+        }
+    }
+
+    /// A body of its own (function, class, lambda) starts with no region around it.
+    fn in_new_body(&mut self, f: impl FnOnce(&mut Self)) {
+        let saved = std::mem::take(&mut self.regions);
+        f(self);
+        self.regions = saved;
+    }
+
+    fn stmt_bindings(&mut self, stmt: &'a Stmt, scope: ScopeId) {
         let end = stmt.range.end;
         match &stmt.kind {
             StmtKind::FunctionDef(f) => {
@@ -542,9 +638,11 @@ impl<'a> Builder<'a> {
                     self.expr(r, scope);
                 }
                 self.open(f.scope, ScopeKind::Function, scope);
-                self.params_inner(&f.params, f.scope);
-                self.declarations(&f.body, f.scope);
-                self.block(&f.body, f.scope);
+                self.in_new_body(|b| {
+                    b.params_inner(&f.params, f.scope);
+                    b.declarations(&f.body, f.scope);
+                    b.block(&f.body, f.scope);
+                });
                 self.bind(
                     scope,
                     &f.name.name,
@@ -560,8 +658,10 @@ impl<'a> Builder<'a> {
                     self.expr(&k.value, scope);
                 }
                 self.open(c.scope, ScopeKind::Class, scope);
-                self.declarations(&c.body, c.scope);
-                self.block(&c.body, c.scope);
+                self.in_new_body(|b| {
+                    b.declarations(&c.body, c.scope);
+                    b.block(&c.body, c.scope);
+                });
                 self.bind(scope, &c.name.name, c.name.range.end, BindingKind::Class(c));
             }
             StmtKind::Assign { targets, value } => {
@@ -706,6 +806,10 @@ impl<'a> Builder<'a> {
                 StmtKind::Global(names) => {
                     let s = &mut self.scopes[scope.0 as usize];
                     s.globals.extend(names.iter().map(|n| n.name.as_str()));
+                }
+                StmtKind::Nonlocal(names) => {
+                    let s = &mut self.scopes[scope.0 as usize];
+                    s.nonlocals.extend(names.iter().map(|n| n.name.as_str()));
                 }
                 StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => {}
                 _ => exec::for_each_child(stmt, |child| {

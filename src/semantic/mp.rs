@@ -213,12 +213,15 @@ pub fn class_of(path: &str) -> Option<MpClass> {
     })
 }
 
-/// The keyword argument through which a constructor takes an explicit context.
-pub fn context_keyword(class: MpClass) -> Option<&'static str> {
+/// The parameter (position, keyword) through which a constructor takes a context:
+/// `pool.Pool(processes, initializer, initargs, maxtasksperchild, context)`,
+/// `BaseManager(address, authkey, serializer, ctx)`, `ProcessPoolExecutor(max_workers,
+/// mp_context)`.
+pub fn context_parameter(class: MpClass) -> Option<(usize, &'static str)> {
     match class {
-        MpClass::Pool => Some("context"),
-        MpClass::Manager => Some("ctx"),
-        MpClass::ProcessPoolExecutor => Some("mp_context"),
+        MpClass::Pool => Some((4, "context")),
+        MpClass::Manager => Some((3, "ctx")),
+        MpClass::ProcessPoolExecutor => Some((1, "mp_context")),
         _ => None,
     }
 }
@@ -302,23 +305,47 @@ mod tests {
     }
 }
 
+/// What a process-starting call starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Started {
+    Process,
+    Pool,
+    Manager,
+    ExecutorWorkers,
+    /// Processes from a launcher function (`torch.multiprocessing.spawn`).
+    Launched,
+}
+
+impl Started {
+    /// For messages: "starts a process".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Started::Process => "a process",
+            Started::Pool => "a pool of worker processes",
+            Started::Manager => "a manager server process",
+            Started::ExecutorWorkers => "worker processes",
+            Started::Launched => "processes",
+        }
+    }
+}
+
 /// A call or `with` that starts processes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProcessStart {
-    /// What starts, for messages: "a process", "a pool of worker processes", ...
-    pub what: &'static str,
+    pub what: Started,
     /// The start method the code chose explicitly, if any.
     pub method: Option<StartMethod>,
 }
 
 impl MpClass {
-    pub fn starts_what(self) -> &'static str {
+    /// What constructing or starting an instance starts; `None` for threads.
+    pub fn started(self) -> Option<Started> {
         match self {
-            MpClass::Process => "a process",
-            MpClass::Pool => "a pool of worker processes",
-            MpClass::StartedManager | MpClass::Manager => "a manager server process",
-            MpClass::ProcessPoolExecutor => "worker processes",
-            MpClass::ThreadPool | MpClass::Thread | MpClass::ThreadPoolExecutor => "threads",
+            MpClass::Process => Some(Started::Process),
+            MpClass::Pool => Some(Started::Pool),
+            MpClass::StartedManager | MpClass::Manager => Some(Started::Manager),
+            MpClass::ProcessPoolExecutor => Some(Started::ExecutorWorkers),
+            MpClass::ThreadPool | MpClass::Thread | MpClass::ThreadPoolExecutor => None,
         }
     }
 }

@@ -416,20 +416,32 @@ fn package_main_with_module_level_pool_works_under_spawn() {
     )
     .unwrap();
     let script = work.path().join("run_pkgdemo.py");
-    std::fs::write(&script, "import runpy\nrunpy.run_module('pkgdemo', run_name='__main__', alter_sys=True)\n").unwrap();
+    std::fs::write(
+        &script,
+        "import runpy\nrunpy.run_module('pkgdemo', run_name='__main__', alter_sys=True)\n",
+    )
+    .unwrap();
     let runs = ["spawn", "forkserver"]
         .iter()
         .map(|method| Run {
             fixture: script.clone(),
             method: method.to_string(),
-            expects: vec![Expect::Exit(0), Expect::Stdout("negated [-1, -2, -3]".into())],
+            expects: vec![
+                Expect::Exit(0),
+                Expect::Stdout("negated [-1, -2, -3]".into()),
+            ],
         })
         .collect();
     let failures = run_parallel(runs, |run| {
         let seen = execute_in(run, work.path(), false);
         let problems = check(run, &seen);
         (!problems.is_empty()).then(|| {
-            format!("{}: {}\n  stderr (tail): {}", run.method, problems.join("; "), tail(&seen.stderr))
+            format!(
+                "{}: {}\n  stderr (tail): {}",
+                run.method,
+                problems.join("; "),
+                tail(&seen.stderr)
+            )
         })
     });
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
