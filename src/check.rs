@@ -348,7 +348,7 @@ fn lint_or_fix(
     };
     FileReport {
         path: source.path.clone(),
-        source: Some(Arc::new(SourceFile::new(source.path.clone(), text))),
+        source: Some(Arc::new(source.with_text(text))),
         diagnostics,
         fixed: if changed { fixed.fixed } else { 0 },
         diff: diff_text,

@@ -125,7 +125,7 @@ pub fn fix(source: &SourceFile, settings: &LintSettings, mode: FixMode) -> Fixed
             );
             break;
         }
-        current = SourceFile::new(current.path.clone(), text);
+        current = current.with_text(text);
         diagnostics = lint(&current, settings);
         fixed += addressed;
     }

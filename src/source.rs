@@ -101,6 +101,14 @@ impl SourceFile {
         }
     }
 
+    /// The same file with new text (after fixes), keeping what it was decoded from.
+    pub fn with_text(&self, text: String) -> Self {
+        let mut next = SourceFile::new(self.path.clone(), text);
+        next.encoding = self.encoding.clone();
+        next.bom = self.bom;
+        next
+    }
+
     pub fn location(&self, offset: u32) -> Location {
         self.index.location(&self.text, offset)
     }

@@ -590,3 +590,157 @@ fn package_main_and_main_module_names_are_not_reported() {
     );
     assert!(text.contains("other.py:1:16: MP002"), "{text}");
 }
+
+/// Regressions from the first review: fixes that once produced wrong code.
+#[test]
+fn unsafe_fix_edge_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pool_tail = "def sq(x):\n    return x * x\n\n";
+    // Line endings and the byte-order mark survive.
+    std::fs::write(
+        d.join("crlf.py"),
+        "from multiprocessing import Pool\r\n\r\npool = Pool(2)\r\nprint(pool.map(abs, [1]))\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("bom.py"),
+        "\u{feff}if __name__ == 'main':\n    print('x')\n",
+    )
+    .unwrap();
+    // A multi-line f-string keeps its value: its closing line is not re-indented.
+    write(
+        d,
+        "fstring.py",
+        &format!(
+            "from multiprocessing import Pool\n{pool_tail}pool = Pool(2)\nreport = f\"\"\"squares: {{pool.map(sq, [1, 2])}}\n\"\"\"\nprint(report)\n"
+        ),
+    );
+    // Imports and definitions nested in the tail are needed by children: no fix.
+    let nested = "import sys\nfrom multiprocessing import Pool\n\npool = Pool(2)\nif sys.version_info >= (3,):\n    import math as m\n";
+    write(d, "nested.py", nested);
+    // A suppressed finding does not pull its statement under the guard.
+    write(
+        d,
+        "noqa.py",
+        "from multiprocessing import Pool, Process\nwarm = Pool(1)  # noqa: MP001\nProcess(target=abs).start()\n",
+    );
+    let out = mpdoctor(d, &["check", "--fix", "--unsafe-fixes", "."]);
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    let crlf = std::fs::read_to_string(d.join("crlf.py")).unwrap();
+    assert_eq!(
+        crlf,
+        "from multiprocessing import Pool\r\n\r\nif __name__ == \"__main__\":\r\n    pool = Pool(2)\r\n    print(pool.map(abs, [1]))\r\n"
+    );
+    let bom = std::fs::read(d.join("bom.py")).unwrap();
+    assert!(
+        bom.starts_with(b"\xef\xbb\xbfif __name__ == '__main__':"),
+        "{bom:?}"
+    );
+    let fstring = std::fs::read_to_string(d.join("fstring.py")).unwrap();
+    assert!(
+        fstring.contains("    report = f\"\"\"squares: {pool.map(sq, [1, 2])}\n\"\"\"\n"),
+        "{fstring}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("nested.py")).unwrap(),
+        nested
+    );
+    let noqa = std::fs::read_to_string(d.join("noqa.py")).unwrap();
+    assert!(
+        noqa.contains("\nwarm = Pool(1)  # noqa: MP001\nif __name__"),
+        "{noqa}"
+    );
+}
+
+/// Machine formats are valid for their consumers, not just stable: SARIF has the
+/// fields 2.1.0 requires, JUnit is well-formed XML even for hostile file names.
+#[test]
+fn machine_formats_are_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "odd \u{fffe} name.py", UNGUARDED);
+    write(d, "a&b<c>.py", NEAR_MISS);
+    let sarif: serde_json::Value = serde_json::from_str(&stdout(&mpdoctor(
+        d,
+        &["check", "--output-format", "sarif", "."],
+    )))
+    .unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "mpdoctor");
+    for result in run["results"].as_array().unwrap() {
+        assert!(result["ruleId"].is_string() && result["message"]["text"].is_string());
+        let location = &result["locations"][0]["physicalLocation"];
+        let uri = location["artifactLocation"]["uri"].as_str().unwrap();
+        assert!(!uri.contains(' ') && !uri.starts_with('/'), "{uri}");
+        assert!(location["region"]["startLine"].as_u64().unwrap() >= 1);
+    }
+    // Outside the working directory: an absolute URI, without a base.
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "x.py", UNGUARDED);
+    let far = outside.path().join("x.py");
+    let sarif: serde_json::Value = serde_json::from_str(&stdout(&mpdoctor(
+        d,
+        &["check", "--output-format", "sarif", far.to_str().unwrap()],
+    )))
+    .unwrap();
+    let artifact =
+        &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert!(
+        artifact["uri"].as_str().unwrap().starts_with("file:///"),
+        "{artifact}"
+    );
+    assert!(artifact.get("uriBaseId").is_none(), "{artifact}");
+    let junit = mpdoctor(d, &["check", "--output-format", "junit", "."]);
+    let xml = d.join("report.xml");
+    std::fs::write(&xml, &junit.stdout).unwrap();
+    let parsed = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])",
+        ])
+        .arg(&xml)
+        .output();
+    match parsed {
+        Ok(o) => assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr)),
+        Err(_) => eprintln!("SKIPPED the XML parse: python3 is not installed"),
+    }
+    let github = stdout(&mpdoctor(d, &["check", "--output-format", "github", "."]));
+    for line in github.lines() {
+        assert!(
+            line.starts_with("::error ") || line.starts_with("::warning "),
+            "{line}"
+        );
+        let (properties, _) = line
+            .split_once("::")
+            .map(|(_, rest)| rest.split_once("::").unwrap())
+            .unwrap();
+        assert!(
+            properties.contains("file=a&b<c>.py") || properties.contains("odd"),
+            "{line}"
+        );
+    }
+}
+
+/// A closed pipe ends the run quietly but keeps the exit code of what was found.
+#[test]
+fn closed_pipe_keeps_the_exit_code() {
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "set -o pipefail; {} check fixtures/MP001 | head -c 10 >/dev/null",
+                env!("CARGO_BIN_EXE_mpdoctor")
+            ),
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
