@@ -503,29 +503,54 @@ pub fn process_start<'a>(
 pub fn import_time_start_methods<'a>(
     model: &Model<'a>,
 ) -> Vec<(u32, Option<crate::semantic::mp::StartMethod>)> {
-    use crate::semantic::mp::StartMethod;
     let mut found = Vec::new();
-    walk(
+    let mut entered = Vec::new();
+    start_methods_in(
         model,
         &model.module.body,
         ScopeId::MODULE,
-        &mut |event, scope| {
-            let Event::Call { expr, call } = event else {
-                return;
-            };
-            if model.qualified_name(&call.func, scope).as_deref()
-                != Some("multiprocessing.set_start_method")
-            {
-                return;
-            }
+        None,
+        &mut entered,
+        &mut found,
+    );
+    found
+}
+
+/// `set_start_method` calls in code that runs now, following calls into functions of
+/// this file (`configure()` at module level); a call found inside a function counts at
+/// the position of the import-time call that reached it.
+fn start_methods_in<'a>(
+    model: &Model<'a>,
+    body: &'a [Stmt],
+    scope: ScopeId,
+    at: Option<u32>,
+    entered: &mut Vec<*const FunctionDef>,
+    found: &mut Vec<(u32, Option<crate::semantic::mp::StartMethod>)>,
+) {
+    use crate::semantic::mp::StartMethod;
+    let mut calls = Vec::new();
+    walk(model, body, scope, &mut |event, scope| {
+        if let Event::Call { expr, call } = event {
+            calls.push((expr, call, scope));
+        }
+    });
+    for (expr, call, scope) in calls {
+        let position = at.unwrap_or(expr.range.start);
+        let callee = model.resolve(&call.func, scope);
+        if callee.canonical_path().as_deref() == Some("multiprocessing.set_start_method") {
             let method = call
                 .argument(0, "method")
                 .and_then(|a| a.as_str())
                 .and_then(StartMethod::parse);
-            found.push((expr.range.start, method));
-        },
-    );
-    found
+            found.push((position, method));
+        } else if let Value::Function(f) = callee {
+            let key = f as *const FunctionDef;
+            if !entered.contains(&key) && !f.is_async && !f.is_generator {
+                entered.push(key);
+                start_methods_in(model, &f.body, f.scope, Some(position), entered, found);
+            }
+        }
+    }
 }
 
 /// Visits every expression in `body`, in every scope, with the scope it is evaluated in.
