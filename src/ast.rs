@@ -370,6 +370,21 @@ impl Expr {
         }
     }
 
+    /// `left OP right` with exactly one operator.
+    pub fn single_comparison(&self) -> Option<(&Expr, CmpOp, &Expr)> {
+        match &self.kind {
+            ExprKind::Compare {
+                left,
+                ops,
+                comparators,
+            } => match (ops.as_slice(), comparators.as_slice()) {
+                ([op], [right]) => Some((left, *op, right)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     pub fn as_call(&self) -> Option<&Call> {
         match &self.kind {
             ExprKind::Call(c) => Some(c),

@@ -317,17 +317,7 @@ impl<'a> Walker<'_, 'a, '_> {
     /// `current_process().name == "MainProcess"`: children are renamed before they
     /// re-import the main module, so the body never runs in them.
     fn main_process_test(&self, test: &'a Expr, scope: ScopeId) -> Option<GuardTest> {
-        let ExprKind::Compare {
-            left,
-            ops,
-            comparators,
-        } = &test.kind
-        else {
-            return None;
-        };
-        let ([op], [right]) = (ops.as_slice(), comparators.as_slice()) else {
-            return None;
-        };
+        let (left, op, right) = test.single_comparison()?;
         let is_name_of_current = |e: &'a Expr| match &e.kind {
             ExprKind::Attribute { value, attr } if attr.name == "name" => value
                 .as_call()
@@ -335,7 +325,7 @@ impl<'a> Walker<'_, 'a, '_> {
                 .is_some_and(|q| q == "multiprocessing.current_process"),
             _ => false,
         };
-        let pair = (left.as_ref(), right);
+        let pair = (left, right);
         let matches = [pair, (pair.1, pair.0)]
             .iter()
             .any(|(a, b)| is_name_of_current(a) && b.as_str() == Some("MainProcess"));

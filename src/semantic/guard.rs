@@ -77,24 +77,14 @@ fn one_edit_apart(a: &str, b: &str) -> bool {
 /// Classifies a single comparison between the module name and the main-module name.
 /// Returns the comparison and whether its operator is negated (`!=`, `is not`).
 pub fn main_comparison(expr: &Expr) -> Option<(MainComparison, bool)> {
-    let ExprKind::Compare {
-        left,
-        ops,
-        comparators,
-    } = &expr.kind
-    else {
-        return None;
-    };
-    let ([op], [right]) = (ops.as_slice(), comparators.as_slice()) else {
-        return None;
-    };
+    let (left, op, right) = expr.single_comparison()?;
     let negated = match op {
         CmpOp::Eq | CmpOp::Is => false,
         CmpOp::NotEq | CmpOp::IsNot => true,
         _ => return None,
     };
     let identity = matches!(op, CmpOp::Is | CmpOp::IsNot);
-    let (a, b) = (left.as_ref(), right);
+    let (a, b) = (left, right);
     let comparison = [(a, b), (b, a)]
         .into_iter()
         .find_map(|(x, y)| match (&x.kind, &y.kind) {
@@ -171,17 +161,7 @@ pub fn classify(test: &Expr) -> Option<GuardTest> {
 /// Tests that tell the main module from its re-import in a spawned child without the
 /// usual spelling: `__name__ != "__mp_main__"` and `__name__ in ("__main__",)`.
 fn child_name_test(test: &Expr) -> Option<GuardTest> {
-    let ExprKind::Compare {
-        left,
-        ops,
-        comparators,
-    } = &test.kind
-    else {
-        return None;
-    };
-    let ([op], [right]) = (ops.as_slice(), comparators.as_slice()) else {
-        return None;
-    };
+    let (left, op, right) = test.single_comparison()?;
     if left.as_name() != Some("__name__") {
         return None;
     }
