@@ -188,6 +188,14 @@ fn execute_in(run: &Run, dir: &Path, wants_timeout: bool) -> Observed {
 
 fn check(run: &Run, seen: &Observed) -> Vec<String> {
     let mut problems = Vec::new();
+    // A good program runs clean: not even the resource tracker complains about it.
+    let good = run
+        .fixture
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("good_"));
+    if good && seen.stderr.contains("resource_tracker") {
+        problems.push("the resource tracker warned about a good fixture".to_string());
+    }
     let wants_timeout = run.expects.contains(&Expect::Timeout);
     if seen.timed_out && !wants_timeout {
         problems.push(format!("did not finish within {LIMIT:?}"));
