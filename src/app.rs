@@ -8,10 +8,11 @@ use std::io::{self, Write};
 use clap::Parser;
 
 use mpdoctor::check::{self, CheckSettings, Outcome};
-use mpdoctor::cli::{CheckArgs, Cli, ColorChoice, Command, DocFormat, OutputFormat};
+use mpdoctor::cli::{CheckArgs, Cli, ColorChoice, Command, DocFormat, OutputFormat, ShmArgs};
 use mpdoctor::docs;
 use mpdoctor::fix::FixMode;
 use mpdoctor::output::{self, RenderOptions};
+use mpdoctor::shm;
 
 /// Exit codes: stable, for CI.
 pub const EXIT_CLEAN: u8 = 0;
@@ -53,6 +54,13 @@ where
                 DocFormat::Json => docs::write_rule_json(args.rule, &mut out),
             },
         ),
+        Command::Shm(args) => match shm(&args, &mut out) {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = writeln!(io::stderr(), "mpdoctor: error: {e}");
+                return EXIT_ERROR;
+            }
+        },
         Command::Rules(args) => (
             EXIT_CLEAN,
             match args.output_format {
@@ -71,6 +79,63 @@ where
             EXIT_ERROR
         }
     }
+}
+
+/// Inspects shared memory, and cleans it with `--clean`. Exit 1 when leaks remain.
+fn shm(args: &ShmArgs, out: &mut dyn Write) -> Result<(u8, io::Result<()>), String> {
+    let user = match &args.user {
+        None => None,
+        Some(u) => Some(shm::uid_of(u).ok_or_else(|| format!("unknown user `{u}`"))?),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let options = shm::Options {
+        dir: args.dir.clone(),
+        proc_root: args.proc_root.clone(),
+        min_age: args.min_age,
+        user,
+        origins: args.origin.clone(),
+        verdicts: args.verdict.clone(),
+        now,
+    };
+    let report = shm::inspect(&options).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.prometheus {
+        shm::output::write_prometheus(&report, path).map_err(|e| e.to_string())?;
+    }
+    let actions = if args.clean {
+        let clean = shm::clean::CleanOptions {
+            yes: args.yes,
+            include_dirs: args.include_dirs,
+            any_user: args.any_user,
+        };
+        shm::clean::clean(&report.items, &options, clean)
+            .map_err(|e| format!("cannot open {}: {e}", args.dir.display()))?
+    } else {
+        Vec::new()
+    };
+    let leaked = report.leaked().count();
+    let removed = actions.iter().filter(|a| a.outcome == "removed").count();
+    let code = if leaked > removed {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    };
+    let written = (|| {
+        if args.json {
+            let doc = serde_json::json!({ "report": report, "clean": actions });
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        } else {
+            shm::output::table(&report, out)?;
+            for a in &actions {
+                writeln!(out, "{}: {} ({})", a.outcome, a.name, a.reason)?;
+            }
+        }
+        Ok(())
+    })();
+    Ok((code, written))
 }
 
 /// Runs a check; the exit code is decided before anything is written.

@@ -28,6 +28,59 @@ pub enum Command {
     Rule(RuleArgs),
     /// List all rules.
     Rules(RulesArgs),
+    /// Inspect shared memory: who holds each entry, who made it, what leaked.
+    Shm(ShmArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShmArgs {
+    /// The shared-memory directory to scan.
+    #[arg(long, default_value = "/dev/shm", value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// The process table to read holders from.
+    #[arg(long = "proc", default_value = "/proc", value_name = "DIR")]
+    pub proc_root: PathBuf,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write metrics in the Prometheus textfile-collector format to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+
+    /// Only entries owned by this user (name or uid).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Only entries of these origins (python-shared-memory, python-semaphore, loky, ...).
+    #[arg(long, value_delimiter = ',', value_name = "ORIGIN")]
+    pub origin: Vec<crate::shm::origin::Origin>,
+
+    /// Only entries with these verdicts (in-use, leaked, unknown).
+    #[arg(long, value_delimiter = ',', value_name = "VERDICT")]
+    pub verdict: Vec<crate::shm::Verdict>,
+
+    /// Seconds an entry nobody holds must have existed before it counts as leaked.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub min_age: i64,
+
+    /// Remove leaked entries (only prints what it would remove without --yes).
+    #[arg(long)]
+    pub clean: bool,
+
+    /// With --clean: really remove.
+    #[arg(long, requires = "clean")]
+    pub yes: bool,
+
+    /// With --clean: also remove leaked directories with their contents.
+    #[arg(long, requires = "clean")]
+    pub include_dirs: bool,
+
+    /// With --clean, as root: also remove other users' entries.
+    #[arg(long, requires = "clean")]
+    pub any_user: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -20,4 +20,5 @@ pub mod python;
 pub mod registry;
 pub mod rules;
 pub mod semantic;
+pub mod shm;
 pub mod source;

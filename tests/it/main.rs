@@ -4,4 +4,5 @@ mod cli;
 mod fixtures;
 mod meta;
 mod runtime;
+mod shm;
 mod support;

@@ -1,0 +1,486 @@
+//! `mpdoctor shm`: what is in `/dev/shm`, who holds it, who made it, and what leaked.
+//!
+//! Read-only unless `--clean --yes` is given. Entries are read with `lstat` relative to a
+//! directory handle (links are never followed) and matched to processes by device and
+//! inode, never by path: a live glibc semaphore is mapped under a temporary name that
+//! was since unlinked, and Python's `mmap` keeps a duplicate descriptor.
+
+pub mod clean;
+pub mod inventory;
+pub mod origin;
+pub mod output;
+pub mod procs;
+
+use std::collections::HashSet;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use inventory::{Entry, Kind};
+use origin::Origin;
+use procs::{Hold, ProcInfo, ProcScan};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Some process has it open or mapped.
+    InUse,
+    /// Nothing holds it, every process could be read, and it is older than `--min-age`.
+    Leaked,
+    /// It cannot be told: a process could not be read, it is too young, or it is a link.
+    Unknown,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 3] = [Verdict::InUse, Verdict::Leaked, Verdict::Unknown];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::InUse => "in-use",
+            Verdict::Leaked => "leaked",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Verdict::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown verdict `{s}` (expected in-use, leaked or unknown)"))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub dir: PathBuf,
+    pub proc_root: PathBuf,
+    /// Seconds an unheld entry must have existed before it counts as leaked.
+    pub min_age: i64,
+    pub user: Option<u32>,
+    pub origins: Vec<Origin>,
+    pub verdicts: Vec<Verdict>,
+    /// "Now", in seconds since the epoch (a parameter so tests can fix it).
+    pub now: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Holder {
+    pub pid: i32,
+    pub how: Vec<Hold>,
+    pub uid: Option<u32>,
+    pub cmdline: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Item {
+    /// The name with control characters and invalid UTF-8 escaped (`\x1b`).
+    pub name: String,
+    /// The name's exact bytes, in hex.
+    pub name_hex: String,
+    pub kind: Kind,
+    pub size: u64,
+    pub allocated: u64,
+    pub uid: u32,
+    pub owner: Option<String>,
+    pub mode: String,
+    pub age_seconds: i64,
+    pub dev: u64,
+    pub ino: u64,
+    pub origin: Origin,
+    /// The creator's pid, when the name encodes one.
+    pub origin_pid: Option<i32>,
+    /// Whether that creator still runs (a reused pid counts as dead).
+    pub creator_alive: Option<bool>,
+    pub semaphore_value: Option<u32>,
+    pub holders: Vec<Holder>,
+    pub verdict: Verdict,
+    pub reason: String,
+    #[serde(skip)]
+    pub raw_name: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct FsUsage {
+    pub size: u64,
+    pub free: u64,
+    pub available: u64,
+}
+
+impl FsUsage {
+    pub fn used(&self) -> u64 {
+        self.size.saturating_sub(self.free)
+    }
+
+    pub fn percent_used(&self) -> f64 {
+        if self.size == 0 {
+            0.0
+        } else {
+            self.used() as f64 * 100.0 / self.size as f64
+        }
+    }
+}
+
+/// A helper process of multiprocessing or loky that cleans up after a process tree.
+#[derive(Clone, Debug, Serialize)]
+pub struct Helper {
+    pub pid: i32,
+    pub kind: &'static str,
+    pub cmdline: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DeletedMapping {
+    pub pid: i32,
+    pub bytes: u64,
+    pub cmdline: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub dir: String,
+    /// After the filters, largest first.
+    pub items: Vec<Item>,
+    pub filesystem: Option<FsUsage>,
+    pub processes_scanned: usize,
+    pub unreadable_processes: usize,
+    pub helpers: Vec<Helper>,
+    pub deleted_mappings: Vec<DeletedMapping>,
+}
+
+impl Report {
+    pub fn leaked(&self) -> impl Iterator<Item = &Item> {
+        self.items.iter().filter(|i| i.verdict == Verdict::Leaked)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShmError {
+    #[error("cannot read {}: {source}", .path.display())]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the process table at {}: {source}", .path.display())]
+    Proc {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Escapes a name for a terminal: printable UTF-8 stays, control characters and
+/// invalid bytes become `\xNN`, so a hostile name cannot drive the terminal.
+pub fn escape_name(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    for chunk in name.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() || c == '\\' {
+                if c == '\\' {
+                    out.push_str("\\\\");
+                } else {
+                    for b in c.to_string().bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A user given by name or number.
+pub fn uid_of(user: &str) -> Option<u32> {
+    user.parse().ok().or_else(|| {
+        user_names()
+            .into_iter()
+            .find(|(_, n)| n == user)
+            .map(|(u, _)| u)
+    })
+}
+
+/// User names from `/etc/passwd`.
+fn user_names() -> std::collections::HashMap<u32, String> {
+    let Ok(text) = std::fs::read_to_string("/etc/passwd") else {
+        return Default::default();
+    };
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.split(':');
+            let name = parts.next()?;
+            let uid = parts.nth(1)?.parse().ok()?;
+            Some((uid, name.to_string()))
+        })
+        .collect()
+}
+
+/// Whether `/proc` hides other users' processes from us (mounted with `hidepid`).
+fn hides_processes(proc_root: &Path) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(proc_root.join("self/mountinfo")) else {
+        return false;
+    };
+    text.lines().any(|l| {
+        l.contains(" - proc ")
+            && l.split([',', ' '])
+                .any(|o| o.starts_with("hidepid=") && !matches!(o, "hidepid=0" | "hidepid=off"))
+    })
+}
+
+/// Scans the directory and the process table once.
+pub fn inspect(options: &Options) -> Result<Report, ShmError> {
+    let (_dir_fd, entries) = inventory::scan(&options.dir).map_err(|source| ShmError::Dir {
+        path: options.dir.clone(),
+        source,
+    })?;
+    if !options.proc_root.is_dir() {
+        return Err(ShmError::Proc {
+            path: options.proc_root.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        });
+    }
+    let dir_dev = std::fs::symlink_metadata(&options.dir)
+        .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
+        .unwrap_or(0);
+    let inodes: HashSet<u64> = entries.iter().map(|e| e.ino).collect();
+    let scan = procs::scan(&options.proc_root, dir_dev, &|ino| inodes.contains(&ino));
+    // A directory (joblib's folders) is in use when something inside it is.
+    let inside: Vec<Vec<(u64, u64)>> = entries
+        .iter()
+        .map(|e| match e.kind {
+            Kind::Directory => children(&options.dir.join(std::ffi::OsStr::from_bytes(&e.name))),
+            _ => Vec::new(),
+        })
+        .collect();
+    let users = user_names();
+    let hidden = hides_processes(&options.proc_root);
+    let my_uid = rustix::process::geteuid().as_raw();
+    let mut items: Vec<Item> = entries
+        .into_iter()
+        .zip(inside)
+        .map(|(entry, inside)| judge(entry, &inside, &scan, options, &users, hidden, my_uid))
+        .filter(|item| {
+            options.user.is_none_or(|u| item.uid == u)
+                && (options.origins.is_empty() || options.origins.contains(&item.origin))
+                && (options.verdicts.is_empty() || options.verdicts.contains(&item.verdict))
+        })
+        .collect();
+    items.sort_by(|a, b| {
+        b.allocated
+            .cmp(&a.allocated)
+            .then(b.size.cmp(&a.size))
+            .then(a.raw_name.cmp(&b.raw_name))
+    });
+    let filesystem = rustix::fs::statvfs(&options.dir).ok().map(|s| FsUsage {
+        size: s.f_blocks * s.f_frsize,
+        free: s.f_bfree * s.f_frsize,
+        available: s.f_bavail * s.f_frsize,
+    });
+    let helpers = scan
+        .procs
+        .iter()
+        .filter_map(|p| {
+            let kind = helper_kind(&p.cmdline)?;
+            Some(Helper {
+                pid: p.pid,
+                kind,
+                cmdline: p.cmdline.clone(),
+            })
+        })
+        .collect();
+    let deleted_mappings = scan
+        .procs
+        .iter()
+        .filter(|p| p.deleted_mapped_bytes > 0)
+        .map(|p| DeletedMapping {
+            pid: p.pid,
+            bytes: p.deleted_mapped_bytes,
+            cmdline: p.cmdline.clone(),
+        })
+        .collect();
+    Ok(Report {
+        dir: options.dir.display().to_string(),
+        items,
+        filesystem,
+        processes_scanned: scan.procs.len(),
+        unreadable_processes: scan.unreadable(),
+        helpers,
+        deleted_mappings,
+    })
+}
+
+/// The (dev, ino) of the entries directly inside a directory, links not followed.
+pub(crate) fn children(dir: &Path) -> Vec<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    read.flatten()
+        .filter_map(|e| std::fs::symlink_metadata(e.path()).ok())
+        .map(|m| (m.dev(), m.ino()))
+        .collect()
+}
+
+fn helper_kind(cmdline: &str) -> Option<&'static str> {
+    if cmdline.contains("from multiprocessing.resource_tracker import main") {
+        Some("python-resource-tracker")
+    } else if cmdline.contains("from multiprocessing.forkserver import main") {
+        Some("python-forkserver")
+    } else if cmdline.contains("loky.backend.resource_tracker") {
+        Some("loky-resource-tracker")
+    } else {
+        None
+    }
+}
+
+/// Holders, origin and verdict of one entry.
+fn judge(
+    entry: Entry,
+    inside: &[(u64, u64)],
+    scan: &ProcScan,
+    options: &Options,
+    users: &std::collections::HashMap<u32, String>,
+    hidden: bool,
+    my_uid: u32,
+) -> Item {
+    let mut by_pid: std::collections::BTreeMap<i32, Vec<Hold>> = Default::default();
+    let keys = std::iter::once((entry.dev, entry.ino)).chain(inside.iter().copied());
+    for key in keys {
+        for (pid, how) in scan.holders.get(&key).into_iter().flatten() {
+            let list = by_pid.entry(*pid).or_default();
+            if !list.contains(how) {
+                list.push(*how);
+            }
+        }
+    }
+    let holders: Vec<Holder> = by_pid
+        .into_iter()
+        .map(|(pid, how)| {
+            let info = scan.process(pid);
+            Holder {
+                pid,
+                how,
+                uid: info.and_then(|p| p.uid),
+                cmdline: info.map(|p| p.cmdline.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let (origin, origin_pid) = origin::classify(&entry.name);
+    let creator_alive = origin_pid.map(|pid| creator_alive(scan.process(pid), &entry));
+    let age = (options.now - entry.existed_since()).max(0);
+    let could_hold = |p: &ProcInfo| {
+        p.unreadable
+            && match p.uid {
+                None | Some(0) => true,
+                Some(uid) => uid == entry.uid || entry.mode & 0o006 != 0,
+            }
+    };
+    let (verdict, reason) = if !holders.is_empty() {
+        (
+            Verdict::InUse,
+            format!("held by {} process(es)", holders.len()),
+        )
+    } else if entry.kind == Kind::Symlink {
+        (
+            Verdict::Unknown,
+            "a symbolic link: never followed".to_string(),
+        )
+    } else if let Some(p) = scan.procs.iter().find(|p| could_hold(p)) {
+        (
+            Verdict::Unknown,
+            format!("process {} could hold it but cannot be read", p.pid),
+        )
+    } else if hidden && entry.uid != my_uid {
+        (
+            Verdict::Unknown,
+            "/proc hides other users' processes (hidepid)".to_string(),
+        )
+    } else if age < options.min_age {
+        (
+            Verdict::Unknown,
+            format!(
+                "no holder, but only {age}s old (--min-age {})",
+                options.min_age
+            ),
+        )
+    } else {
+        let mut reason = "no process holds it".to_string();
+        if let (Some(pid), Some(false)) = (origin_pid, creator_alive) {
+            reason.push_str(&format!("; its creator (pid {pid}) is gone"));
+        }
+        match entry.semaphore_value {
+            Some(0) => reason.push_str(
+                "; semaphore value 0: a lock left held by a dead process, or the internal \
+                 semaphore of an Event or Condition",
+            ),
+            Some(0x7fff_ffff) => reason.push_str("; semaphore at its maximum: a Queue's bound"),
+            _ => {}
+        }
+        (Verdict::Leaked, reason)
+    };
+    Item {
+        name: escape_name(&entry.name),
+        name_hex: hex(&entry.name),
+        kind: entry.kind,
+        size: entry.size,
+        allocated: entry.allocated,
+        uid: entry.uid,
+        owner: users.get(&entry.uid).cloned(),
+        mode: format!("{:04o}", entry.mode),
+        age_seconds: age,
+        dev: entry.dev,
+        ino: entry.ino,
+        origin,
+        origin_pid,
+        creator_alive,
+        semaphore_value: entry.semaphore_value,
+        holders,
+        verdict,
+        reason,
+        raw_name: entry.name,
+    }
+}
+
+/// Whether the process named in an entry is its creator and still runs: a process with
+/// that pid that started after the entry existed is someone else (the pid was reused).
+fn creator_alive(process: Option<&ProcInfo>, entry: &Entry) -> bool {
+    match process {
+        None => false,
+        // A second of slack: start times are rounded to clock ticks.
+        Some(p) => p.started_at.is_none_or(|t| t <= entry.existed_since() + 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_are_escaped() {
+        assert_eq!(escape_name(b"psm_1"), "psm_1");
+        assert_eq!(escape_name(b"a\x1b[31mred"), "a\\x1b[31mred");
+        assert_eq!(escape_name(b"x\ny"), "x\\x0ay");
+        assert_eq!(escape_name(b"\xff\xfeok"), "\\xff\\xfeok");
+        assert_eq!(escape_name("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(escape_name(b"a\\b"), "a\\\\b");
+    }
+}

@@ -1,0 +1,650 @@
+//! `mpdoctor shm`: the logic on fake `/proc` and `/dev/shm` trees, then real processes
+//! and segments.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, SystemTime};
+
+fn mpdoctor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn item<'v>(doc: &'v serde_json::Value, name: &str) -> Option<&'v serde_json::Value> {
+    doc["report"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name)
+}
+
+/// A fake shared-memory directory and process table.
+struct Fake {
+    _root: tempfile::TempDir,
+    shm: PathBuf,
+    proc: PathBuf,
+    boot: i64,
+}
+
+const TICKS: i64 = 100;
+
+impl Fake {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let shm = root.path().join("shm");
+        let proc = root.path().join("proc");
+        std::fs::create_dir_all(&shm).unwrap();
+        std::fs::create_dir_all(&proc).unwrap();
+        let boot = now() - 100_000;
+        std::fs::write(proc.join("stat"), format!("cpu 0 0 0 0\nbtime {boot}\n")).unwrap();
+        Fake {
+            _root: root,
+            shm,
+            proc,
+            boot,
+        }
+    }
+
+    /// A file `age` seconds old.
+    fn file(&self, name: &str, size: usize, age: u64) -> PathBuf {
+        let path = self.shm.join(name);
+        std::fs::write(&path, vec![0u8; size]).unwrap();
+        let when = SystemTime::now() - Duration::from_secs(age);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+        path
+    }
+
+    fn ino(&self, name: &str) -> (u64, u64) {
+        let m = std::fs::symlink_metadata(self.shm.join(name)).unwrap();
+        (m.dev(), m.ino())
+    }
+
+    /// A process started `started_ago` seconds ago, holding `fds` by descriptor and
+    /// `maps` (dev, ino, path shown) by mapping.
+    fn process(
+        &self,
+        pid: i32,
+        started_ago: i64,
+        fds: &[&str],
+        maps: &[((u64, u64), &str)],
+    ) -> PathBuf {
+        let dir = self.proc.join(pid.to_string());
+        std::fs::create_dir_all(dir.join("fd")).unwrap();
+        let start_ticks = (now() - started_ago - self.boot) * TICKS;
+        let mut fields: Vec<String> = vec!["0".into(); 49];
+        fields[0] = "1".into(); // ppid
+        fields[16] = "1".into(); // threads
+        fields[18] = start_ticks.to_string(); // starttime (field 22)
+        std::fs::write(
+            dir.join("stat"),
+            format!("{pid} (python3) S {}\n", fields.join(" ")),
+        )
+        .unwrap();
+        std::fs::write(dir.join("cmdline"), format!("python3\0worker-{pid}\0")).unwrap();
+        for (i, name) in fds.iter().enumerate() {
+            std::os::unix::fs::symlink(
+                self.shm.join(name),
+                dir.join("fd").join((i + 3).to_string()),
+            )
+            .unwrap();
+        }
+        let mut text = String::new();
+        for (i, ((dev, ino), shown)) in maps.iter().enumerate() {
+            let start = 0x7f00_0000_0000u64 + (i as u64) * 0x10_0000;
+            text.push_str(&format!(
+                "{start:x}-{:x} rw-s 00000000 {:02x}:{:02x} {ino} {shown}\n",
+                start + 0x2000,
+                rustix::fs::major(*dev),
+                rustix::fs::minor(*dev)
+            ));
+        }
+        std::fs::write(dir.join("maps"), text).unwrap();
+        dir
+    }
+
+    fn shm(&self, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "shm",
+            "--json",
+            "--dir",
+            self.shm.to_str().unwrap(),
+            "--proc",
+            self.proc.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        mpdoctor(&args)
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn holders_are_found_by_inode_through_descriptors_and_mappings() {
+    let fake = Fake::new();
+    fake.file("psm_0000aaaa", 4096, 3600);
+    fake.file("sem.mp-heldbymap", 32, 3600);
+    fake.file("psm_0000bbbb", 8192, 3600);
+    fake.file("psm_0000cccc", 100, 5);
+    let sem = fake.ino("sem.mp-heldbymap");
+    // A live glibc semaphore is mapped under a temporary name that was since unlinked.
+    let shown = format!("{}/sem.Xy12ab (deleted)", fake.shm.display());
+    fake.process(
+        100,
+        10_000,
+        &["psm_0000aaaa", "psm_0000aaaa"],
+        &[(sem, &shown)],
+    );
+    let out = fake.shm(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json(&out);
+    let a = item(&doc, "psm_0000aaaa").unwrap();
+    assert_eq!(a["verdict"], "in-use");
+    assert_eq!(a["holders"][0]["pid"], 100);
+    assert_eq!(a["holders"][0]["how"], serde_json::json!(["fd"]));
+    let s = item(&doc, "sem.mp-heldbymap").unwrap();
+    assert_eq!(
+        s["verdict"], "in-use",
+        "matched by inode, not by the name in maps"
+    );
+    assert_eq!(s["holders"][0]["how"], serde_json::json!(["map"]));
+    let b = item(&doc, "psm_0000bbbb").unwrap();
+    assert_eq!(b["verdict"], "leaked");
+    assert_eq!(b["origin"], "python-shared-memory");
+    let c = item(&doc, "psm_0000cccc").unwrap();
+    assert_eq!(c["verdict"], "unknown", "younger than --min-age");
+    // The semaphore's mapping has a name, so it is not memory nobody sees.
+    assert_eq!(doc["report"]["deleted_mappings"], serde_json::json!([]));
+}
+
+#[test]
+fn deleted_but_mapped_memory_is_counted_per_process() {
+    let fake = Fake::new();
+    fake.file("pym-1-gone", 8192, 3600);
+    let gone = fake.ino("pym-1-gone");
+    std::fs::remove_file(fake.shm.join("pym-1-gone")).unwrap();
+    let shown = format!("{}/pym-1-gone (deleted)", fake.shm.display());
+    fake.process(200, 100, &[], &[(gone, &shown)]);
+    let doc = json(&fake.shm(&[]));
+    assert_eq!(doc["report"]["deleted_mappings"][0]["pid"], 200);
+    assert_eq!(doc["report"]["deleted_mappings"][0]["bytes"], 0x2000);
+}
+
+#[test]
+fn an_unreadable_process_makes_verdicts_unknown_never_leaked() {
+    let fake = Fake::new();
+    fake.file("psm_0000dddd", 4096, 3600);
+    let dir = fake.process(300, 100, &[], &[]);
+    // A descriptor table that cannot be listed, as for another user's process.
+    std::fs::remove_dir(dir.join("fd")).unwrap();
+    std::fs::write(dir.join("fd"), "").unwrap();
+    let out = fake.shm(&[]);
+    let doc = json(&out);
+    let d = item(&doc, "psm_0000dddd").unwrap();
+    assert_eq!(d["verdict"], "unknown");
+    assert!(d["reason"].as_str().unwrap().contains("cannot be read"));
+    assert_eq!(doc["report"]["unreadable_processes"], 1);
+    assert_eq!(out.status.code(), Some(0), "nothing is known to be leaked");
+    // And --clean removes nothing.
+    let clean = fake.shm(&["--clean", "--yes"]);
+    assert!(
+        fake.shm.join("psm_0000dddd").exists(),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+}
+
+#[test]
+fn pids_in_names_are_checked_against_reuse() {
+    let fake = Fake::new();
+    fake.file("torch_400_1_0", 4096, 3600);
+    fake.file("torch_401_1_0", 4096, 3600);
+    fake.file("__KMP_REGISTERED_LIB_402_0", 64, 3600);
+    // pid 400 started long before the segment: its creator. pid 401 started after it:
+    // the pid was reused. pid 402 does not exist.
+    fake.process(400, 50_000, &[], &[]);
+    fake.process(401, 60, &[], &[]);
+    let doc = json(&fake.shm(&[]));
+    let alive = |n: &str| item(&doc, n).unwrap()["creator_alive"].clone();
+    assert_eq!(alive("torch_400_1_0"), true);
+    assert_eq!(alive("torch_401_1_0"), false);
+    assert_eq!(alive("__KMP_REGISTERED_LIB_402_0"), false);
+    assert_eq!(
+        item(&doc, "__KMP_REGISTERED_LIB_402_0").unwrap()["origin"],
+        "openmp"
+    );
+    assert!(
+        item(&doc, "torch_401_1_0").unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("creator (pid 401) is gone")
+    );
+}
+
+#[test]
+fn hostile_names_links_and_directories() {
+    let fake = Fake::new();
+    fake.file("evil\x1b[2Jname\n", 16, 3600);
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("precious");
+    std::fs::write(&target, "keep me").unwrap();
+    std::os::unix::fs::symlink(&target, fake.shm.join("psm_1111aaaa")).unwrap();
+    let folder = fake.shm.join("joblib_memmapping_folder_77_aa_bb");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("77-1-x.pkl"), "data").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(folder.join("77-1-x.pkl"))
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    // Directories have their own mtime: make it old too.
+    let _ = Command::new("touch")
+        .args(["-d", "2 hours ago"])
+        .arg(&folder)
+        .status();
+    let table = mpdoctor(&[
+        "shm",
+        "--dir",
+        fake.shm.to_str().unwrap(),
+        "--proc",
+        fake.proc.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("evil\\x1b[2Jname\\x0a"), "{text}");
+    assert!(!text.contains('\x1b'), "no raw escape reaches the terminal");
+    let doc = json(&fake.shm(&[]));
+    let link = item(&doc, "psm_1111aaaa").unwrap();
+    assert_eq!(link["kind"], "symlink");
+    assert_eq!(link["verdict"], "unknown");
+    let dir = item(&doc, "joblib_memmapping_folder_77_aa_bb").unwrap();
+    assert_eq!(dir["verdict"], "leaked");
+    // Without --include-dirs a directory is refused; links are never touched.
+    let refused = json(&fake.shm(&["--clean", "--yes"]));
+    assert!(folder.exists());
+    assert!(
+        refused["clean"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["outcome"] == "refused")
+    );
+    let removed = json(&fake.shm(&["--clean", "--yes", "--include-dirs"]));
+    assert!(!folder.exists(), "{removed}");
+    assert!(fake.shm.join("psm_1111aaaa").symlink_metadata().is_ok());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+}
+
+#[test]
+fn clean_removes_only_what_leaked_and_only_with_yes() {
+    let fake = Fake::new();
+    fake.file("psm_0000eeee", 4096, 3600);
+    fake.file("psm_0000ffff", 4096, 3600);
+    fake.file("psm_00001111", 4096, 2);
+    fake.process(500, 10_000, &["psm_0000ffff"], &[]);
+    let dry = fake.shm(&["--clean"]);
+    assert!(
+        fake.shm.join("psm_0000eeee").exists(),
+        "a dry run removes nothing"
+    );
+    let dry = json(&dry);
+    assert_eq!(dry["clean"][0]["outcome"], "would-remove");
+    let out = fake.shm(&["--clean", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "every leak was removed");
+    assert!(!fake.shm.join("psm_0000eeee").exists());
+    assert!(fake.shm.join("psm_0000ffff").exists(), "held");
+    assert!(fake.shm.join("psm_00001111").exists(), "too young");
+}
+
+#[test]
+fn filters_formats_and_exit_codes() {
+    let fake = Fake::new();
+    fake.file("psm_0000abcd", 4096, 3600);
+    fake.file("sem.mp-abc", 32, 3600);
+    let only_sem = json(&fake.shm(&["--origin", "python-semaphore"]));
+    assert_eq!(only_sem["report"]["items"].as_array().unwrap().len(), 1);
+    let in_use = fake.shm(&["--verdict", "in-use"]);
+    assert_eq!(in_use.status.code(), Some(0));
+    let prom = fake.shm.parent().unwrap().join("metrics/mpdoctor.prom");
+    std::fs::create_dir_all(prom.parent().unwrap()).unwrap();
+    let out = fake.shm(&["--prometheus", prom.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains("mpdoctor_shm_entries{verdict=\"leaked\",origin=\"python-shared-memory\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE mpdoctor_shm_bytes gauge"));
+    assert!(text.contains("mpdoctor_shm_unreadable_processes 0"));
+    assert!(text.contains("mpdoctor_shm_filesystem_free_bytes "));
+    let bad = mpdoctor(&["shm", "--dir", "/nonexistent/shm"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent/shm"));
+    assert_eq!(
+        mpdoctor(&["shm", "--verdict", "gone"]).status.code(),
+        Some(2)
+    );
+}
+
+// --- real processes and segments ---
+
+/// A view of the real `/proc` with every process whose tables can be read: in some
+/// sandboxes even root cannot read pid 1's, which would make every verdict `unknown`.
+fn readable_proc_view() -> tempfile::TempDir {
+    let view = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/proc/stat", view.path().join("stat")).unwrap();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let readable = std::fs::read_to_string(entry.path().join("maps")).is_ok()
+            && std::fs::read_dir(entry.path().join("fd")).is_ok();
+        if readable {
+            let _ = std::os::unix::fs::symlink(entry.path(), view.path().join(pid));
+        }
+    }
+    view
+}
+
+fn python_available() -> bool {
+    Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A python3 process in its own process group, killed with the group when dropped.
+struct Py {
+    child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Py {
+    fn start(code: &str) -> Py {
+        let mut child = Command::new("python3")
+            .args(["-c", code])
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Py { child, stdout }
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line.trim().to_string()
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn kill_group(&mut self) {
+        // SAFETY: signals a process group this test created.
+        unsafe {
+            libc::kill(-self.pid(), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Py {
+    fn drop(&mut self) {
+        let _ = self.child.stdin.take().map(|mut s| s.write_all(b"\n"));
+        self.kill_group();
+    }
+}
+
+/// Removes a segment from /dev/shm when dropped, whatever the test did.
+struct Segment(PathBuf);
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn real_shm(proc: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "shm",
+        "--json",
+        "--dir",
+        "/dev/shm",
+        "--proc",
+        proc.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    json(&mpdoctor(&args))
+}
+
+#[test]
+fn a_live_shared_memory_segment_is_in_use_by_its_process() {
+    if !python_available() {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let mut py = Py::start(
+        "from multiprocessing import shared_memory\nimport sys\n\
+         s = shared_memory.SharedMemory(create=True, size=1 << 20)\n\
+         print(s.name, flush=True)\nsys.stdin.readline()\ns.close()\ns.unlink()\n",
+    );
+    let name = py.line();
+    let _segment = Segment(Path::new("/dev/shm").join(&name));
+    let view = readable_proc_view();
+    let doc = real_shm(view.path(), &["--min-age", "0"]);
+    let entry = item(&doc, &name).unwrap_or_else(|| panic!("{name} not listed: {doc}"));
+    assert_eq!(entry["verdict"], "in-use");
+    let pids: Vec<i64> = entry["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["pid"].as_i64().unwrap())
+        .collect();
+    assert!(pids.contains(&(py.pid() as i64)), "{entry}");
+    let how = &entry["holders"][0]["how"];
+    assert_eq!(
+        how,
+        &serde_json::json!(["fd", "map"]),
+        "Python keeps an fd and a mapping"
+    );
+}
+
+#[test]
+fn a_segment_leaked_by_killing_its_creator_and_tracker_is_leaked_and_cleaned() {
+    if !python_available() {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let mut py = Py::start(
+        "from multiprocessing import shared_memory\nimport sys\n\
+         s = shared_memory.SharedMemory(create=True, size=65536)\n\
+         print(s.name, flush=True)\nsys.stdin.readline()\n",
+    );
+    let name = py.line();
+    let path = Path::new("/dev/shm").join(&name);
+    let _segment = Segment(path.clone());
+    // SIGKILL to the whole group takes the resource tracker too: nobody unlinks it.
+    py.kill_group();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(path.exists(), "the segment outlives its creator");
+    let view = readable_proc_view();
+    let doc = real_shm(view.path(), &["--min-age", "0"]);
+    assert_eq!(item(&doc, &name).unwrap()["verdict"], "leaked", "{doc}");
+    let cleaned = real_shm(
+        view.path(),
+        &[
+            "--min-age",
+            "0",
+            "--clean",
+            "--yes",
+            "--origin",
+            "python-shared-memory",
+        ],
+    );
+    assert!(!path.exists(), "{cleaned}");
+}
+
+#[test]
+fn a_live_spawn_semaphore_is_in_use_although_mapped_under_another_name() {
+    if !python_available() {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let mut py = Py::start(
+        "import multiprocessing as mp, os, sys\n\
+         before = set(os.listdir('/dev/shm'))\n\
+         lock = mp.get_context('spawn').Lock()\n\
+         new = sorted(set(os.listdir('/dev/shm')) - before)\n\
+         print(new[0], flush=True)\nsys.stdin.readline()\n",
+    );
+    let name = py.line();
+    assert!(name.starts_with("sem.mp-"), "{name}");
+    let _segment = Segment(Path::new("/dev/shm").join(&name));
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", py.pid())).unwrap();
+    assert!(
+        !maps.contains(&name),
+        "the holder maps it under a temporary name"
+    );
+    let view = readable_proc_view();
+    let doc = real_shm(view.path(), &["--min-age", "0"]);
+    let entry = item(&doc, &name).unwrap();
+    assert_eq!(entry["verdict"], "in-use", "{entry}");
+    assert_eq!(entry["origin"], "python-semaphore");
+    assert_eq!(entry["semaphore_value"], 1, "an unlocked Lock");
+}
+
+#[test]
+fn a_planted_symlink_is_never_followed_or_removed() {
+    let scan = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("psm_target");
+    std::fs::write(&target, vec![1u8; 4096]).unwrap();
+    std::os::unix::fs::symlink(&target, scan.path().join("psm_deadbeef")).unwrap();
+    let view = readable_proc_view();
+    let out = mpdoctor(&[
+        "shm",
+        "--json",
+        "--min-age",
+        "0",
+        "--clean",
+        "--yes",
+        "--dir",
+        scan.path().to_str().unwrap(),
+        "--proc",
+        view.path().to_str().unwrap(),
+    ]);
+    let doc = json(&out);
+    assert_eq!(item(&doc, "psm_deadbeef").unwrap()["kind"], "symlink");
+    assert!(scan.path().join("psm_deadbeef").symlink_metadata().is_ok());
+    assert_eq!(std::fs::read(&target).unwrap().len(), 4096);
+}
+
+/// Other processes keep creating, holding and dropping files while `--clean --yes` runs
+/// again and again: a file that is held is never removed.
+#[test]
+fn churn_never_removes_a_held_entry() {
+    if !python_available() {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let scan = tempfile::tempdir().unwrap();
+    let churn = format!(
+        "import mmap, os, random, sys, time\n\
+         d = {dir:?}\nbad = 0\nend = time.time() + 4\ni = 0\n\
+         while time.time() < end:\n\
+         \x20   name = os.path.join(d, 'psm_%x%04x' % (os.getpid(), i)); i += 1\n\
+         \x20   fd = os.open(name, os.O_CREAT | os.O_RDWR, 0o600)\n\
+         \x20   os.ftruncate(fd, 4096)\n\
+         \x20   m = mmap.mmap(fd, 4096)\n\
+         \x20   if random.random() < 0.5: os.close(fd); fd = None\n\
+         \x20   time.sleep(random.random() * 0.05)\n\
+         \x20   if fd is not None and os.fstat(fd).st_nlink == 0: bad += 1\n\
+         \x20   if fd is None and not os.path.exists(name) and m: bad += 1\n\
+         \x20   m.close()\n\
+         \x20   if fd is not None: os.close(fd)\n\
+         print(bad, i, flush=True)\n",
+        dir = scan.path().to_str().unwrap()
+    );
+    let mut churners: Vec<Py> = (0..3).map(|_| Py::start(&churn)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let mut runs = 0;
+    let mut removed = 0;
+    while std::time::Instant::now() < deadline {
+        let view = readable_proc_view();
+        let out = mpdoctor(&[
+            "shm",
+            "--json",
+            "--min-age",
+            "0",
+            "--clean",
+            "--yes",
+            "--dir",
+            scan.path().to_str().unwrap(),
+            "--proc",
+            view.path().to_str().unwrap(),
+        ]);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        removed += json(&out)["clean"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["outcome"] == "removed")
+            .count();
+        runs += 1;
+    }
+    for c in &mut churners {
+        let line = c.line();
+        let mut parts = line.split_whitespace();
+        let bad: u32 = parts
+            .next()
+            .unwrap_or("x")
+            .parse()
+            .unwrap_or_else(|_| panic!("churner said {line:?}"));
+        let made: u32 = parts.next().unwrap().parse().unwrap();
+        assert!(made > 10, "the churner made {made} files");
+        assert_eq!(bad, 0, "a held file was removed ({runs} clean runs)");
+    }
+    assert!(
+        removed > 0,
+        "the clean runs removed nothing: the test proved nothing"
+    );
+}
