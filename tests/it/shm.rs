@@ -648,3 +648,51 @@ fn churn_never_removes_a_held_entry() {
         "the clean runs removed nothing: the test proved nothing"
     );
 }
+
+#[test]
+fn a_leaked_semaphore_at_zero_is_explained() {
+    let fake = Fake::new();
+    let path = fake.file("sem.mp-lockheld", 32, 3600);
+    // glibc keeps the value first: 0 is a Lock someone acquired and never released.
+    std::fs::write(&path, [0u8; 32]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    let doc = json(&fake.shm(&[]));
+    let sem = item(&doc, "sem.mp-lockheld").unwrap();
+    assert_eq!(sem["verdict"], "leaked");
+    assert_eq!(sem["semaphore_value"], 0);
+    assert!(
+        sem["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a lock left held by a dead process"),
+        "{sem}"
+    );
+}
+
+#[test]
+fn other_users_entries_need_root_and_any_user() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED: changing an entry's owner needs root");
+        return;
+    }
+    let fake = Fake::new();
+    let path = fake.file("psm_0000abab", 4096, 3600);
+    std::os::unix::fs::chown(&path, Some(54321), None).unwrap();
+    let refused = json(&fake.shm(&["--clean", "--yes"]));
+    assert!(path.exists(), "{refused}");
+    assert!(
+        refused["clean"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--any-user")
+    );
+    let removed = json(&fake.shm(&["--clean", "--yes", "--any-user"]));
+    assert!(!path.exists(), "{removed}");
+    let only_mine = json(&fake.shm(&["--user", "root"]));
+    assert!(only_mine["report"]["items"].as_array().unwrap().is_empty());
+}
