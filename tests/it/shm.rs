@@ -547,15 +547,11 @@ fn a_live_spawn_semaphore_is_in_use_although_mapped_under_another_name() {
     assert_eq!(entry["semaphore_value"], 1, "an unlocked Lock");
 }
 
-#[test]
-fn a_planted_symlink_is_never_followed_or_removed() {
-    let scan = tempfile::tempdir().unwrap();
-    let outside = tempfile::tempdir().unwrap();
-    let target = outside.path().join("psm_target");
-    std::fs::write(&target, vec![1u8; 4096]).unwrap();
-    std::os::unix::fs::symlink(&target, scan.path().join("psm_deadbeef")).unwrap();
+/// `shm --json --min-age 0 --clean --yes` on a directory of the test's own, with the
+/// processes that can be read.
+fn clean_own_dir(dir: &Path) -> Output {
     let view = readable_proc_view();
-    let out = mpdoctor(&[
+    mpdoctor(&[
         "shm",
         "--json",
         "--min-age",
@@ -563,10 +559,20 @@ fn a_planted_symlink_is_never_followed_or_removed() {
         "--clean",
         "--yes",
         "--dir",
-        scan.path().to_str().unwrap(),
+        dir.to_str().unwrap(),
         "--proc",
         view.path().to_str().unwrap(),
-    ]);
+    ])
+}
+
+#[test]
+fn a_planted_symlink_is_never_followed_or_removed() {
+    let scan = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("psm_target");
+    std::fs::write(&target, vec![1u8; 4096]).unwrap();
+    std::os::unix::fs::symlink(&target, scan.path().join("psm_deadbeef")).unwrap();
+    let out = clean_own_dir(scan.path());
     let doc = json(&out);
     assert_eq!(item(&doc, "psm_deadbeef").unwrap()["kind"], "symlink");
     assert!(scan.path().join("psm_deadbeef").symlink_metadata().is_ok());
@@ -605,19 +611,7 @@ fn churn_never_removes_a_held_entry() {
     let mut runs = 0;
     let mut removed = 0;
     while std::time::Instant::now() < deadline {
-        let view = readable_proc_view();
-        let out = mpdoctor(&[
-            "shm",
-            "--json",
-            "--min-age",
-            "0",
-            "--clean",
-            "--yes",
-            "--dir",
-            scan.path().to_str().unwrap(),
-            "--proc",
-            view.path().to_str().unwrap(),
-        ]);
+        let out = clean_own_dir(scan.path());
         assert!(
             matches!(out.status.code(), Some(0 | 1)),
             "{}",
