@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 entries=${1:-10000}
 holders=${2:-300}
+if [ "$entries" -lt 500 ] || [ "$holders" -lt 20 ]; then
+    echo "needs at least 500 entries (the mapping holders use entries up to 464) and 20 holders" >&2
+    exit 2
+fi
 command -v lsof >/dev/null && command -v fuser >/dev/null || {
     echo "needs lsof and fuser (Debian: apt-get install lsof psmisc)" >&2
     exit 2
@@ -19,7 +23,7 @@ dir=$(mktemp -d /dev/shm/mpdoctor-bench.XXXXXX)
 work=$(mktemp -d)
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$dir" "$work"
 }

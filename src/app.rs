@@ -101,9 +101,6 @@ fn shm(args: &ShmArgs, out: &mut dyn Write) -> Result<(u8, io::Result<()>), Stri
         now,
     };
     let report = shm::inspect(&options).map_err(|e| e.to_string())?;
-    if let Some(path) = &args.prometheus {
-        shm::output::write_prometheus(&report, path).map_err(|e| e.to_string())?;
-    }
     let actions = if args.clean {
         let clean = shm::clean::CleanOptions {
             yes: args.yes,
@@ -116,7 +113,21 @@ fn shm(args: &ShmArgs, out: &mut dyn Write) -> Result<(u8, io::Result<()>), Stri
         Vec::new()
     };
     let leaked = report.leaked().count();
-    let removed = actions.iter().filter(|a| a.outcome == "removed").count();
+    let removed = actions
+        .iter()
+        .filter(|a| matches!(a.outcome, "removed" | "gone"))
+        .count();
+    if let Some(path) = &args.prometheus {
+        // Metrics describe the state after cleaning, and every entry whatever the filters.
+        let all = shm::Options {
+            user: None,
+            origins: Vec::new(),
+            verdicts: Vec::new(),
+            ..options.clone()
+        };
+        let state = shm::inspect(&all).map_err(|e| e.to_string())?;
+        shm::output::write_prometheus(&state, path).map_err(|e| e.to_string())?;
+    }
     let code = if leaked > removed {
         EXIT_FINDINGS
     } else {

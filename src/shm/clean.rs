@@ -1,15 +1,17 @@
 //! `--clean`: removes leaked entries, and nothing else.
 //!
-//! Each removal re-checks, right before it happens, that the entry is still the one
-//! judged (same device and inode, not a link), that no process holds it now, that it is
-//! old enough and the caller's own (unless root with `--any-user`). Removal is relative
-//! to a handle on the directory opened without following links.
+//! An entry is first renamed, within its directory, to a private name: from then on no
+//! process can open it by its name, so what the checks find stays true. Then it must
+//! still be the entry that was judged (device and inode), a regular file (a directory only
+//! with `--include-dirs`, and then everything below it is checked too), the caller's own
+//! (unless root with `--any-user`), old enough, and held by no process in a fresh scan of
+//! `/proc`. Only then is it unlinked; otherwise it gets its name back. Everything happens
+//! relative to a handle on the directory opened without following links.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
 
 use super::inventory::{self, Kind};
 use super::{Item, Options, Verdict, procs};
@@ -27,7 +29,7 @@ pub struct CleanOptions {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Action {
     pub name: String,
-    /// `removed`, `would-remove` or `refused`.
+    /// `removed`, `would-remove`, `refused` or `gone` (it disappeared meanwhile).
     pub outcome: &'static str,
     pub reason: String,
     pub bytes: u64,
@@ -40,21 +42,30 @@ pub fn clean(
     clean: CleanOptions,
 ) -> std::io::Result<Vec<Action>> {
     let dir = inventory::open_dir(&options.dir)?;
-    let euid = rustix::process::geteuid();
     let mut actions = Vec::new();
-    for item in items.iter().filter(|i| i.verdict == Verdict::Leaked) {
-        let (outcome, reason) =
-            match check(&dir, item, options, clean, euid.as_raw(), euid.is_root()) {
-                Err(reason) => ("refused", reason),
-                Ok(()) if !clean.yes => (
+    for (n, item) in items
+        .iter()
+        .filter(|i| i.verdict == Verdict::Leaked)
+        .enumerate()
+    {
+        let (outcome, reason) = if !clean.yes {
+            match precheck(item, clean) {
+                Ok(()) => (
                     "would-remove",
                     "leaked; run with --yes to remove".to_string(),
                 ),
-                Ok(()) => match remove(&dir, &item.raw_name, item.kind) {
-                    Ok(()) => ("removed", "leaked".to_string()),
-                    Err(e) => ("refused", format!("removal failed: {e}")),
-                },
-            };
+                Err(reason) => ("refused", reason),
+            }
+        } else {
+            match precheck(item, clean).and_then(|()| remove_checked(&dir, item, options, clean, n))
+            {
+                Ok(()) => ("removed", "leaked".to_string()),
+                Err(reason) if reason == GONE => {
+                    ("gone", "it disappeared before removal".to_string())
+                }
+                Err(reason) => ("refused", reason),
+            }
+        };
         actions.push(Action {
             name: item.name.clone(),
             outcome,
@@ -65,88 +76,150 @@ pub fn clean(
     Ok(actions)
 }
 
-/// Everything that must still hold at the moment of removal.
-fn check(
+const GONE: &str = "gone";
+
+/// What can be refused from the scan alone.
+fn precheck(item: &Item, clean: CleanOptions) -> Result<(), String> {
+    match item.kind {
+        Kind::File => Ok(()),
+        Kind::Directory if clean.include_dirs => Ok(()),
+        Kind::Directory => Err("a directory: add --include-dirs to remove it".into()),
+        Kind::Symlink | Kind::Other => Err("not a regular file".into()),
+    }
+}
+
+/// Quarantines the entry under a private name, checks it there, and unlinks it or puts
+/// it back.
+fn remove_checked(
     dir: &OwnedFd,
     item: &Item,
     options: &Options,
     clean: CleanOptions,
-    euid: u32,
-    root: bool,
+    n: usize,
 ) -> Result<(), String> {
-    let name = OsStr::from_bytes(&item.raw_name);
-    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+    let name = CString::new(item.raw_name.clone()).map_err(|e| e.to_string())?;
+    let private = CString::new(format!(".mpdoctor-clean-{}-{n}", std::process::id()))
+        .map_err(|e| e.to_string())?;
+    match rustix::fs::renameat_with(
+        dir,
+        name.as_c_str(),
+        dir,
+        private.as_c_str(),
+        RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::NOENT) => return Err(GONE.into()),
+        Err(e) => return Err(format!("cannot set it aside: {e}")),
+    }
+    match verify(dir, &private, item, options, clean) {
+        Ok(()) => {
+            unlink(dir, &private, item.kind, item.dev).map_err(|e| {
+                // Whatever is left keeps the private name; say so rather than hide it.
+                format!(
+                    "removal failed part way ({e}); what is left is named {}",
+                    private.to_string_lossy()
+                )
+            })
+        }
+        Err(reason) => match rustix::fs::renameat_with(
+            dir,
+            private.as_c_str(),
+            dir,
+            name.as_c_str(),
+            RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => Err(reason),
+            Err(e) => Err(format!(
+                "{reason}; it could not get its name back ({e}) and is now named {}",
+                private.to_string_lossy()
+            )),
+        },
+    }
+}
+
+/// Everything that must hold at the moment of removal. Returns what lies below a
+/// directory, to remove it entry by entry.
+fn verify(
+    dir: &OwnedFd,
+    private: &CStr,
+    item: &Item,
+    options: &Options,
+    clean: CleanOptions,
+) -> Result<(), String> {
+    let st = rustix::fs::statat(dir, private, AtFlags::SYMLINK_NOFOLLOW)
         .map_err(|e| format!("cannot stat it now: {e}"))?;
-    let now = inventory::from_stat(item.raw_name.clone(), &st);
+    let mut now = inventory::from_stat(item.raw_name.clone(), &st);
+    now.created = inventory::created_at(dir, private, now.created);
     if (now.dev, now.ino) != (item.dev, item.ino) {
         return Err("it was replaced since the scan".into());
     }
-    match now.kind {
-        Kind::File => {}
-        Kind::Directory if clean.include_dirs => {}
-        Kind::Directory => return Err("a directory: add --include-dirs to remove it".into()),
-        Kind::Symlink | Kind::Other => return Err("not a regular file".into()),
+    precheck(item, clean)?;
+    let below = match now.kind {
+        Kind::Directory => inventory::tree(dir, private, now.dev)?,
+        Kind::File => Vec::new(),
+        _ => return Err("not a regular file".into()),
+    };
+    let euid = rustix::process::geteuid();
+    for e in std::iter::once(&now).chain(&below) {
+        if e.uid != euid.as_raw() && !(euid.is_root() && clean.any_user) {
+            return Err(if euid.is_root() {
+                "another user's entry: add --any-user to remove it".into()
+            } else {
+                "another user's entry".into()
+            });
+        }
+        let age = options.now - e.existed_since();
+        if age < options.min_age {
+            return Err(format!("younger than --min-age ({age}s)"));
+        }
     }
-    if now.uid != euid && !(root && clean.any_user) {
-        return Err(if root {
-            "another user's entry: add --any-user to remove it".into()
-        } else {
-            "another user's entry".into()
-        });
-    }
-    let age = options.now - now.existed_since();
-    if age < options.min_age {
-        return Err(format!("younger than --min-age ({age}s)"));
-    }
-    // Nothing may hold it now: scan the processes again, entries inside a directory too.
-    let mut keys = vec![(now.dev, now.ino)];
-    if now.kind == Kind::Directory {
-        keys.extend(super::children(&options.dir.join(name)));
-    }
-    let scan = procs::scan(&options.proc_root, now.dev, &|_| true);
-    if let Some((_, holders)) = keys.iter().find_map(|k| scan.holders.get_key_value(k)) {
-        let pids: Vec<String> = holders.iter().map(|(p, _)| p.to_string()).collect();
-        return Err(format!("held now by {}", pids.join(",")));
-    }
+    let fs = procs::ShmFs {
+        dir: &options.dir,
+        dev: now.dev,
+        known: &|_| true,
+    };
+    let scan = procs::scan(&options.proc_root, &fs)
+        .map_err(|e| format!("cannot read the process table now: {e}"))?;
     if let Some(p) = scan.procs.iter().find(|p| p.unreadable) {
         return Err(format!("process {} cannot be read now", p.pid));
+    }
+    for e in std::iter::once(&now).chain(&below) {
+        if let Some(holders) = scan.holders.get(&(e.dev, e.ino)) {
+            let pids: Vec<String> = holders.iter().map(|(p, _)| p.to_string()).collect();
+            return Err(format!("held now by {}", pids.join(",")));
+        }
     }
     Ok(())
 }
 
-/// Removes a file, or a directory tree, relative to `dir`, never following a link.
-fn remove(dir: &impl AsFd, name: &[u8], kind: Kind) -> std::io::Result<()> {
-    let cname = CString::new(name).map_err(std::io::Error::other)?;
-    match kind {
-        Kind::Directory => {
-            let sub = rustix::fs::openat(
-                dir,
-                cname.as_c_str(),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            let names: Vec<(Vec<u8>, Kind)> = rustix::fs::Dir::read_from(&sub)?
-                .filter_map(Result::ok)
-                .filter(|e| !matches!(e.file_name().to_bytes(), b"." | b".."))
-                .filter_map(|e| {
-                    let st =
-                        rustix::fs::statat(&sub, e.file_name(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
-                    let child = inventory::from_stat(e.file_name().to_bytes().to_vec(), &st);
-                    Some((child.name, child.kind))
-                })
-                .collect();
-            for (child, kind) in names {
-                // Links and files inside are unlinked, never followed.
-                let kind = if kind == Kind::Directory {
-                    Kind::Directory
-                } else {
-                    Kind::File
-                };
-                remove(&sub, &child, kind)?;
-            }
-            rustix::fs::unlinkat(dir, cname.as_c_str(), AtFlags::REMOVEDIR)?;
-        }
-        _ => rustix::fs::unlinkat(dir, cname.as_c_str(), AtFlags::empty())?,
+/// Unlinks a file, or a directory with what `tree` found below it, never following a
+/// link and never leaving the device.
+fn unlink(dir: &impl AsFd, name: &CStr, kind: Kind, dev: u64) -> std::io::Result<()> {
+    if kind != Kind::Directory {
+        return Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?);
     }
-    Ok(())
+    let sub = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let children: Vec<(CString, Kind, u64)> = rustix::fs::Dir::read_from(&sub)?
+        .filter_map(Result::ok)
+        .filter(|e| !matches!(e.file_name().to_bytes(), b"." | b".."))
+        .filter_map(|e| {
+            let st = rustix::fs::statat(&sub, e.file_name(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
+            let child = inventory::from_stat(Vec::new(), &st);
+            Some((e.file_name().to_owned(), child.kind, child.dev))
+        })
+        .collect();
+    for (child, kind, child_dev) in children {
+        if child_dev != dev {
+            return Err(std::io::Error::other(
+                "another filesystem is mounted inside",
+            ));
+        }
+        unlink(&sub, &child, kind, dev)?;
+    }
+    Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
 }

@@ -25,9 +25,10 @@ pub struct Entry {
     pub allocated: u64,
     pub uid: u32,
     pub mode: u32,
-    /// Seconds since the epoch of the last modification and status change.
-    pub mtime: i64,
-    pub ctime: i64,
+    /// When it was created at the earliest, in seconds since the epoch: its birth time
+    /// where the filesystem keeps one, else its last status change. Never the
+    /// modification time, which anyone who can write the file can set to the past.
+    pub created: i64,
     pub dev: u64,
     pub ino: u64,
     /// For a 32-byte `sem.*` file: the semaphore's value (glibc keeps it first).
@@ -35,9 +36,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// When the entry existed at the latest: its oldest timestamp.
+    /// Since when the entry has certainly existed.
     pub fn existed_since(&self) -> i64 {
-        self.mtime.min(self.ctime)
+        self.created
     }
 }
 
@@ -55,8 +56,7 @@ pub fn from_stat(name: Vec<u8>, st: &Stat) -> Entry {
         allocated: (st.st_blocks as u64).saturating_mul(512),
         uid: st.st_uid,
         mode: st.st_mode & 0o7777,
-        mtime: st.st_mtime,
-        ctime: st.st_ctime,
+        created: st.st_ctime,
         dev: st.st_dev,
         ino: st.st_ino,
         semaphore_value: None,
@@ -94,12 +94,23 @@ pub fn scan(dir: &Path) -> std::io::Result<(OwnedFd, Vec<Entry>)> {
             Err(e) => return Err(e.into()),
         };
         let mut entry = from_stat(name.to_vec(), &st);
+        entry.created = created_at(&fd, item.file_name(), entry.created);
         if entry.kind == Kind::File && entry.size == 32 && name.starts_with(b"sem.") {
             entry.semaphore_value = semaphore_value(&fd, item.file_name());
         }
         entries.push(entry);
     }
     Ok((fd, entries))
+}
+
+/// The birth time of an entry where the filesystem records one (tmpfs does), else
+/// `fallback` (its status-change time).
+pub fn created_at(dir: &impl std::os::fd::AsFd, name: &std::ffi::CStr, fallback: i64) -> i64 {
+    use rustix::fs::StatxFlags;
+    match rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BTIME) {
+        Ok(x) if x.stx_mask & StatxFlags::BTIME.bits() != 0 => x.stx_btime.tv_sec,
+        _ => fallback,
+    }
 }
 
 /// The first little-endian u32 of a glibc semaphore file: its value (x86-64 `new_sem`).
@@ -114,4 +125,43 @@ fn semaphore_value(dir: &OwnedFd, name: &std::ffi::CStr) -> Option<u32> {
     let mut buf = [0u8; 4];
     let n = rustix::io::read(&file, &mut buf).ok()?;
     (n == 4).then(|| u32::from_le_bytes(buf))
+}
+
+/// Everything below a directory entry, walked through directory handles opened without
+/// following links. A mount point inside (another device) or an unreadable directory is
+/// an error: what is below it cannot be judged.
+pub fn tree(
+    parent: &impl std::os::fd::AsFd,
+    name: &std::ffi::CStr,
+    dev: u64,
+) -> Result<Vec<Entry>, String> {
+    let dir = rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open {}: {e}", name.to_string_lossy()))?;
+    let mut out = Vec::new();
+    let listing =
+        rustix::fs::Dir::read_from(&dir).map_err(|e| format!("cannot read inside: {e}"))?;
+    for item in listing {
+        let item = item.map_err(|e| format!("cannot read inside: {e}"))?;
+        let child = item.file_name();
+        if matches!(child.to_bytes(), b"." | b"..") {
+            continue;
+        }
+        let st = rustix::fs::statat(&dir, child, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| format!("cannot stat inside: {e}"))?;
+        let mut entry = from_stat(child.to_bytes().to_vec(), &st);
+        entry.created = created_at(&dir, child, entry.created);
+        if entry.dev != dev {
+            return Err("another filesystem is mounted inside".into());
+        }
+        if entry.kind == Kind::Directory {
+            out.extend(tree(&dir, child, dev)?);
+        }
+        out.push(entry);
+    }
+    Ok(out)
 }

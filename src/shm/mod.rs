@@ -12,7 +12,6 @@ pub mod output;
 pub mod procs;
 
 use std::collections::HashSet;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -150,6 +149,8 @@ pub struct Report {
     pub unreadable_processes: usize,
     pub helpers: Vec<Helper>,
     pub deleted_mappings: Vec<DeletedMapping>,
+    /// Memory of deleted files mapped by any process, each file counted once.
+    pub deleted_mapped_bytes: u64,
 }
 
 impl Report {
@@ -183,7 +184,7 @@ pub fn escape_name(name: &[u8]) -> String {
     let mut out = String::with_capacity(name.len());
     for chunk in name.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if c.is_control() || c == '\\' {
+            if c.is_control() || c == '\\' || is_invisible_format(c) {
                 if c == '\\' {
                     out.push_str("\\\\");
                 } else {
@@ -200,6 +201,16 @@ pub fn escape_name(name: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Characters that change how text is shown without being seen: bidirectional controls
+/// (a name can hide `exe` behind `\u{202e}`), zero-width characters, soft hyphens.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}' | '\u{61c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2069}' | '\u{feff}'
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -248,7 +259,7 @@ fn hides_processes(proc_root: &Path) -> bool {
 
 /// Scans the directory and the process table once.
 pub fn inspect(options: &Options) -> Result<Report, ShmError> {
-    let (_dir_fd, entries) = inventory::scan(&options.dir).map_err(|source| ShmError::Dir {
+    let (dir_fd, entries) = inventory::scan(&options.dir).map_err(|source| ShmError::Dir {
         path: options.dir.clone(),
         source,
     })?;
@@ -261,23 +272,38 @@ pub fn inspect(options: &Options) -> Result<Report, ShmError> {
     let dir_dev = std::fs::symlink_metadata(&options.dir)
         .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
         .unwrap_or(0);
-    let inodes: HashSet<u64> = entries.iter().map(|e| e.ino).collect();
-    let scan = procs::scan(&options.proc_root, dir_dev, &|ino| inodes.contains(&ino));
-    // A directory (joblib's folders) is in use when something inside it is.
-    let inside: Vec<Vec<(u64, u64)>> = entries
+    // A directory (joblib's folders) is in use when anything below it is, and its size
+    // is what is below it.
+    let inside: Vec<Result<Vec<Entry>, String>> = entries
         .iter()
         .map(|e| match e.kind {
-            Kind::Directory => children(&options.dir.join(std::ffi::OsStr::from_bytes(&e.name))),
-            _ => Vec::new(),
+            Kind::Directory => match std::ffi::CString::new(e.name.clone()) {
+                Ok(name) => inventory::tree(&dir_fd, &name, e.dev),
+                Err(err) => Err(err.to_string()),
+            },
+            _ => Ok(Vec::new()),
         })
         .collect();
+    let inodes: HashSet<u64> = entries
+        .iter()
+        .map(|e| e.ino)
+        .chain(inside.iter().flatten().flatten().map(|e| e.ino))
+        .collect();
+    let fs = procs::ShmFs {
+        dir: &options.dir,
+        dev: dir_dev,
+        known: &|ino| inodes.contains(&ino),
+    };
+    let scan = procs::scan(&options.proc_root, &fs).map_err(|source| ShmError::Proc {
+        path: options.proc_root.clone(),
+        source,
+    })?;
     let users = user_names();
     let hidden = hides_processes(&options.proc_root);
-    let my_uid = rustix::process::geteuid().as_raw();
     let mut items: Vec<Item> = entries
         .into_iter()
         .zip(inside)
-        .map(|(entry, inside)| judge(entry, &inside, &scan, options, &users, hidden, my_uid))
+        .map(|(entry, inside)| judge(entry, inside, &scan, options, &users, hidden))
         .filter(|item| {
             options.user.is_none_or(|u| item.uid == u)
                 && (options.origins.is_empty() || options.origins.contains(&item.origin))
@@ -285,9 +311,8 @@ pub fn inspect(options: &Options) -> Result<Report, ShmError> {
         })
         .collect();
     items.sort_by(|a, b| {
-        b.allocated
-            .cmp(&a.allocated)
-            .then(b.size.cmp(&a.size))
+        (b.size, b.allocated)
+            .cmp(&(a.size, a.allocated))
             .then(a.raw_name.cmp(&b.raw_name))
     });
     let filesystem = rustix::fs::statvfs(&options.dir).ok().map(|s| FsUsage {
@@ -310,13 +335,22 @@ pub fn inspect(options: &Options) -> Result<Report, ShmError> {
     let deleted_mappings = scan
         .procs
         .iter()
-        .filter(|p| p.deleted_mapped_bytes > 0)
+        .filter(|p| p.deleted_mapped_bytes() > 0)
         .map(|p| DeletedMapping {
             pid: p.pid,
-            bytes: p.deleted_mapped_bytes,
+            bytes: p.deleted_mapped_bytes(),
             cmdline: p.cmdline.clone(),
         })
         .collect();
+    // Shared by several processes, a deleted file still uses its memory once.
+    let mut unique: std::collections::HashMap<(u64, u64), u64> = Default::default();
+    for p in &scan.procs {
+        for (key, bytes) in &p.deleted_mappings {
+            let slot = unique.entry(*key).or_insert(0);
+            *slot = (*slot).max(*bytes);
+        }
+    }
+    let deleted_mapped_bytes = unique.values().sum();
     Ok(Report {
         dir: options.dir.display().to_string(),
         items,
@@ -325,19 +359,8 @@ pub fn inspect(options: &Options) -> Result<Report, ShmError> {
         unreadable_processes: scan.unreadable(),
         helpers,
         deleted_mappings,
+        deleted_mapped_bytes,
     })
-}
-
-/// The (dev, ino) of the entries directly inside a directory, links not followed.
-pub(crate) fn children(dir: &Path) -> Vec<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(read) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    read.flatten()
-        .filter_map(|e| std::fs::symlink_metadata(e.path()).ok())
-        .map(|m| (m.dev(), m.ino()))
-        .collect()
 }
 
 fn helper_kind(cmdline: &str) -> Option<&'static str> {
@@ -354,16 +377,21 @@ fn helper_kind(cmdline: &str) -> Option<&'static str> {
 
 /// Holders, origin and verdict of one entry.
 fn judge(
-    entry: Entry,
-    inside: &[(u64, u64)],
+    mut entry: Entry,
+    inside: Result<Vec<Entry>, String>,
     scan: &ProcScan,
     options: &Options,
     users: &std::collections::HashMap<u32, String>,
     hidden: bool,
-    my_uid: u32,
 ) -> Item {
+    let (inside, unreadable_inside) = match inside {
+        Ok(below) => (below, None),
+        Err(why) => (Vec::new(), Some(why)),
+    };
+    entry.size += inside.iter().map(|e| e.size).sum::<u64>();
+    entry.allocated += inside.iter().map(|e| e.allocated).sum::<u64>();
     let mut by_pid: std::collections::BTreeMap<i32, Vec<Hold>> = Default::default();
-    let keys = std::iter::once((entry.dev, entry.ino)).chain(inside.iter().copied());
+    let keys = std::iter::once((entry.dev, entry.ino)).chain(inside.iter().map(|e| (e.dev, e.ino)));
     for key in keys {
         for (pid, how) in scan.holders.get(&key).into_iter().flatten() {
             let list = by_pid.entry(*pid).or_default();
@@ -391,7 +419,8 @@ fn judge(
         p.unreadable
             && match p.uid {
                 None | Some(0) => true,
-                Some(uid) => uid == entry.uid || entry.mode & 0o006 != 0,
+                // Group members and others may open it when its mode lets them.
+                Some(uid) => uid == entry.uid || entry.mode & 0o066 != 0,
             }
     };
     let (verdict, reason) = if !holders.is_empty() {
@@ -409,10 +438,16 @@ fn judge(
             Verdict::Unknown,
             format!("process {} could hold it but cannot be read", p.pid),
         )
-    } else if hidden && entry.uid != my_uid {
+    } else if let Some(why) = unreadable_inside {
         (
             Verdict::Unknown,
-            "/proc hides other users' processes (hidepid)".to_string(),
+            format!("what is inside cannot be judged: {why}"),
+        )
+    } else if hidden {
+        (
+            Verdict::Unknown,
+            "/proc hides other users' processes (hidepid), and any of them could hold it"
+                .to_string(),
         )
     } else if age < options.min_age {
         (
@@ -482,5 +517,9 @@ mod tests {
         assert_eq!(escape_name(b"\xff\xfeok"), "\\xff\\xfeok");
         assert_eq!(escape_name("caf\u{e9}".as_bytes()), "caf\u{e9}");
         assert_eq!(escape_name(b"a\\b"), "a\\\\b");
+        assert_eq!(
+            escape_name("psm_\u{202e}fdp.exe".as_bytes()),
+            "psm_\\xe2\\x80\\xaefdp.exe"
+        );
     }
 }

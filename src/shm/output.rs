@@ -185,7 +185,7 @@ pub fn prometheus_text(report: &Report) -> String {
             fs.available
         ));
     }
-    let deleted: u64 = report.deleted_mappings.iter().map(|d| d.bytes).sum();
+    let deleted = report.deleted_mapped_bytes;
     s.push_str("# HELP mpdoctor_shm_deleted_mapped_bytes Memory mapped from deleted files on the filesystem.\n");
     s.push_str("# TYPE mpdoctor_shm_deleted_mapped_bytes gauge\n");
     s.push_str(&format!("mpdoctor_shm_deleted_mapped_bytes {deleted}\n"));

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use procfs::process::{MMapPath, Process};
+use procfs::FromBufRead;
+use procfs::process::{MMapPath, MemoryMaps, Process};
 
 /// A process as the probe sees it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -15,8 +16,16 @@ pub struct ProcInfo {
     pub started_at: Option<i64>,
     /// Its `fd/` or `maps` could not be read (another user, `hidepid`).
     pub unreadable: bool,
-    /// Bytes of mappings of files on the scanned filesystem that no longer have a name.
-    pub deleted_mapped_bytes: u64,
+    /// Files on the scanned filesystem that it maps but that no longer have a name there:
+    /// (dev, ino) -> mapped bytes.
+    #[serde(skip)]
+    pub deleted_mappings: HashMap<(u64, u64), u64>,
+}
+
+impl ProcInfo {
+    pub fn deleted_mapped_bytes(&self) -> u64 {
+        self.deleted_mappings.values().sum()
+    }
 }
 
 /// How a process holds an entry.
@@ -44,7 +53,7 @@ impl ProcScan {
     }
 }
 
-/// The boot time and clock tick, for turning a process's start time into a date.
+/// The boot time, for turning a process's start time into a date.
 fn boot_time(proc_root: &Path) -> Option<i64> {
     let text = std::fs::read_to_string(proc_root.join("stat")).ok()?;
     text.lines()
@@ -52,23 +61,38 @@ fn boot_time(proc_root: &Path) -> Option<i64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Reads every process under `proc_root`. `shm_dev` is the device of the scanned
-/// directory: mappings on it whose inode `known` does not list are deleted files.
-pub fn scan(proc_root: &Path, shm_dev: u64, known: &dyn Fn(u64) -> bool) -> ProcScan {
+/// Where the scanned directory is: mappings of files below it whose inode `known` does
+/// not list are deleted files.
+pub struct ShmFs<'k> {
+    pub dir: &'k Path,
+    pub dev: u64,
+    pub known: &'k dyn Fn(u64) -> bool,
+}
+
+/// Reads every process under `proc_root`.
+///
+/// A process table that cannot be listed, or lists no process at all, is an error: an
+/// empty answer would make every entry look unheld.
+pub fn scan(proc_root: &Path, fs: &ShmFs<'_>) -> std::io::Result<ProcScan> {
     let mut out = ProcScan::default();
     let boot = boot_time(proc_root);
     let ticks = procfs::ticks_per_second() as i64;
-    let Ok(dir) = std::fs::read_dir(proc_root) else {
-        return out;
-    };
-    let mut pids: Vec<i32> = dir
+    let mut pids: Vec<i32> = std::fs::read_dir(proc_root)?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     pids.sort_unstable();
+    if pids.is_empty() {
+        return Err(std::io::Error::other("it lists no process"));
+    }
+    // The real /proc must show this very process, or it is another pid namespace's view.
+    if proc_root == Path::new("/proc") && !pids.contains(&(std::process::id() as i32)) {
+        return Err(std::io::Error::other(
+            "it does not list this process: it belongs to another pid namespace",
+        ));
+    }
     for pid in pids {
         let path = proc_root.join(pid.to_string());
-        if let Some(info) = read_process(&path, pid, boot, ticks, shm_dev, known, &mut out.holders)
-        {
+        if let Some(info) = read_process(&path, pid, boot, ticks, fs, &mut out.holders) {
             out.procs.push(info);
         }
     }
@@ -76,7 +100,7 @@ pub fn scan(proc_root: &Path, shm_dev: u64, known: &dyn Fn(u64) -> bool) -> Proc
         holders.sort_unstable();
         holders.dedup();
     }
-    out
+    Ok(out)
 }
 
 fn read_process(
@@ -84,8 +108,7 @@ fn read_process(
     pid: i32,
     boot: Option<i64>,
     ticks: i64,
-    shm_dev: u64,
-    known: &dyn Fn(u64) -> bool,
+    fs: &ShmFs<'_>,
     holders: &mut HashMap<(u64, u64), Vec<(i32, Hold)>>,
 ) -> Option<ProcInfo> {
     let process = Process::new_with_root(PathBuf::from(path)).ok()?;
@@ -94,51 +117,73 @@ fn read_process(
         .cmdline()
         .map(|args| args.join(" "))
         .unwrap_or_default();
-    let started_at = match (process.stat(), boot) {
-        (Ok(stat), Some(boot)) if ticks > 0 => Some(boot + stat.starttime as i64 / ticks),
+    let stat = process.stat().ok();
+    let started_at = match (&stat, boot) {
+        (Some(stat), Some(boot)) if ticks > 0 => Some(boot + stat.starttime as i64 / ticks),
         _ => None,
     };
-    let mut unreadable = false;
-    match std::fs::read_dir(path.join("fd")) {
-        Ok(fds) => {
-            for fd in fds.flatten() {
-                // stat follows the link to the open file itself, deleted or not.
-                if let Ok(meta) = std::fs::metadata(fd.path()) {
-                    use std::os::unix::fs::MetadataExt;
-                    holders
-                        .entry((meta.dev(), meta.ino()))
-                        .or_default()
-                        .push((pid, Hold::Fd));
-                }
-            }
-        }
-        // The process exited while we looked: it holds nothing any more.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !path.exists() => return None,
-        Err(_) => unreadable = true,
+    // A leader that exited while its threads run is a zombie with an empty fd table: what
+    // the process holds is then only visible through its threads.
+    let mut places = vec![path.to_path_buf()];
+    if stat.as_ref().is_some_and(|s| s.state == 'Z') {
+        let tasks = std::fs::read_dir(path.join("task")).into_iter().flatten();
+        places.extend(tasks.flatten().map(|t| t.path()));
     }
-    let mut deleted_mapped_bytes = 0;
-    match process.maps() {
-        Ok(maps) => {
-            for map in maps {
-                if map.inode == 0 {
-                    continue;
-                }
-                let dev = rustix::fs::makedev(map.dev.0 as u32, map.dev.1 as u32);
-                holders
-                    .entry((dev, map.inode))
-                    .or_default()
-                    .push((pid, Hold::Map));
-                // A mapping on the filesystem whose inode has no name in it: memory that
-                // `ls` cannot explain. (A live glibc semaphore is mapped under a deleted
-                // temporary name, but its inode has a name: it is not counted.)
-                let on_fs = matches!(map.pathname, MMapPath::Path(_)) && dev == shm_dev;
-                if on_fs && !known(map.inode) {
-                    deleted_mapped_bytes += map.address.1.saturating_sub(map.address.0);
+    let mut unreadable = false;
+    let mut deleted_mappings = HashMap::new();
+    for place in &places {
+        match std::fs::read_dir(place.join("fd")) {
+            Ok(fds) => {
+                for fd in fds.flatten() {
+                    // stat follows the link to the open file itself, deleted or not.
+                    if let Ok(meta) = std::fs::metadata(fd.path()) {
+                        use std::os::unix::fs::MetadataExt;
+                        holders
+                            .entry((meta.dev(), meta.ino()))
+                            .or_default()
+                            .push((pid, Hold::Fd));
+                    }
                 }
             }
+            // The process exited while we looked: it holds nothing any more.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !path.exists() => return None,
+            Err(_) => unreadable = true,
         }
-        Err(procfs::ProcError::NotFound(_)) if !path.exists() => return None,
-        Err(_) => unreadable = true,
+        let maps = std::fs::read(place.join("maps"))
+            .ok()
+            .and_then(|bytes| MemoryMaps::from_buf_read(&bytes[..]).ok());
+        let Some(maps) = maps else {
+            if !path.exists() {
+                return None;
+            }
+            unreadable = true;
+            continue;
+        };
+        // Threads of one process share their mappings: count each place's once, the
+        // largest.
+        let mut here: HashMap<(u64, u64), u64> = HashMap::new();
+        for map in maps {
+            if map.inode == 0 {
+                continue;
+            }
+            let dev = rustix::fs::makedev(map.dev.0 as u32, map.dev.1 as u32);
+            holders
+                .entry((dev, map.inode))
+                .or_default()
+                .push((pid, Hold::Map));
+            // A mapping of a file below the directory whose inode has no name there:
+            // memory that `ls` cannot explain. (A live glibc semaphore is mapped under a
+            // deleted temporary name, but its inode has a name: it is not counted.)
+            let below = matches!(&map.pathname, MMapPath::Path(p) if p.starts_with(fs.dir));
+            if below && dev == fs.dev && !(fs.known)(map.inode) {
+                let bytes = map.address.1.saturating_sub(map.address.0);
+                *here.entry((dev, map.inode)).or_insert(0) += bytes;
+            }
+        }
+        for (key, bytes) in here {
+            let slot = deleted_mappings.entry(key).or_insert(0);
+            *slot = (*slot).max(bytes);
+        }
     }
     Some(ProcInfo {
         pid,
@@ -146,6 +191,6 @@ fn read_process(
         cmdline,
         started_at,
         unreadable,
-        deleted_mapped_bytes,
+        deleted_mappings,
     })
 }

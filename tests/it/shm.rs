@@ -48,25 +48,22 @@ impl Fake {
         std::fs::create_dir_all(&proc).unwrap();
         let boot = now() - 100_000;
         std::fs::write(proc.join("stat"), format!("cpu 0 0 0 0\nbtime {boot}\n")).unwrap();
-        Fake {
+        let fake = Fake {
             _root: root,
             shm,
             proc,
             boot,
-        }
+        };
+        // An init that holds nothing: an empty process table is refused.
+        fake.process(1, 90_000, &[], &[]);
+        fake
     }
 
-    /// A file `age` seconds old.
-    fn file(&self, name: &str, size: usize, age: u64) -> PathBuf {
+    /// A new file. Ages come from creation times, which a test cannot set back, so
+    /// `Fake::shm` runs with `--min-age 0` unless a test asks for another.
+    fn file(&self, name: &str, size: usize) -> PathBuf {
         let path = self.shm.join(name);
         std::fs::write(&path, vec![0u8; size]).unwrap();
-        let when = SystemTime::now() - Duration::from_secs(age);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
         path
     }
 
@@ -127,6 +124,9 @@ impl Fake {
             "--proc",
             self.proc.to_str().unwrap(),
         ];
+        if !extra.contains(&"--min-age") {
+            args.extend(["--min-age", "0"]);
+        }
         args.extend(extra);
         mpdoctor(&args)
     }
@@ -142,10 +142,10 @@ fn now() -> i64 {
 #[test]
 fn holders_are_found_by_inode_through_descriptors_and_mappings() {
     let fake = Fake::new();
-    fake.file("psm_0000aaaa", 4096, 3600);
-    fake.file("sem.mp-heldbymap", 32, 3600);
-    fake.file("psm_0000bbbb", 8192, 3600);
-    fake.file("psm_0000cccc", 100, 5);
+    fake.file("psm_0000aaaa", 4096);
+    fake.file("sem.mp-heldbymap", 32);
+    fake.file("psm_0000bbbb", 8192);
+    fake.file("psm_0000cccc", 100);
     let sem = fake.ino("sem.mp-heldbymap");
     // A live glibc semaphore is mapped under a temporary name that was since unlinked.
     let shown = format!("{}/sem.Xy12ab (deleted)", fake.shm.display());
@@ -176,7 +176,8 @@ fn holders_are_found_by_inode_through_descriptors_and_mappings() {
     let b = item(&doc, "psm_0000bbbb").unwrap();
     assert_eq!(b["verdict"], "leaked");
     assert_eq!(b["origin"], "python-shared-memory");
-    let c = item(&doc, "psm_0000cccc").unwrap();
+    let young = json(&fake.shm(&["--min-age", "100000"]));
+    let c = item(&young, "psm_0000cccc").unwrap();
     assert_eq!(c["verdict"], "unknown", "younger than --min-age");
     // The semaphore's mapping has a name, so it is not memory nobody sees.
     assert_eq!(doc["report"]["deleted_mappings"], serde_json::json!([]));
@@ -185,7 +186,7 @@ fn holders_are_found_by_inode_through_descriptors_and_mappings() {
 #[test]
 fn deleted_but_mapped_memory_is_counted_per_process() {
     let fake = Fake::new();
-    fake.file("pym-1-gone", 8192, 3600);
+    fake.file("pym-1-gone", 8192);
     let gone = fake.ino("pym-1-gone");
     std::fs::remove_file(fake.shm.join("pym-1-gone")).unwrap();
     let shown = format!("{}/pym-1-gone (deleted)", fake.shm.display());
@@ -198,7 +199,7 @@ fn deleted_but_mapped_memory_is_counted_per_process() {
 #[test]
 fn an_unreadable_process_makes_verdicts_unknown_never_leaked() {
     let fake = Fake::new();
-    fake.file("psm_0000dddd", 4096, 3600);
+    fake.file("psm_0000dddd", 4096);
     let dir = fake.process(300, 100, &[], &[]);
     // A descriptor table that cannot be listed, as for another user's process.
     std::fs::remove_dir(dir.join("fd")).unwrap();
@@ -222,13 +223,13 @@ fn an_unreadable_process_makes_verdicts_unknown_never_leaked() {
 #[test]
 fn pids_in_names_are_checked_against_reuse() {
     let fake = Fake::new();
-    fake.file("torch_400_1_0", 4096, 3600);
-    fake.file("torch_401_1_0", 4096, 3600);
-    fake.file("__KMP_REGISTERED_LIB_402_0", 64, 3600);
+    fake.file("torch_400_1_0", 4096);
+    fake.file("torch_401_1_0", 4096);
+    fake.file("__KMP_REGISTERED_LIB_402_0", 64);
     // pid 400 started long before the segment: its creator. pid 401 started after it:
     // the pid was reused. pid 402 does not exist.
     fake.process(400, 50_000, &[], &[]);
-    fake.process(401, 60, &[], &[]);
+    fake.process(401, -100, &[], &[]);
     let doc = json(&fake.shm(&[]));
     let alive = |n: &str| item(&doc, n).unwrap()["creator_alive"].clone();
     assert_eq!(alive("torch_400_1_0"), true);
@@ -249,7 +250,7 @@ fn pids_in_names_are_checked_against_reuse() {
 #[test]
 fn hostile_names_links_and_directories() {
     let fake = Fake::new();
-    fake.file("evil\x1b[2Jname\n", 16, 3600);
+    fake.file("evil\x1b[2Jname\n", 16);
     let outside = tempfile::tempdir().unwrap();
     let target = outside.path().join("precious");
     std::fs::write(&target, "keep me").unwrap();
@@ -257,17 +258,6 @@ fn hostile_names_links_and_directories() {
     let folder = fake.shm.join("joblib_memmapping_folder_77_aa_bb");
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(folder.join("77-1-x.pkl"), "data").unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(folder.join("77-1-x.pkl"))
-        .unwrap()
-        .set_modified(SystemTime::now() - Duration::from_secs(3600))
-        .unwrap();
-    // Directories have their own mtime: make it old too.
-    let _ = Command::new("touch")
-        .args(["-d", "2 hours ago"])
-        .arg(&folder)
-        .status();
     let table = mpdoctor(&[
         "shm",
         "--dir",
@@ -303,9 +293,8 @@ fn hostile_names_links_and_directories() {
 #[test]
 fn clean_removes_only_what_leaked_and_only_with_yes() {
     let fake = Fake::new();
-    fake.file("psm_0000eeee", 4096, 3600);
-    fake.file("psm_0000ffff", 4096, 3600);
-    fake.file("psm_00001111", 4096, 2);
+    fake.file("psm_0000eeee", 4096);
+    fake.file("psm_0000ffff", 4096);
     fake.process(500, 10_000, &["psm_0000ffff"], &[]);
     let dry = fake.shm(&["--clean"]);
     assert!(
@@ -318,14 +307,22 @@ fn clean_removes_only_what_leaked_and_only_with_yes() {
     assert_eq!(out.status.code(), Some(0), "every leak was removed");
     assert!(!fake.shm.join("psm_0000eeee").exists());
     assert!(fake.shm.join("psm_0000ffff").exists(), "held");
+    // An entry younger than --min-age stays, whatever else holds.
+    fake.file("psm_00001111", 4096);
+    let young = fake.shm(&["--clean", "--yes", "--min-age", "100000"]);
     assert!(fake.shm.join("psm_00001111").exists(), "too young");
+    assert_eq!(
+        young.status.code(),
+        Some(0),
+        "nothing is known to be leaked"
+    );
 }
 
 #[test]
 fn filters_formats_and_exit_codes() {
     let fake = Fake::new();
-    fake.file("psm_0000abcd", 4096, 3600);
-    fake.file("sem.mp-abc", 32, 3600);
+    fake.file("psm_0000abcd", 4096);
+    fake.file("sem.mp-abc", 32);
     let only_sem = json(&fake.shm(&["--origin", "python-semaphore"]));
     assert_eq!(only_sem["report"]["items"].as_array().unwrap().len(), 1);
     let in_use = fake.shm(&["--verdict", "in-use"]);
@@ -504,18 +501,20 @@ fn a_segment_leaked_by_killing_its_creator_and_tracker_is_leaked_and_cleaned() {
     let view = readable_proc_view();
     let doc = real_shm(view.path(), &["--min-age", "0"]);
     assert_eq!(item(&doc, &name).unwrap()["verdict"], "leaked", "{doc}");
-    let cleaned = real_shm(
-        view.path(),
-        &[
-            "--min-age",
-            "0",
-            "--clean",
-            "--yes",
-            "--origin",
-            "python-shared-memory",
-        ],
+    // Cleaning the real /dev/shm could touch other programs' entries: the segment moves
+    // into a directory of this test's own on the same filesystem first.
+    let own = tempfile::Builder::new()
+        .prefix("mpdoctor-test-")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let moved = own.path().join(&name);
+    std::fs::rename(&path, &moved).unwrap();
+    let cleaned = clean_own_dir(own.path());
+    assert!(
+        !moved.exists(),
+        "{}",
+        String::from_utf8_lossy(&cleaned.stdout)
     );
-    assert!(!path.exists(), "{cleaned}");
 }
 
 #[test]
@@ -589,20 +588,30 @@ fn churn_never_removes_a_held_entry() {
     }
     let scan = tempfile::tempdir().unwrap();
     let churn = format!(
-        "import mmap, os, random, sys, time\n\
-         d = {dir:?}\nbad = 0\nend = time.time() + 4\ni = 0\n\
+        "import mmap, os, random, time\n\
+         d = {dir:?}\nbad = made = attached = i = 0\nend = time.time() + 4\n\
+         def inodes():\n\
+         \x20   return {{e.inode() for e in os.scandir(d)}}\n\
          while time.time() < end:\n\
-         \x20   name = os.path.join(d, 'psm_%x%04x' % (os.getpid(), i)); i += 1\n\
-         \x20   fd = os.open(name, os.O_CREAT | os.O_RDWR, 0o600)\n\
-         \x20   os.ftruncate(fd, 4096)\n\
-         \x20   m = mmap.mmap(fd, 4096)\n\
+         \x20   names = [e.name for e in os.scandir(d) if e.name.startswith('psm_')]\n\
+         \x20   if names and random.random() < 0.5:\n\
+         \x20       try: fd = os.open(os.path.join(d, random.choice(names)), os.O_RDWR)\n\
+         \x20       except FileNotFoundError: continue\n\
+         \x20       attached += 1\n\
+         \x20   else:\n\
+         \x20       name = os.path.join(d, 'psm_%x%04x' % (os.getpid(), i)); i += 1\n\
+         \x20       fd = os.open(name, os.O_CREAT | os.O_RDWR, 0o600); os.ftruncate(fd, 4096)\n\
+         \x20       made += 1\n\
+         \x20   ino = os.fstat(fd).st_ino\n\
+         \x20   try: m = mmap.mmap(fd, 4096)\n\
+         \x20   except ValueError: os.close(fd); continue\n\
          \x20   if random.random() < 0.5: os.close(fd); fd = None\n\
          \x20   time.sleep(random.random() * 0.05)\n\
          \x20   if fd is not None and os.fstat(fd).st_nlink == 0: bad += 1\n\
-         \x20   if fd is None and not os.path.exists(name) and m: bad += 1\n\
+         \x20   if fd is None and ino not in inodes(): bad += 1\n\
          \x20   m.close()\n\
          \x20   if fd is not None: os.close(fd)\n\
-         print(bad, i, flush=True)\n",
+         print(bad, made, attached, flush=True)\n",
         dir = scan.path().to_str().unwrap()
     );
     let mut churners: Vec<Py> = (0..3).map(|_| Py::start(&churn)).collect();
@@ -634,7 +643,11 @@ fn churn_never_removes_a_held_entry() {
             .parse()
             .unwrap_or_else(|_| panic!("churner said {line:?}"));
         let made: u32 = parts.next().unwrap().parse().unwrap();
-        assert!(made > 10, "the churner made {made} files");
+        let attached: u32 = parts.next().unwrap().parse().unwrap();
+        assert!(
+            made > 10 && attached > 10,
+            "the churner made {made} and attached {attached}"
+        );
         assert_eq!(bad, 0, "a held file was removed ({runs} clean runs)");
     }
     assert!(
@@ -646,15 +659,9 @@ fn churn_never_removes_a_held_entry() {
 #[test]
 fn a_leaked_semaphore_at_zero_is_explained() {
     let fake = Fake::new();
-    let path = fake.file("sem.mp-lockheld", 32, 3600);
+    let path = fake.file("sem.mp-lockheld", 32);
     // glibc keeps the value first: 0 is a Lock someone acquired and never released.
     std::fs::write(&path, [0u8; 32]).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(SystemTime::now() - Duration::from_secs(3600))
-        .unwrap();
     let doc = json(&fake.shm(&[]));
     let sem = item(&doc, "sem.mp-lockheld").unwrap();
     assert_eq!(sem["verdict"], "leaked");
@@ -675,8 +682,21 @@ fn other_users_entries_need_root_and_any_user() {
         return;
     }
     let fake = Fake::new();
-    let path = fake.file("psm_0000abab", 4096, 3600);
+    let path = fake.file("psm_0000abab", 4096);
     std::os::unix::fs::chown(&path, Some(54321), None).unwrap();
+    let only_mine = json(&fake.shm(&["--user", "root"]));
+    let names: Vec<&serde_json::Value> = only_mine["report"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["name"])
+        .collect();
+    assert!(
+        !names.contains(&&serde_json::json!("psm_0000abab")),
+        "{names:?}"
+    );
+    let theirs = json(&fake.shm(&["--user", "54321"]));
+    assert_eq!(theirs["report"]["items"][0]["name"], "psm_0000abab");
     let refused = json(&fake.shm(&["--clean", "--yes"]));
     assert!(path.exists(), "{refused}");
     assert!(
@@ -687,6 +707,50 @@ fn other_users_entries_need_root_and_any_user() {
     );
     let removed = json(&fake.shm(&["--clean", "--yes", "--any-user"]));
     assert!(!path.exists(), "{removed}");
-    let only_mine = json(&fake.shm(&["--user", "root"]));
-    assert!(only_mine["report"]["items"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_held_file_deep_inside_a_directory_keeps_the_directory() {
+    let fake = Fake::new();
+    let folder = fake.shm.join("joblib_memmapping_folder_88_aa_bb");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    std::fs::write(folder.join("sub/held.pkl"), "x").unwrap();
+    std::os::unix::fs::symlink(folder.join("sub/held.pkl"), fake.proc.join("1/fd/3")).unwrap();
+    let doc = json(&fake.shm(&[]));
+    assert_eq!(
+        item(&doc, "joblib_memmapping_folder_88_aa_bb").unwrap()["verdict"],
+        "in-use"
+    );
+    fake.shm(&["--clean", "--yes", "--include-dirs"]);
+    assert!(folder.join("sub/held.pkl").exists());
+}
+
+#[test]
+fn group_access_and_an_empty_process_table() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED: changing owners needs root");
+        return;
+    }
+    let fake = Fake::new();
+    let path = fake.file("psm_0000aaab", 64);
+    std::os::unix::fs::chown(&path, Some(1000), Some(1000)).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o660)).unwrap();
+    // An unreadable process of another user, who may be in the file's group.
+    let dir = fake.process(600, 100, &[], &[]);
+    std::os::unix::fs::chown(&dir, Some(2000), None).unwrap();
+    std::fs::remove_dir(dir.join("fd")).unwrap();
+    std::fs::write(dir.join("fd"), "").unwrap();
+    let doc = json(&fake.shm(&[]));
+    assert_eq!(item(&doc, "psm_0000aaab").unwrap()["verdict"], "unknown");
+    // A process table with no process in it is an error, not "nothing holds anything".
+    let empty = tempfile::tempdir().unwrap();
+    let out = mpdoctor(&[
+        "shm",
+        "--dir",
+        fake.shm.to_str().unwrap(),
+        "--proc",
+        empty.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lists no process"));
 }
