@@ -36,6 +36,9 @@ pub struct Action {
 }
 
 /// Cleans the leaked items of a report. Items of other verdicts are not touched.
+///
+/// All candidates are set aside first, then one fresh scan of `/proc` decides for all
+/// of them: nothing can open a set-aside entry by its name, so the scan cannot go stale.
 pub fn clean(
     items: &[Item],
     options: &Options,
@@ -43,40 +46,91 @@ pub fn clean(
 ) -> std::io::Result<Vec<Action>> {
     let dir = inventory::open_dir(&options.dir)?;
     let mut actions = Vec::new();
-    for (n, item) in items
-        .iter()
-        .filter(|i| i.verdict == Verdict::Leaked)
-        .enumerate()
-    {
-        let (outcome, reason) = if !clean.yes {
-            match precheck(item, clean) {
-                Ok(()) => (
-                    "would-remove",
-                    "leaked; run with --yes to remove".to_string(),
-                ),
-                Err(reason) => ("refused", reason),
-            }
-        } else {
-            match precheck(item, clean).and_then(|()| remove_checked(&dir, item, options, clean, n))
-            {
-                Ok(()) => ("removed", "leaked".to_string()),
-                Err(reason) if reason == GONE => {
-                    ("gone", "it disappeared before removal".to_string())
-                }
-                Err(reason) => ("refused", reason),
-            }
+    let mut set_aside: Vec<(&Item, CString, CString)> = Vec::new();
+    let action = |item: &Item, outcome, reason: String| Action {
+        name: item.name.clone(),
+        outcome,
+        reason,
+        bytes: item.allocated,
+    };
+    let leaked = items.iter().filter(|i| i.verdict == Verdict::Leaked);
+    for (n, item) in leaked.enumerate() {
+        if let Err(reason) = precheck(item, clean) {
+            actions.push(action(item, "refused", reason));
+            continue;
+        }
+        if !clean.yes {
+            actions.push(action(
+                item,
+                "would-remove",
+                "leaked; run with --yes to remove".into(),
+            ));
+            continue;
+        }
+        let Ok(name) = CString::new(item.raw_name.clone()) else {
+            continue;
         };
-        actions.push(Action {
-            name: item.name.clone(),
-            outcome,
-            reason,
-            bytes: item.allocated,
-        });
+        let private = CString::new(format!(".mpdoctor-clean-{}-{n}", std::process::id()))
+            .expect("no NUL in a formatted name");
+        match rustix::fs::renameat_with(&dir, &name, &dir, &private, RenameFlags::NOREPLACE) {
+            Ok(()) => set_aside.push((item, name, private)),
+            Err(rustix::io::Errno::NOENT) => {
+                actions.push(action(item, "gone", "it disappeared before removal".into()))
+            }
+            Err(e) => actions.push(action(item, "refused", format!("cannot set it aside: {e}"))),
+        }
     }
+    if !set_aside.is_empty() {
+        let dev = set_aside[0].0.dev;
+        let fs = procs::ShmFs {
+            dir: &options.dir,
+            dev,
+            known: &|_| true,
+        };
+        let scan = procs::scan(&options.proc_root, &fs)
+            .map_err(|e| format!("cannot read the process table now: {e}"));
+        for (item, name, private) in set_aside {
+            let checked = scan
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|scan| verify(&dir, &private, item, options, clean, scan));
+            let (outcome, reason) = match checked {
+                Ok(()) => match unlink(&dir, &private, item.kind, item.dev) {
+                    Ok(()) => ("removed", "leaked".to_string()),
+                    // Whatever is left keeps the private name; say so rather than hide it.
+                    Err(e) => (
+                        "refused",
+                        format!(
+                            "removal failed part way ({e}); what is left is named {}",
+                            private.to_string_lossy()
+                        ),
+                    ),
+                },
+                Err(reason) => {
+                    match rustix::fs::renameat_with(
+                        &dir,
+                        &private,
+                        &dir,
+                        &name,
+                        RenameFlags::NOREPLACE,
+                    ) {
+                        Ok(()) => ("refused", reason),
+                        Err(e) => (
+                            "refused",
+                            format!(
+                                "{reason}; it could not get its name back ({e}) and is now named {}",
+                                private.to_string_lossy()
+                            ),
+                        ),
+                    }
+                }
+            };
+            actions.push(action(item, outcome, reason));
+        }
+    }
+    actions.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(actions)
 }
-
-const GONE: &str = "gone";
 
 /// What can be refused from the scan alone.
 fn precheck(item: &Item, clean: CleanOptions) -> Result<(), String> {
@@ -88,55 +142,6 @@ fn precheck(item: &Item, clean: CleanOptions) -> Result<(), String> {
     }
 }
 
-/// Quarantines the entry under a private name, checks it there, and unlinks it or puts
-/// it back.
-fn remove_checked(
-    dir: &OwnedFd,
-    item: &Item,
-    options: &Options,
-    clean: CleanOptions,
-    n: usize,
-) -> Result<(), String> {
-    let name = CString::new(item.raw_name.clone()).map_err(|e| e.to_string())?;
-    let private = CString::new(format!(".mpdoctor-clean-{}-{n}", std::process::id()))
-        .map_err(|e| e.to_string())?;
-    match rustix::fs::renameat_with(
-        dir,
-        name.as_c_str(),
-        dir,
-        private.as_c_str(),
-        RenameFlags::NOREPLACE,
-    ) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::NOENT) => return Err(GONE.into()),
-        Err(e) => return Err(format!("cannot set it aside: {e}")),
-    }
-    match verify(dir, &private, item, options, clean) {
-        Ok(()) => {
-            unlink(dir, &private, item.kind, item.dev).map_err(|e| {
-                // Whatever is left keeps the private name; say so rather than hide it.
-                format!(
-                    "removal failed part way ({e}); what is left is named {}",
-                    private.to_string_lossy()
-                )
-            })
-        }
-        Err(reason) => match rustix::fs::renameat_with(
-            dir,
-            private.as_c_str(),
-            dir,
-            name.as_c_str(),
-            RenameFlags::NOREPLACE,
-        ) {
-            Ok(()) => Err(reason),
-            Err(e) => Err(format!(
-                "{reason}; it could not get its name back ({e}) and is now named {}",
-                private.to_string_lossy()
-            )),
-        },
-    }
-}
-
 /// Everything that must hold at the moment of removal. Returns what lies below a
 /// directory, to remove it entry by entry.
 fn verify(
@@ -145,6 +150,7 @@ fn verify(
     item: &Item,
     options: &Options,
     clean: CleanOptions,
+    scan: &procs::ProcScan,
 ) -> Result<(), String> {
     let st = rustix::fs::statat(dir, private, AtFlags::SYMLINK_NOFOLLOW)
         .map_err(|e| format!("cannot stat it now: {e}"))?;
@@ -173,13 +179,6 @@ fn verify(
             return Err(format!("younger than --min-age ({age}s)"));
         }
     }
-    let fs = procs::ShmFs {
-        dir: &options.dir,
-        dev: now.dev,
-        known: &|_| true,
-    };
-    let scan = procs::scan(&options.proc_root, &fs)
-        .map_err(|e| format!("cannot read the process table now: {e}"))?;
     if let Some(p) = scan.procs.iter().find(|p| p.unreadable) {
         return Err(format!("process {} cannot be read now", p.pid));
     }
