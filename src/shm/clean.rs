@@ -67,11 +67,15 @@ pub fn clean(
             ));
             continue;
         }
-        let Ok(name) = CString::new(item.raw_name.clone()) else {
+        // Directory entry names never contain NUL; the private name is ours.
+        let names = (
+            CString::new(item.raw_name.clone()),
+            CString::new(format!(".mpdoctor-clean-{}-{n}", std::process::id())),
+        );
+        let (Ok(name), Ok(private)) = names else {
+            actions.push(action(item, "refused", "a name with a NUL byte".into()));
             continue;
         };
-        let private = CString::new(format!(".mpdoctor-clean-{}-{n}", std::process::id()))
-            .expect("no NUL in a formatted name");
         match rustix::fs::renameat_with(&dir, &name, &dir, &private, RenameFlags::NOREPLACE) {
             Ok(()) => set_aside.push((item, name, private)),
             Err(rustix::io::Errno::NOENT) => {
