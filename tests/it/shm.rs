@@ -524,15 +524,14 @@ fn a_live_spawn_semaphore_is_in_use_although_mapped_under_another_name() {
         return;
     }
     let mut py = Py::start(
-        "import multiprocessing as mp, os, sys\n\
-         before = set(os.listdir('/dev/shm'))\n\
+        // The lock's own name: other tests create semaphores at the same time.
+        "import multiprocessing as mp, sys\n\
          lock = mp.get_context('spawn').Lock()\n\
-         new = sorted(set(os.listdir('/dev/shm')) - before)\n\
-         print(new[0], flush=True)\nsys.stdin.readline()\n",
+         print('sem.' + lock._semlock.name.lstrip('/'), flush=True)\nsys.stdin.readline()\n",
     );
     let name = py.line();
-    assert!(name.starts_with("sem.mp-"), "{name}");
     let _segment = Segment(Path::new("/dev/shm").join(&name));
+    assert!(name.starts_with("sem.mp-"), "{name}");
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", py.pid())).unwrap();
     assert!(
         !maps.contains(&name),
