@@ -112,10 +112,6 @@ impl SourceFile {
     pub fn location(&self, offset: u32) -> Location {
         self.index.location(&self.text, offset)
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// Why a file could not be turned into text.

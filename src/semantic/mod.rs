@@ -180,10 +180,6 @@ impl<'a> Model<'a> {
         }
     }
 
-    pub fn scope_kind(&self, scope: ScopeId) -> ScopeKind {
-        self.scopes[scope.0 as usize].kind
-    }
-
     /// What `expr`, evaluated in `scope`, resolves to.
     pub fn resolve(&self, expr: &'a Expr, scope: ScopeId) -> Value<'a> {
         self.resolve_at(expr, scope, 0)

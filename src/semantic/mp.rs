@@ -77,10 +77,6 @@ impl MethodSet {
         self.0 & Self::bit(m) != 0
     }
 
-    pub fn intersect(self, other: MethodSet) -> MethodSet {
-        MethodSet(self.0 & other.0)
-    }
-
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
