@@ -39,35 +39,30 @@ where
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let (code, written) = match cli.command {
-        Command::Check(args) => match check(&args, &mut out) {
-            Ok(done) => done,
-            Err(e) => {
-                let _ = writeln!(io::stderr(), "mpdoctor: error: {e}");
-                return EXIT_ERROR;
-            }
-        },
-        Command::Rule(args) => (
+    let ran = match cli.command {
+        Command::Check(args) => check(&args, &mut out).map_err(|e| e.to_string()),
+        Command::Shm(args) => shm(&args, &mut out),
+        Command::Rule(args) => Ok((
             EXIT_CLEAN,
             match args.output_format {
                 DocFormat::Text => docs::write_rule(args.rule, &mut out),
                 DocFormat::Json => docs::write_rule_json(args.rule, &mut out),
             },
-        ),
-        Command::Shm(args) => match shm(&args, &mut out) {
-            Ok(done) => done,
-            Err(e) => {
-                let _ = writeln!(io::stderr(), "mpdoctor: error: {e}");
-                return EXIT_ERROR;
-            }
-        },
-        Command::Rules(args) => (
+        )),
+        Command::Rules(args) => Ok((
             EXIT_CLEAN,
             match args.output_format {
                 DocFormat::Text => docs::write_rules(&mut out),
                 DocFormat::Json => docs::write_rules_json(&mut out),
             },
-        ),
+        )),
+    };
+    let (code, written) = match ran {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "mpdoctor: error: {e}");
+            return EXIT_ERROR;
+        }
     };
     match written.and_then(|()| out.flush()) {
         Ok(()) => code,

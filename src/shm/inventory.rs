@@ -43,7 +43,7 @@ impl Entry {
 }
 
 pub fn from_stat(name: Vec<u8>, st: &Stat) -> Entry {
-    let kind = match st.st_mode & libc_s_ifmt() {
+    let kind = match st.st_mode & S_IFMT {
         0o100000 => Kind::File,
         0o040000 => Kind::Directory,
         0o120000 => Kind::Symlink,
@@ -63,9 +63,8 @@ pub fn from_stat(name: Vec<u8>, st: &Stat) -> Entry {
     }
 }
 
-const fn libc_s_ifmt() -> u32 {
-    0o170000
-}
+/// The file-type bits of a mode.
+const S_IFMT: u32 = 0o170000;
 
 /// Opens a directory without following a link in its last component.
 pub fn open_dir(dir: &Path) -> rustix::io::Result<OwnedFd> {

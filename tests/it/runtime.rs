@@ -242,13 +242,6 @@ fn run_parallel(runs: Vec<Run>, judge: impl Fn(&Run) -> Option<String> + Sync) -
     failures.into_inner().unwrap()
 }
 
-fn python_available() -> bool {
-    Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn fixtures_show_their_documented_behaviour_under_python() {
     if !python_available() {

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
+use crate::support::python_available;
+
 fn mpdoctor(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
         .args(args)
@@ -370,13 +372,6 @@ fn readable_proc_view() -> tempfile::TempDir {
         }
     }
     view
-}
-
-fn python_available() -> bool {
-    Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// A python3 process in its own process group, killed with the group when dropped.

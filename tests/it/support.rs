@@ -13,6 +13,14 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Whether `python3` runs; the tests that need it say so and skip without it.
+pub fn python_available() -> bool {
+    std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Every fixture file, sorted: `fixtures/<CODE>/*.py`.
 pub fn fixtures() -> Vec<PathBuf> {
     let mut out = Vec::new();
