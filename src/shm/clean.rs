@@ -11,7 +11,7 @@
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
+use rustix::fs::{AtFlags, RenameFlags};
 
 use super::inventory::{self, Kind};
 use super::{Item, Options, Verdict, procs};
@@ -195,18 +195,13 @@ fn verify(
     Ok(())
 }
 
-/// Unlinks a file, or a directory with what `tree` found below it, never following a
-/// link and never leaving the device.
+/// Unlinks a file, or a directory with everything below it, never following a link and
+/// never leaving the device.
 fn unlink(dir: &impl AsFd, name: &CStr, kind: Kind, dev: u64) -> std::io::Result<()> {
     if kind != Kind::Directory {
         return Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?);
     }
-    let sub = rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let sub = inventory::open_subdir(dir, name)?;
     let children: Vec<(CString, Kind, u64)> = rustix::fs::Dir::read_from(&sub)?
         .filter_map(Result::ok)
         .filter(|e| !matches!(e.file_name().to_bytes(), b"." | b".."))

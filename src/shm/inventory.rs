@@ -68,11 +68,21 @@ const S_IFMT: u32 = 0o170000;
 
 /// Opens a directory without following a link in its last component.
 pub fn open_dir(dir: &Path) -> rustix::io::Result<OwnedFd> {
-    rustix::fs::open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
+    rustix::fs::open(dir, DIR_FLAGS, Mode::empty())
+}
+
+/// A directory's handle: never through a link, never inherited by children.
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+/// Opens the directory `name` inside `parent`, without following a link.
+pub fn open_subdir(
+    parent: &impl std::os::fd::AsFd,
+    name: &std::ffi::CStr,
+) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty())
 }
 
 /// Lists the directory: every entry with its `lstat`. Entries that vanish while being
@@ -134,13 +144,8 @@ pub fn tree(
     name: &std::ffi::CStr,
     dev: u64,
 ) -> Result<Vec<Entry>, String> {
-    let dir = rustix::fs::openat(
-        parent,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| format!("cannot open {}: {e}", name.to_string_lossy()))?;
+    let dir = open_subdir(parent, name)
+        .map_err(|e| format!("cannot open {}: {e}", name.to_string_lossy()))?;
     let mut out = Vec::new();
     let listing =
         rustix::fs::Dir::read_from(&dir).map_err(|e| format!("cannot read inside: {e}"))?;
