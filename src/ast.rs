@@ -80,7 +80,11 @@ pub struct ClassDef {
 
 #[derive(Debug, Default)]
 pub struct Parameters {
+    /// Positional-only and ordinary parameters, then keyword-only ones, then `*args` and
+    /// `**kwargs`.
     pub params: Vec<Parameter>,
+    /// How many of `params` take positional arguments.
+    pub positional: usize,
 }
 
 #[derive(Debug)]
@@ -319,6 +323,11 @@ pub enum ExprKind {
     Attribute {
         value: Box<Expr>,
         attr: Ident,
+    },
+    /// `value[index]`.
+    Subscript {
+        value: Box<Expr>,
+        index: Box<Expr>,
     },
     Call(Box<Call>),
     /// A string literal (implicit concatenation joined); f-strings are [`ExprKind::Other`].

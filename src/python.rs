@@ -155,6 +155,7 @@ impl Lower {
             return Parameters::default();
         };
         let mut params = Vec::new();
+        let positional = p.posonlyargs.len() + p.args.len();
         for pd in p.posonlyargs.iter().chain(&p.args).chain(&p.kwonlyargs) {
             params.push(Parameter {
                 name: ident(&pd.parameter.name),
@@ -169,7 +170,7 @@ impl Lower {
                 default: None,
             });
         }
-        Parameters { params }
+        Parameters { params, positional }
     }
 
     fn keywords(&mut self, kws: &[rast::Keyword]) -> Vec<Keyword> {
@@ -401,6 +402,10 @@ impl Lower {
             E::Attribute(a) => ExprKind::Attribute {
                 value: Box::new(self.expr(&a.value)),
                 attr: ident(&a.attr),
+            },
+            E::Subscript(sub) => ExprKind::Subscript {
+                value: Box::new(self.expr(&sub.value)),
+                index: Box::new(self.expr(&sub.slice)),
             },
             E::Call(c) => ExprKind::Call(Box::new(Call {
                 func: self.expr(&c.func),

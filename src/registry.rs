@@ -51,6 +51,11 @@ macro_rules! rules {
 rules! {
     MP001 => missing_main_guard::MissingMainGuard,
     MP002 => ineffective_main_guard::IneffectiveMainGuard,
+    MP101 => join_before_drain::JoinBeforeDrain,
+    MP106 => queue_empty_as_signal::QueueEmptyAsSignal,
+    MP201 => lock_not_released::LockNotReleased,
+    MP202 => lock_acquire_blocking_keyword::LockAcquireBlockingKeyword,
+    MP203 => shared_value_race::SharedValueRace,
 }
 
 impl RuleCode {

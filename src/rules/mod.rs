@@ -5,7 +5,12 @@
 //! its code, severity and documentation are attached from the registry.
 
 pub mod ineffective_main_guard;
+pub mod join_before_drain;
+pub mod lock_acquire_blocking_keyword;
+pub mod lock_not_released;
 pub mod missing_main_guard;
+pub mod queue_empty_as_signal;
+pub mod shared_value_race;
 
 use crate::ast::*;
 use crate::diagnostics::{Code, Diagnostic};
@@ -15,6 +20,7 @@ use crate::registry::RuleCode;
 use crate::semantic::Model;
 use crate::semantic::exec;
 use crate::semantic::mp::MethodSet;
+use crate::semantic::objects::Objects;
 use crate::source::SourceFile;
 
 /// The nodes a rule wants to be called for.
@@ -56,6 +62,8 @@ pub struct Checker<'c, 'a> {
     pub source: &'c SourceFile,
     pub parsed: &'a Parsed,
     pub model: &'c Model<'a>,
+    /// Object tracking and process links, built on first use and shared by all rules.
+    pub objects: &'c Objects<'c, 'a>,
     pub settings: RuleSettings,
     directives: &'c Directives,
     code: RuleCode,
@@ -96,12 +104,14 @@ pub fn run<'a>(
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut expr_rules = Vec::new();
+    let objects = Objects::new(model);
     for &code in rules {
         let rule = code.rule();
         let mut cx = Checker {
             source,
             parsed,
             model,
+            objects: &objects,
             settings,
             directives,
             code,

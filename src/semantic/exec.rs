@@ -132,6 +132,10 @@ pub fn for_each_subexpr<'a>(expr: &'a Expr, mut f: impl FnMut(&'a Expr)) {
             f(orelse);
         }
         ExprKind::Attribute { value, .. } => f(value),
+        ExprKind::Subscript { value, index } => {
+            f(value);
+            f(index);
+        }
         ExprKind::Call(call) => {
             f(&call.func);
             call.args.iter().for_each(&mut f);

@@ -5,9 +5,13 @@
 //! rebound somewhere a deferred function body could observe), it resolves to
 //! [`Value::Unknown`] and no rule fires on it. False positives are worse than silence.
 
+pub mod cfg;
 pub mod exec;
 pub mod guard;
+pub mod links;
 pub mod mp;
+pub mod objects;
+pub mod paths;
 
 use std::collections::HashMap;
 
@@ -113,7 +117,11 @@ pub enum BindingKind<'a> {
     WithTarget(&'a Expr),
     Function(&'a FunctionDef),
     Class(&'a ClassDef),
-    /// Parameters, `except ... as`, `del`, augmented assignment, unpacking, match captures:
+    /// Parameter `index` of the function (or lambda) whose scope holds the binding.
+    Param(usize),
+    /// Element `index` of a flat tuple target: `a, b = value`.
+    Unpack(&'a Expr, usize),
+    /// `except ... as`, `del`, augmented assignment, unpacking, match captures:
     /// the name exists but its value is not followed.
     Opaque,
 }
@@ -140,6 +148,18 @@ struct Scope<'a> {
     rebound: Vec<&'a str>,
     /// Modules imported with `from m import *`.
     star_imports: Vec<String>,
+    /// The definition that opened this scope, for function and class scopes.
+    function: Option<&'a FunctionDef>,
+    class: Option<&'a ClassDef>,
+}
+
+/// `obj.attr = value`, recorded for following `self.attr` across methods.
+#[derive(Debug)]
+pub struct AttrAssign<'a> {
+    pub scope: ScopeId,
+    pub object: &'a str,
+    pub attr: &'a str,
+    pub value: &'a Expr,
 }
 
 /// Resolution chains longer than this give up: real code is far shallower, and it keeps
@@ -149,6 +169,7 @@ const MAX_RESOLVE_DEPTH: u32 = 24;
 pub struct Model<'a> {
     pub module: &'a Module,
     scopes: Vec<Scope<'a>>,
+    attr_assigns: Vec<AttrAssign<'a>>,
     /// What each binding resolved to: without it, names bound from lists of names that are
     /// bound from lists of names make resolution exponential.
     memo: std::cell::RefCell<HashMap<*const Binding<'a>, Value<'a>>>,
@@ -166,17 +187,76 @@ impl<'a> Model<'a> {
                 nonlocals: Vec::new(),
                 rebound: Vec::new(),
                 star_imports: Vec::new(),
+                function: None,
+                class: None,
             });
         }
         let mut builder = Builder {
             scopes,
             regions: Vec::new(),
+            attr_assigns: Vec::new(),
         };
         builder.block(&module.body, ScopeId::MODULE);
         Self {
             module,
             scopes: builder.scopes,
+            attr_assigns: builder.attr_assigns,
             memo: Default::default(),
+        }
+    }
+
+    /// The function whose body is `scope`, if it is a function scope.
+    pub fn function(&self, scope: ScopeId) -> Option<&'a FunctionDef> {
+        self.scopes.get(scope.0 as usize)?.function
+    }
+
+    /// Every function and method defined in the file, nested ones included.
+    pub fn functions(&self) -> impl Iterator<Item = &'a FunctionDef> + '_ {
+        self.scopes.iter().filter_map(|s| s.function)
+    }
+
+    /// The class whose body is `scope`, if it is a class scope.
+    pub fn class(&self, scope: ScopeId) -> Option<&'a ClassDef> {
+        self.scopes.get(scope.0 as usize)?.class
+    }
+
+    pub fn parent(&self, scope: ScopeId) -> Option<ScopeId> {
+        self.scopes.get(scope.0 as usize)?.parent
+    }
+
+    pub fn scope_kind(&self, scope: ScopeId) -> ScopeKind {
+        self.scopes[scope.0 as usize].kind
+    }
+
+    /// The class a function scope is a method of, with the name of its first parameter
+    /// (`self`): only for plain methods, not static or class methods.
+    pub fn method_of(&self, scope: ScopeId) -> Option<(&'a ClassDef, &'a str)> {
+        let f = self.function(scope)?;
+        let class = self.class(self.parent(scope)?)?;
+        let plain = f
+            .decorators
+            .iter()
+            .all(|d| !matches!(d.as_name(), Some("staticmethod" | "classmethod")));
+        let first = f.params.params.first()?;
+        plain.then_some((class, first.name.name.as_str()))
+    }
+
+    /// Every `obj.attr = value` in the file.
+    pub fn attr_assigns(&self) -> &[AttrAssign<'a>] {
+        &self.attr_assigns
+    }
+
+    /// The bindings of `name` that may be in effect at `offset` in `scope`, with the scope
+    /// that holds them; `None` when the name cannot be followed.
+    pub fn bindings_at(
+        &self,
+        name: &str,
+        scope: ScopeId,
+        offset: u32,
+    ) -> Option<(ScopeId, Vec<&Binding<'a>>)> {
+        match self.visible_bindings(name, scope, offset) {
+            Visible::Bindings(found, bindings) => Some((found, bindings)),
+            _ => None,
         }
     }
 
@@ -206,6 +286,14 @@ impl<'a> Model<'a> {
                     path: format!("multiprocessing.{}", attr.name),
                     method,
                 },
+                // `manager.Queue`, `manager.Lock`: the factories of proxies.
+                Value::Instance {
+                    class: MpClass::StartedManager | MpClass::Manager,
+                    method,
+                } => Value::Object {
+                    path: format!("{}{}", mp::MANAGER_PROXY_PREFIX, attr.name),
+                    method,
+                },
                 _ => Value::Unknown,
             },
             ExprKind::Call(call) => self.call_result(call, scope, depth + 1),
@@ -230,7 +318,7 @@ impl<'a> Model<'a> {
                         },
                     };
                 }
-                match mp::class_of(&path) {
+                match mp::class_of(&path).map(|c| without_lock(c, call)) {
                     Some(class) => Value::Instance {
                         class,
                         method: self.explicit_method(class, call, scope, depth).or(method),
@@ -484,7 +572,7 @@ impl<'a> Model<'a> {
             },
             BindingKind::Function(f) => Value::Function(f),
             BindingKind::Class(c) => Value::Class(c),
-            BindingKind::Opaque => Value::Unknown,
+            BindingKind::Param(_) | BindingKind::Unpack(..) | BindingKind::Opaque => Value::Unknown,
         }
     }
 
@@ -526,6 +614,23 @@ impl<'a> Model<'a> {
     }
 }
 
+/// `Value(..., lock=False)` and `Array(..., lock=False)` are raw: no lock at all.
+fn without_lock(class: MpClass, call: &Call) -> MpClass {
+    use mp::{Family, SharedKind};
+    let raw = call
+        .keyword("lock")
+        .is_some_and(|l| matches!(l.kind, ExprKind::Constant(Some(false))));
+    match class {
+        MpClass::Shared(SharedKind::Value, Family::Multiprocessing) if raw => {
+            MpClass::Shared(SharedKind::RawValue, Family::Multiprocessing)
+        }
+        MpClass::Shared(SharedKind::Array, Family::Multiprocessing) if raw => {
+            MpClass::Shared(SharedKind::RawArray, Family::Multiprocessing)
+        }
+        other => other,
+    }
+}
+
 /// What a name lookup found.
 enum Visible<'m, 'a> {
     Bindings(ScopeId, Vec<&'m Binding<'a>>),
@@ -539,6 +644,7 @@ struct Builder<'a> {
     scopes: Vec<Scope<'a>>,
     /// The blocks around the current statement that may not run.
     regions: Vec<Range>,
+    attr_assigns: Vec<AttrAssign<'a>>,
 }
 
 impl<'a> Builder<'a> {
@@ -576,13 +682,19 @@ impl<'a> Builder<'a> {
         });
     }
 
-    /// Binds every name in an assignment target; only a plain name keeps the value.
+    /// Binds every name in an assignment target; a plain name keeps the value, the names
+    /// of a flat tuple their position in it.
     fn target(&mut self, scope: ScopeId, target: &'a Expr, offset: u32, kind: BindingKind<'a>) {
         match &target.kind {
             ExprKind::Name(n) => self.bind(scope, n, offset, kind),
             ExprKind::Tuple(items) | ExprKind::List(items) => {
-                for item in items {
-                    self.target(scope, item, offset, BindingKind::Opaque);
+                let flat = items.iter().all(|i| i.as_name().is_some());
+                for (index, item) in items.iter().enumerate() {
+                    let kind = match kind {
+                        BindingKind::Assign(value) if flat => BindingKind::Unpack(value, index),
+                        _ => BindingKind::Opaque,
+                    };
+                    self.target(scope, item, offset, kind);
                 }
             }
             ExprKind::Starred(inner) => self.target(scope, inner, offset, BindingKind::Opaque),
@@ -634,6 +746,7 @@ impl<'a> Builder<'a> {
                     self.expr(r, scope);
                 }
                 self.open(f.scope, ScopeKind::Function, scope);
+                self.scopes[f.scope.0 as usize].function = Some(f);
                 self.in_new_body(|b| {
                     b.params_inner(&f.params, f.scope);
                     b.declarations(&f.body, f.scope);
@@ -654,6 +767,7 @@ impl<'a> Builder<'a> {
                     self.expr(&k.value, scope);
                 }
                 self.open(c.scope, ScopeKind::Class, scope);
+                self.scopes[c.scope.0 as usize].class = Some(c);
                 self.in_new_body(|b| {
                     b.declarations(&c.body, c.scope);
                     b.block(&c.body, c.scope);
@@ -663,6 +777,19 @@ impl<'a> Builder<'a> {
             StmtKind::Assign { targets, value } => {
                 self.expr(value, scope);
                 for t in targets {
+                    if let ExprKind::Attribute {
+                        value: object,
+                        attr,
+                    } = &t.kind
+                        && let Some(object) = object.as_name()
+                    {
+                        self.attr_assigns.push(AttrAssign {
+                            scope,
+                            object,
+                            attr: &attr.name,
+                            value,
+                        });
+                    }
                     self.target(scope, t, end, BindingKind::Assign(value));
                 }
             }
@@ -827,8 +954,8 @@ impl<'a> Builder<'a> {
     }
 
     fn params_inner(&mut self, params: &'a Parameters, scope: ScopeId) {
-        for p in &params.params {
-            self.bind(scope, &p.name.name, 0, BindingKind::Opaque);
+        for (index, p) in params.params.iter().enumerate() {
+            self.bind(scope, &p.name.name, 0, BindingKind::Param(index));
         }
     }
 

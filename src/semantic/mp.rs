@@ -130,13 +130,164 @@ pub enum MpClass {
     ThreadPool,
     Thread,
     ThreadPoolExecutor,
+    /// Queues, pipes, locks and shared values: what processes share.
+    Shared(SharedKind, Family),
 }
 
 impl MpClass {
     /// Whether `with <instance> as x` binds `x` to the instance itself.
     pub fn enter_returns_self(self) -> bool {
-        !matches!(self, MpClass::Process | MpClass::Thread)
+        !matches!(
+            self,
+            MpClass::Process | MpClass::Thread | MpClass::Shared(..)
+        )
     }
+
+    pub fn shared(self) -> Option<(SharedKind, Family)> {
+        match self {
+            MpClass::Shared(kind, family) => Some((kind, family)),
+            _ => None,
+        }
+    }
+}
+
+/// The objects processes and threads share, as the `multiprocessing` API names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SharedKind {
+    Queue,
+    JoinableQueue,
+    SimpleQueue,
+    /// What `Pipe()` returns: a pair of connections.
+    Pipe,
+    /// One end of a pipe.
+    Connection,
+    Lock,
+    RLock,
+    Semaphore,
+    BoundedSemaphore,
+    Condition,
+    Event,
+    Barrier,
+    Value,
+    Array,
+    /// `RawValue`, and `Value(..., lock=False)`: no lock at all.
+    RawValue,
+    RawArray,
+}
+
+impl SharedKind {
+    pub fn is_queue(self) -> bool {
+        matches!(
+            self,
+            SharedKind::Queue | SharedKind::JoinableQueue | SharedKind::SimpleQueue
+        )
+    }
+
+    /// Whether `acquire()`/`release()` lock and unlock it.
+    pub fn is_lock(self) -> bool {
+        matches!(
+            self,
+            SharedKind::Lock
+                | SharedKind::RLock
+                | SharedKind::Semaphore
+                | SharedKind::BoundedSemaphore
+                | SharedKind::Condition
+        )
+    }
+
+    /// For messages: "a multiprocessing Lock".
+    pub fn name(self) -> &'static str {
+        match self {
+            SharedKind::Queue => "Queue",
+            SharedKind::JoinableQueue => "JoinableQueue",
+            SharedKind::SimpleQueue => "SimpleQueue",
+            SharedKind::Pipe => "Pipe",
+            SharedKind::Connection => "Connection",
+            SharedKind::Lock => "Lock",
+            SharedKind::RLock => "RLock",
+            SharedKind::Semaphore => "Semaphore",
+            SharedKind::BoundedSemaphore => "BoundedSemaphore",
+            SharedKind::Condition => "Condition",
+            SharedKind::Event => "Event",
+            SharedKind::Barrier => "Barrier",
+            SharedKind::Value => "Value",
+            SharedKind::Array => "Array",
+            SharedKind::RawValue => "RawValue",
+            SharedKind::RawArray => "RawArray",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "Queue" => SharedKind::Queue,
+            "JoinableQueue" => SharedKind::JoinableQueue,
+            "SimpleQueue" => SharedKind::SimpleQueue,
+            "Pipe" => SharedKind::Pipe,
+            "Lock" => SharedKind::Lock,
+            "RLock" => SharedKind::RLock,
+            "Semaphore" => SharedKind::Semaphore,
+            "BoundedSemaphore" => SharedKind::BoundedSemaphore,
+            "Condition" => SharedKind::Condition,
+            "Event" => SharedKind::Event,
+            "Barrier" => SharedKind::Barrier,
+            "Value" => SharedKind::Value,
+            "Array" => SharedKind::Array,
+            "RawValue" => SharedKind::RawValue,
+            "RawArray" => SharedKind::RawArray,
+            _ => return None,
+        })
+    }
+}
+
+/// Who made a shared object, which decides how it behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// `multiprocessing` itself (or a context, or a drop-in module): semaphores and pipes.
+    Multiprocessing,
+    /// A manager's proxy (`manager.Queue()`): the object lives in the manager's server.
+    Proxy,
+    /// `threading` and `queue`: shared by threads only.
+    Threading,
+}
+
+/// The manager attribute a proxy path ends in (`<manager>.Queue`), as [`class_of`] knows it.
+pub const MANAGER_PROXY_PREFIX: &str = "multiprocessing.managers.SyncManager.";
+
+fn shared_class_of(path: &str) -> Option<MpClass> {
+    if let Some(attr) = path.strip_prefix(MANAGER_PROXY_PREFIX) {
+        // Manager queues are `queue.Queue` objects in the server; JoinableQueue is the same.
+        let kind = match attr {
+            "JoinableQueue" => SharedKind::Queue,
+            other => SharedKind::parse(other)?,
+        };
+        return (!matches!(kind, SharedKind::SimpleQueue | SharedKind::Pipe))
+            .then_some(MpClass::Shared(kind, Family::Proxy));
+    }
+    for (prefix, family) in [
+        ("multiprocessing.synchronize.", Family::Multiprocessing),
+        ("multiprocessing.queues.", Family::Multiprocessing),
+        ("multiprocessing.sharedctypes.", Family::Multiprocessing),
+        ("multiprocessing.connection.", Family::Multiprocessing),
+        ("multiprocessing.", Family::Multiprocessing),
+        ("threading.", Family::Threading),
+        ("queue.", Family::Threading),
+    ] {
+        let Some(name) = path.strip_prefix(prefix) else {
+            continue;
+        };
+        let kind = SharedKind::parse(name)?;
+        let known = match family {
+            Family::Threading if prefix == "queue." => {
+                matches!(kind, SharedKind::Queue | SharedKind::SimpleQueue)
+            }
+            Family::Threading => {
+                kind.is_lock() || matches!(kind, SharedKind::Event | SharedKind::Barrier)
+            }
+            _ => true,
+        };
+        return known.then_some(MpClass::Shared(kind, family));
+    }
+    None
 }
 
 /// Rewrites drop-in replacements to the `multiprocessing` names they mirror, so that
@@ -205,7 +356,12 @@ pub fn class_of(path: &str) -> Option<MpClass> {
         "threading.Thread" | "multiprocessing.dummy.Process" => MpClass::Thread,
         "concurrent.futures.ThreadPoolExecutor"
         | "concurrent.futures.thread.ThreadPoolExecutor" => MpClass::ThreadPoolExecutor,
-        _ => return None,
+        // `multiprocessing.dummy` mirrors the API with threads and `queue.Queue`.
+        p if p.starts_with("multiprocessing.dummy.") => {
+            let kind = SharedKind::parse(&p["multiprocessing.dummy.".len()..])?;
+            return Some(MpClass::Shared(kind, Family::Threading));
+        }
+        other => return shared_class_of(other),
     })
 }
 
@@ -341,7 +497,10 @@ impl MpClass {
             MpClass::Pool => Some(Started::Pool),
             MpClass::StartedManager | MpClass::Manager => Some(Started::Manager),
             MpClass::ProcessPoolExecutor => Some(Started::ExecutorWorkers),
-            MpClass::ThreadPool | MpClass::Thread | MpClass::ThreadPoolExecutor => None,
+            MpClass::ThreadPool
+            | MpClass::Thread
+            | MpClass::ThreadPoolExecutor
+            | MpClass::Shared(..) => None,
         }
     }
 }

@@ -297,9 +297,21 @@ fn fixed_bad_fixtures_run_cleanly() {
             continue;
         }
         let source = load(&fixture);
+        // A bad fixture whose findings get no automatic fix says so with `# fix: none`,
+        // and must then really be offered none.
+        if source.text.lines().any(|l| l.trim() == "# fix: none") {
+            let offered = linter::lint(&source, &settings)
+                .iter()
+                .any(|d| d.fix.is_some());
+            assert!(
+                !offered,
+                "{name}: declares `# fix: none` but a fix is offered"
+            );
+            continue;
+        }
         let fixed = linter::fix(&source, &settings, FixMode::IncludeUnsafe);
-        // Every bad fixture is a program whose fix must be offered and must work; a fix
-        // that is refused (moving code is risky) belongs in a cases_ fixture instead.
+        // Every other bad fixture is a program whose fix must be offered and must work; a
+        // fix that is refused (moving code is risky) belongs in a cases_ fixture instead.
         assert!(
             fixed.remaining.is_empty(),
             "{name}: not fully fixed, {:?} left",

@@ -1,0 +1,468 @@
+//! MP201 `lock-not-released`: a path after `X.acquire()` leaves the function without
+//! `X.release()`.
+
+use crate::ast::*;
+use crate::diagnostics::{Applicability, Code, Diagnostic, Edit, Fix};
+use crate::registry::RuleCode;
+use crate::rules::{Checker, Rule, Wants};
+use crate::semantic::cfg::{Edge, EscapeKind, NodeKind};
+use crate::semantic::objects::{MethodCall, Tracked};
+use crate::semantic::paths::FunctionPaths;
+
+pub struct LockNotReleased;
+
+impl Rule for LockNotReleased {
+    fn code(&self) -> RuleCode {
+        RuleCode::MP201
+    }
+
+    fn wants(&self) -> Wants {
+        Wants {
+            module: true,
+            exprs: false,
+        }
+    }
+
+    fn check_module(&self, cx: &mut Checker<'_, '_>) {
+        for f in cx.model.functions() {
+            check_function(cx, f);
+        }
+    }
+}
+
+fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
+    let objects = cx.objects;
+    let calls = objects.method_calls(f.scope);
+    let lock_of = |mc: &MethodCall<'a>| {
+        objects
+            .track(mc.receiver, mc.scope)
+            .filter(|t| t.shared().is_some_and(|(k, _)| k.is_lock()))
+    };
+    let acquires: Vec<(MethodCall<'a>, Tracked<'a>)> = calls
+        .iter()
+        .filter(|mc| mc.method == "acquire")
+        .filter_map(|mc| Some((*mc, lock_of(mc)?)))
+        .collect();
+    if acquires.is_empty() {
+        return;
+    }
+    let mut paths: Option<Option<FunctionPaths<'a>>> = None;
+    for (acquire, lock) in acquires {
+        // A function that never releases the lock hands that job to another one (an
+        // `__enter__` with its `__exit__`, `start` with `stop`, a semaphore used as a
+        // signal): nothing to pair here.
+        let releases = calls.iter().any(|mc| {
+            mc.method == "release"
+                && objects
+                    .track(mc.receiver, mc.scope)
+                    .is_some_and(|t| t.same_object(&lock))
+        });
+        if !releases {
+            continue;
+        }
+        inside_releasing_try(cx, f, &acquire, &lock);
+        let paths = paths.get_or_insert_with(|| FunctionPaths::new(objects, f));
+        let Some(paths) = paths.as_ref() else { return };
+        for node in paths.nodes_of(&acquire) {
+            let Some(first) = acquired_on(paths, node, &acquire) else {
+                continue;
+            };
+            if let Some(escape) = paths.unclosed(objects, node, first, &lock, &["release"]) {
+                report(cx, f, paths, &acquire, escape);
+                break;
+            }
+        }
+    }
+}
+
+/// The edges out of the acquire's node on which the lock is held: after a statement
+/// `X.acquire()` that blocks, the normal edge; after `if X.acquire(...)`, the true edge
+/// (`if not X.acquire(...)`, the false one). `None` when the result goes elsewhere.
+fn acquired_on(
+    paths: &FunctionPaths<'_>,
+    node: usize,
+    acquire: &MethodCall<'_>,
+) -> Option<&'static [Edge]> {
+    let call = acquire.expr;
+    match paths.cfg.nodes[node].kind {
+        NodeKind::Stmt(Stmt {
+            kind: StmtKind::Expr(e),
+            ..
+        }) if std::ptr::eq(e, call) => blocks(acquire.call).then_some(&[Edge::Normal][..]),
+        NodeKind::Test(test) if std::ptr::eq(test, call) => Some(&[Edge::True][..]),
+        NodeKind::Test(Expr {
+            kind: ExprKind::Not(inner),
+            ..
+        }) if std::ptr::eq(&**inner, call) => Some(&[Edge::False][..]),
+        _ => None,
+    }
+}
+
+/// Whether `acquire(...)` waits for the lock (its result then carries no news).
+fn blocks(call: &Call) -> bool {
+    let flag = call
+        .args
+        .first()
+        .or_else(|| call.keyword("block"))
+        .or_else(|| call.keyword("blocking"));
+    let waits = flag.is_none_or(|e| matches!(e.kind, ExprKind::Constant(Some(true))));
+    let timeout = call.args.get(1).or_else(|| call.keyword("timeout"));
+    waits && timeout.is_none_or(|e| matches!(e.kind, ExprKind::Constant(Some(false))))
+}
+
+fn report<'a>(
+    cx: &mut Checker<'_, 'a>,
+    f: &'a FunctionDef,
+    paths: &FunctionPaths<'a>,
+    acquire: &MethodCall<'a>,
+    escape: crate::semantic::cfg::Escape,
+) {
+    let lock = cx.text(acquire.receiver.range).to_string();
+    let culprit = escape.culprit.and_then(|n| Some((n, paths.cfg.range(n)?)));
+    let raise_stmt = culprit.is_some_and(|(n, _)| {
+        matches!(
+            paths.cfg.nodes[n].kind,
+            NodeKind::Stmt(Stmt {
+                kind: StmtKind::Raise { .. },
+                ..
+            })
+        )
+    });
+    let (why, label) = match (escape.kind, culprit) {
+        (_, Some((_, range))) if escape.by_exception && !raise_stmt => (
+            format!("if `{}` raises", snippet(cx.text(range))),
+            format!("if this raises, `{lock}` stays held"),
+        ),
+        (EscapeKind::Again, _) => (
+            "the loop comes back to `acquire()` with it still held".to_string(),
+            format!("the next round acquires `{lock}` again without releasing it"),
+        ),
+        (_, Some((node, range))) => {
+            let stmt = match paths.cfg.nodes[node].kind {
+                NodeKind::Stmt(s) => Some(&s.kind),
+                _ => None,
+            };
+            match stmt {
+                Some(StmtKind::Return(_)) => (
+                    format!("the function returns at line {}", cx.line_of(range.start)),
+                    format!("returns with `{lock}` held"),
+                ),
+                Some(StmtKind::Break) => (
+                    format!(
+                        "`break` at line {} skips the release",
+                        cx.line_of(range.start)
+                    ),
+                    format!("leaves the loop with `{lock}` held"),
+                ),
+                Some(StmtKind::Continue) => (
+                    format!(
+                        "`continue` at line {} skips the release",
+                        cx.line_of(range.start)
+                    ),
+                    format!("skips the release of `{lock}`"),
+                ),
+                Some(StmtKind::Raise { .. }) => (
+                    format!(
+                        "the `raise` at line {} skips the release",
+                        cx.line_of(range.start)
+                    ),
+                    format!("raises with `{lock}` held"),
+                ),
+                _ => (
+                    "a path reaches the end of the function without it".to_string(),
+                    format!("after this, the function can end with `{lock}` held"),
+                ),
+            }
+        }
+        (_, None) => (
+            "a path reaches the end of the function without it".to_string(),
+            format!("`{lock}` can stay held"),
+        ),
+    };
+    let mut d = Diagnostic::new(
+        Code::Rule(RuleCode::MP201),
+        acquire.expr.range,
+        format!("`{lock}` is not released on every path: {why}"),
+        "acquired here",
+    )
+    .with_help(format!(
+        "a lock that is never released blocks every other process or thread that \
+         acquires it, forever and without a message; a multiprocessing lock held by a \
+         process that died is never released either. Use `with {lock}:` around the \
+         critical section, or call `{lock}.release()` in a `finally:` right after \
+         `{lock}.acquire()`."
+    ));
+    if let Some((_, range)) = culprit {
+        d = d.with_annotation(range, label);
+    }
+    let fix = if escape.by_exception {
+        with_fix(cx, f, acquire)
+    } else {
+        None
+    };
+    cx.report(d.with_fix(fix));
+}
+
+/// `X.acquire()` directly inside a `try:` whose `finally:` calls `X.release()`.
+fn inside_releasing_try<'a>(
+    cx: &mut Checker<'_, 'a>,
+    f: &'a FunctionDef,
+    acquire: &MethodCall<'a>,
+    lock: &Tracked<'a>,
+) {
+    if !blocks(acquire.call) {
+        return;
+    }
+    let Some((stmt, parent)) = statement_of(&f.body, acquire.expr, None) else {
+        return;
+    };
+    let Some(Stmt {
+        kind: StmtKind::Try {
+            body, finalbody, ..
+        },
+        ..
+    }) = parent
+    else {
+        return;
+    };
+    if !body.iter().any(|s| std::ptr::eq(s, stmt)) {
+        return;
+    }
+    let releases = finalbody.iter().any(|s| match &s.kind {
+        StmtKind::Expr(e) => e.as_call().is_some_and(|c| match &c.func.kind {
+            ExprKind::Attribute { value, attr } => {
+                attr.name == "release"
+                    && cx
+                        .objects
+                        .track(value, acquire.scope)
+                        .is_some_and(|t| t.same_object(lock))
+            }
+            _ => false,
+        }),
+        _ => false,
+    });
+    if !releases {
+        return;
+    }
+    let lock_text = cx.text(acquire.receiver.range).to_string();
+    cx.report(
+        Diagnostic::new(
+            Code::Rule(RuleCode::MP201),
+            acquire.expr.range,
+            format!("`{lock_text}.acquire()` is inside the `try` whose `finally` releases it"),
+            "if this fails, the `finally` releases a lock this code does not hold",
+        )
+        .with_help(format!(
+            "when `acquire()` is interrupted (KeyboardInterrupt, a timeout), the `finally` \
+             still runs `{lock_text}.release()`: a multiprocessing Lock raises ValueError, \
+             an RLock AssertionError, and a semaphore is silently over-released. Call \
+             `{lock_text}.acquire()` just before `try:`, or use `with {lock_text}:`."
+        )),
+    );
+}
+
+/// The statement that `expr` is (as an expression statement) and the compound statement
+/// around it, searched in `body`.
+fn statement_of<'a>(
+    body: &'a [Stmt],
+    expr: &Expr,
+    parent: Option<&'a Stmt>,
+) -> Option<(&'a Stmt, Option<&'a Stmt>)> {
+    for stmt in body {
+        if let StmtKind::Expr(e) = &stmt.kind
+            && std::ptr::eq(e, expr)
+        {
+            return Some((stmt, parent));
+        }
+        if !(stmt.range.start <= expr.range.start && expr.range.end <= stmt.range.end) {
+            continue;
+        }
+        if matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+            return None;
+        }
+        let mut found = None;
+        crate::semantic::exec::for_each_child(stmt, |c| {
+            if found.is_none()
+                && let crate::semantic::exec::Child::Block(b) = c
+            {
+                found = statement_of(b, expr, Some(stmt));
+            }
+        });
+        return found;
+    }
+    None
+}
+
+/// The suite (statement list) holding the expression statement `expr`.
+fn suite_of<'a>(body: &'a [Stmt], expr: &Expr) -> Option<(&'a [Stmt], usize)> {
+    for (i, stmt) in body.iter().enumerate() {
+        if let StmtKind::Expr(e) = &stmt.kind
+            && std::ptr::eq(e, expr)
+        {
+            return Some((body, i));
+        }
+        if !(stmt.range.start <= expr.range.start && expr.range.end <= stmt.range.end)
+            || matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_))
+        {
+            continue;
+        }
+        let mut found = None;
+        crate::semantic::exec::for_each_child(stmt, |c| {
+            if found.is_none()
+                && let crate::semantic::exec::Child::Block(b) = c
+            {
+                found = suite_of(b, expr);
+            }
+        });
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// `X.acquire()` ... `X.release()` as statements of one suite, with only straight-line
+/// code between them, becomes `with X:` around that code.
+fn with_fix<'a>(cx: &Checker<'_, 'a>, f: &'a FunctionDef, acquire: &MethodCall<'a>) -> Option<Fix> {
+    if !acquire.call.args.is_empty() || !acquire.call.keywords.is_empty() {
+        return None;
+    }
+    let (suite, start) = suite_of(&f.body, acquire.expr)?;
+    let lock_text = cx.text(acquire.receiver.range);
+    let end = suite[start + 1..]
+        .iter()
+        .position(|s| is_release_of(cx, s, lock_text))?
+        + start
+        + 1;
+    let between = &suite[start + 1..end];
+    if between.is_empty() || between.iter().any(|s| jumps_or_touches(cx, s, lock_text)) {
+        return None;
+    }
+    let acquire_stmt = &suite[start];
+    let release_stmt = &suite[end];
+    let text = &cx.source.text;
+    // Whole lines: from the acquire's line start to the end of the release's line.
+    let line_start = text[..acquire_stmt.range.start as usize]
+        .rfind(['\n', '\r'])
+        .map_or(0, |i| i + 1);
+    let indent = &text[line_start..acquire_stmt.range.start as usize];
+    if !indent.chars().all(|c| c == ' ' || c == '\t') {
+        return None;
+    }
+    let inner_start = text[acquire_stmt.range.end as usize..]
+        .find('\n')
+        .map(|i| acquire_stmt.range.end as usize + i + 1)?;
+    let release_line_start = text[..release_stmt.range.start as usize]
+        .rfind('\n')
+        .map(|i| i + 1)?;
+    // Nothing else may share the acquire's or the release's line; a comment after the
+    // acquire moves to the `with` line.
+    let trailing = text[acquire_stmt.range.end as usize..inner_start].trim();
+    if !(trailing.is_empty() || trailing.starts_with('#'))
+        || text[release_line_start..release_stmt.range.start as usize].trim() != ""
+    {
+        return None;
+    }
+    let inner = &text[inner_start..release_line_start];
+    // Indenting the lines of a multi-line string or a continued line would change it.
+    if inner.contains("\"\"\"") || inner.contains("'''") || inner.contains("\\\n") {
+        return None;
+    }
+    let unit = if indent.contains('\t') { "\t" } else { "    " };
+    let newline = if text[..inner_start].ends_with("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let comment = if trailing.is_empty() {
+        String::new()
+    } else {
+        format!("  {trailing}")
+    };
+    let mut content = format!("with {lock_text}:{comment}{newline}");
+    for line in inner.split_inclusive('\n') {
+        if line.trim().is_empty() {
+            content.push_str(line);
+        } else {
+            content.push_str(unit);
+            content.push_str(line);
+        }
+    }
+    let release_end = text[release_stmt.range.end as usize..]
+        .find('\n')
+        .map_or(text.len(), |i| release_stmt.range.end as usize + i);
+    if text[release_stmt.range.end as usize..release_end].trim() != "" {
+        return None;
+    }
+    // Drop the trailing newline of the last inner line: the release line's own newline
+    // follows the replaced range.
+    while content.ends_with('\n') || content.ends_with('\r') {
+        content.pop();
+    }
+    Some(Fix::new(
+        Applicability::Safe,
+        format!("Use `with {lock_text}:` around the critical section"),
+        vec![Edit {
+            range: Range::new(acquire_stmt.range.start, release_end as u32),
+            content,
+        }],
+    ))
+}
+
+fn is_release_of(cx: &Checker<'_, '_>, stmt: &Stmt, lock_text: &str) -> bool {
+    let StmtKind::Expr(e) = &stmt.kind else {
+        return false;
+    };
+    let Some(call) = e.as_call() else {
+        return false;
+    };
+    matches!(&call.func.kind, ExprKind::Attribute { value, attr }
+        if attr.name == "release" && cx.text(value.range) == lock_text)
+        && call.args.is_empty()
+        && call.keywords.is_empty()
+}
+
+/// Whether a statement leaves the block early, or uses the lock itself (then `with` would
+/// not mean the same).
+fn jumps_or_touches(cx: &Checker<'_, '_>, stmt: &Stmt, lock_text: &str) -> bool {
+    if cx.text(stmt.range).contains(lock_text) {
+        return true;
+    }
+    let mut found = false;
+    visit(stmt, &mut |s| {
+        found |= matches!(
+            s.kind,
+            StmtKind::Return(_)
+                | StmtKind::Break
+                | StmtKind::Continue
+                | StmtKind::Raise { .. }
+                | StmtKind::Global(_)
+                | StmtKind::Nonlocal(_)
+        );
+    });
+    found || cx.text(stmt.range).contains("yield")
+}
+
+fn visit(stmt: &Stmt, f: &mut dyn FnMut(&Stmt)) {
+    f(stmt);
+    if matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+        return;
+    }
+    crate::semantic::exec::for_each_child(stmt, |c| {
+        if let crate::semantic::exec::Child::Block(b) = c {
+            for s in b {
+                visit(s, f);
+            }
+        }
+    });
+}
+
+/// The first line of a piece of code, shortened for a message.
+fn snippet(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.chars().count() > 40 {
+        format!("{}...", line.chars().take(37).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}

@@ -1,0 +1,110 @@
+//! MP106 `queue-empty-as-signal`: `empty()` of a multiprocessing queue decides that the
+//! work is finished.
+
+use crate::ast::*;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::registry::RuleCode;
+use crate::rules::{Checker, Rule, Wants};
+use crate::semantic::mp::{Family, SharedKind};
+
+pub struct QueueEmptyAsSignal;
+
+impl Rule for QueueEmptyAsSignal {
+    fn code(&self) -> RuleCode {
+        RuleCode::MP106
+    }
+
+    fn wants(&self) -> Wants {
+        Wants {
+            module: true,
+            exprs: false,
+        }
+    }
+
+    fn check_module(&self, cx: &mut Checker<'_, '_>) {
+        let body = &cx.model.module.body;
+        visit(cx, body, ScopeId::MODULE);
+    }
+}
+
+fn visit<'a>(cx: &mut Checker<'_, 'a>, body: &'a [Stmt], scope: ScopeId) {
+    for stmt in body {
+        match &stmt.kind {
+            StmtKind::FunctionDef(f) => visit(cx, &f.body, f.scope),
+            StmtKind::ClassDef(c) => visit(cx, &c.body, c.scope),
+            StmtKind::While { test, body, orelse } => {
+                signal_in(
+                    cx,
+                    test,
+                    scope,
+                    "the loop stops as soon as `empty()` is true",
+                );
+                visit(cx, body, scope);
+                visit(cx, orelse, scope);
+            }
+            StmtKind::If { branches } => {
+                for branch in branches {
+                    if let Some(test) = &branch.test
+                        && branch
+                            .body
+                            .iter()
+                            .any(|s| matches!(s.kind, StmtKind::Break | StmtKind::Return(_)))
+                    {
+                        signal_in(cx, test, scope, "the work is declared finished here");
+                    }
+                    visit(cx, &branch.body, scope);
+                }
+            }
+            _ => crate::semantic::exec::for_each_child(stmt, |c| {
+                if let crate::semantic::exec::Child::Block(b) = c {
+                    visit(cx, b, scope);
+                }
+            }),
+        }
+    }
+}
+
+/// Reports `q.empty()` in a test that ends a loop or the work.
+fn signal_in<'a>(cx: &mut Checker<'_, 'a>, test: &'a Expr, scope: ScopeId, consequence: &str) {
+    let mut found = Vec::new();
+    collect(test, &mut found);
+    for (call_expr, receiver) in found {
+        let Some((kind, Family::Multiprocessing)) = cx.objects.shared(receiver, scope) else {
+            continue;
+        };
+        if !matches!(kind, SharedKind::Queue | SharedKind::JoinableQueue) {
+            continue;
+        }
+        let queue = cx.text(receiver.range).to_string();
+        cx.report(
+            Diagnostic::new(
+                Code::Rule(RuleCode::MP106),
+                call_expr.range,
+                format!("`{queue}.empty()` is used to decide that the work is finished"),
+                format!("{consequence}, but `empty()` is only a guess"),
+            )
+            .with_help(format!(
+                "a multiprocessing queue is filled by a background feeder thread in each \
+                 producer, so `empty()` is true while items are still on their way (and even \
+                 right after a `put()` in the same process): the loop ends early and results \
+                 are lost, or the next `get()` blocks forever. Have each producer put a \
+                 sentinel (`None`) when it is done and read until every sentinel has arrived, \
+                 or use `{queue}.get(timeout=...)` and catch `queue.Empty`."
+            )),
+        );
+    }
+}
+
+/// `X.empty()` calls in a test, outside lambdas.
+fn collect<'a>(expr: &'a Expr, out: &mut Vec<(&'a Expr, &'a Expr)>) {
+    if let Some(call) = expr.as_call()
+        && let ExprKind::Attribute { value, attr } = &call.func.kind
+        && attr.name == "empty"
+        && call.args.is_empty()
+    {
+        out.push((expr, value));
+    }
+    if !matches!(expr.kind, ExprKind::Lambda(_)) {
+        crate::semantic::exec::for_each_subexpr(expr, |e| collect(e, out));
+    }
+}

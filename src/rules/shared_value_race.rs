@@ -1,0 +1,220 @@
+//! MP203 `shared-value-race`: a read-modify-write of a shared `Value` or `Array` in code
+//! that several processes run at once, without its lock.
+
+use crate::ast::*;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::registry::RuleCode;
+use crate::rules::{Checker, Rule, Wants};
+use crate::semantic::links::LaunchKind;
+use crate::semantic::mp::{Family, SharedKind};
+use crate::semantic::objects::Tracked;
+
+pub struct SharedValueRace;
+
+impl Rule for SharedValueRace {
+    fn code(&self) -> RuleCode {
+        RuleCode::MP203
+    }
+
+    fn wants(&self) -> Wants {
+        Wants {
+            module: true,
+            exprs: false,
+        }
+    }
+
+    fn check_module(&self, cx: &mut Checker<'_, '_>) {
+        let links = cx.objects.links();
+        // Functions that run in several child processes at the same time.
+        let mut concurrent: Vec<&FunctionDef> = Vec::new();
+        for launch in links.launches.iter().filter(|l| l.kind.in_child_process()) {
+            let siblings = links
+                .of(launch.target)
+                .filter(|l| l.kind == LaunchKind::Process)
+                .count();
+            if !(launch.repeated || siblings > 1) {
+                continue;
+            }
+            for f in links.reachable(launch.target) {
+                if !concurrent.iter().any(|g| std::ptr::eq(*g, f)) {
+                    concurrent.push(f);
+                }
+            }
+        }
+        for f in concurrent {
+            let mut guards = Vec::new();
+            visit(cx, f, &f.body, &mut guards);
+        }
+    }
+}
+
+/// Walks a function body with the `with` contexts around each statement.
+fn visit<'a>(
+    cx: &mut Checker<'_, 'a>,
+    f: &'a FunctionDef,
+    body: &'a [Stmt],
+    guards: &mut Vec<&'a Expr>,
+) {
+    for stmt in body {
+        match &stmt.kind {
+            StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => {}
+            StmtKind::With { items, body, .. } => {
+                let depth = guards.len();
+                guards.extend(items.iter().map(|i| &i.context));
+                visit(cx, f, body, guards);
+                guards.truncate(depth);
+            }
+            StmtKind::AugAssign { target, .. } => check_write(cx, f, stmt, target, guards),
+            StmtKind::Assign { targets, value } => {
+                for t in targets {
+                    if let Some(object) = shared_cell(t)
+                        && reads(value, cx.text(object.range), cx)
+                    {
+                        check_write(cx, f, stmt, t, guards);
+                    }
+                }
+            }
+            _ => crate::semantic::exec::for_each_child(stmt, |c| {
+                if let crate::semantic::exec::Child::Block(b) = c {
+                    visit(cx, f, b, guards);
+                }
+            }),
+        }
+    }
+}
+
+/// `X.value` or `X[...]`: the object whose memory a write goes to.
+fn shared_cell(target: &Expr) -> Option<&Expr> {
+    match &target.kind {
+        ExprKind::Attribute { value, attr } if attr.name == "value" => Some(value),
+        ExprKind::Subscript { value, .. } => Some(value),
+        _ => None,
+    }
+}
+
+/// Whether `value` reads the same shared object (`v.value = v.value + 1`).
+fn reads(value: &Expr, object: &str, cx: &Checker<'_, '_>) -> bool {
+    let mut found = false;
+    crate::semantic::exec::for_each_subexpr(value, |e| {
+        if let Some(inner) = shared_cell(e) {
+            found |= cx.text(inner.range) == object;
+        }
+        found |= reads(e, object, cx);
+    });
+    if let Some(inner) = shared_cell(value) {
+        found |= cx.text(inner.range) == object;
+    }
+    found
+}
+
+fn check_write<'a>(
+    cx: &mut Checker<'_, 'a>,
+    f: &'a FunctionDef,
+    stmt: &'a Stmt,
+    target: &'a Expr,
+    guards: &[&'a Expr],
+) {
+    let Some(object) = shared_cell(target) else {
+        return;
+    };
+    let Some(tracked) = cx.objects.track(object, f.scope) else {
+        return;
+    };
+    let Some((kind, Family::Multiprocessing)) = tracked.shared() else {
+        return;
+    };
+    let cell_matches = matches!(
+        (kind, &target.kind),
+        (
+            SharedKind::Value | SharedKind::RawValue,
+            ExprKind::Attribute { .. }
+        ) | (
+            SharedKind::Array | SharedKind::RawArray,
+            ExprKind::Subscript { .. }
+        )
+    );
+    if !cell_matches || protected(cx, f, &tracked, guards, stmt) {
+        return;
+    }
+    let name = cx.text(object.range).to_string();
+    let raw = matches!(kind, SharedKind::RawValue | SharedKind::RawArray);
+    let (message, help) = if raw {
+        (
+            format!(
+                "`{}` updates a shared {} that has no lock, from several processes at once",
+                first_line(cx.text(stmt.range)),
+                kind.name()
+            ),
+            format!(
+                "`{}` runs in several processes at the same time, and a `RawValue`, \
+                 `RawArray` or `lock=False` object has no lock: concurrent updates overwrite \
+                 each other and the result is silently wrong. Create it with a lock \
+                 (`Value(...)`, the default) and update it under `with {name}.get_lock():`, \
+                 or protect it with a `Lock` passed to every process.",
+                f.name.name
+            ),
+        )
+    } else {
+        (
+            format!(
+                "`{}` is a read-modify-write of a shared {} outside `with {name}.get_lock():`",
+                first_line(cx.text(stmt.range)),
+                kind.name()
+            ),
+            format!(
+                "`{}` runs in several processes at the same time. The lock of a shared \
+                 `Value` or `Array` protects each single read and each single write, not \
+                 `+=`, which reads, adds and writes: two processes read the same old value \
+                 and one update is lost, silently. Hold the lock for the whole update: \
+                 `with {name}.get_lock(): ...`.",
+                f.name.name
+            ),
+        )
+    };
+    cx.report(
+        Diagnostic::new(
+            Code::Rule(RuleCode::MP203),
+            stmt.range,
+            message,
+            "not atomic: updates from other processes can be lost",
+        )
+        .with_annotation(f.name.range, "runs in several processes at once")
+        .with_help(help),
+    );
+}
+
+/// Under `with X.get_lock():` for the same object, or under any lock (`with lock:`, or
+/// after an `acquire()` earlier in the function).
+fn protected<'a>(
+    cx: &Checker<'_, 'a>,
+    f: &'a FunctionDef,
+    object: &Tracked<'a>,
+    guards: &[&'a Expr],
+    stmt: &Stmt,
+) -> bool {
+    let under_with = guards.iter().any(|g| {
+        if let Some(call) = g.as_call()
+            && let ExprKind::Attribute { value, attr } = &call.func.kind
+            && attr.name == "get_lock"
+        {
+            return cx
+                .objects
+                .track(value, f.scope)
+                .is_some_and(|t| t.same_object(object));
+        }
+        cx.objects
+            .shared(g, f.scope)
+            .is_some_and(|(k, _)| k.is_lock())
+            || cx.text(g.range).contains("lock")
+    });
+    under_with
+        || cx
+            .objects
+            .method_calls(f.scope)
+            .iter()
+            .any(|mc| mc.method == "acquire" && mc.expr.range.start < stmt.range.start)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("").trim()
+}

@@ -1,0 +1,384 @@
+//! Which code runs where: every place a function of this file is handed to a process, a
+//! thread or a pool, or simply called, with the arguments that bind its parameters.
+//!
+//! `Process(target=f, args=(q,))` binds `f`'s first parameter to `q`; so does
+//! `pool.apply_async(f, (q,))`, `executor.submit(f, q)`, `functools.partial(f, q)` and a
+//! plain `f(q)`. Rules ask "which processes run `f`?" and "what reaches parameter `i`?";
+//! [`crate::semantic::objects`] uses the second to follow queues and locks into targets.
+
+use std::collections::HashMap;
+
+use crate::ast::*;
+use crate::semantic::mp::MpClass;
+use crate::semantic::{Model, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaunchKind {
+    /// The target of a `Process` (or the `run` of a `Process` subclass): a child process.
+    Process,
+    /// The target of a `Thread` or a thread pool's task: same process, another thread.
+    Thread,
+    /// A task of a process pool or `ProcessPoolExecutor`.
+    PoolTask,
+    /// A plain call from code in this file.
+    Call,
+}
+
+impl LaunchKind {
+    /// Whether the function runs in another process than the code that launches it.
+    pub fn in_child_process(self) -> bool {
+        matches!(self, LaunchKind::Process | LaunchKind::PoolTask)
+    }
+}
+
+/// One place where a function of this file is run.
+#[derive(Debug)]
+pub struct Launch<'a> {
+    pub kind: LaunchKind,
+    pub target: &'a FunctionDef,
+    /// The call that launches it: the `Process(...)` constructor, the pool method, the call.
+    pub site: &'a Expr,
+    /// The scope `site` is evaluated in.
+    pub scope: ScopeId,
+    /// Parameter index to the argument expression (evaluated in `scope`).
+    pub bindings: Vec<(usize, &'a Expr)>,
+    /// Whether it may run more than once at the same time: a launch inside a loop or a
+    /// comprehension, or a pool's `map` family.
+    pub repeated: bool,
+}
+
+pub struct Links<'a> {
+    pub launches: Vec<Launch<'a>>,
+    by_target: HashMap<*const FunctionDef, Vec<usize>>,
+}
+
+const POOL_APPLY: [&str; 3] = ["apply", "apply_async", "submit"];
+const POOL_MAP: [&str; 8] = [
+    "map",
+    "map_async",
+    "imap",
+    "imap_unordered",
+    "starmap",
+    "starmap_async",
+    "istarmap",
+    "uimap",
+];
+
+impl<'a> Links<'a> {
+    pub fn new(model: &Model<'a>) -> Self {
+        let mut launches = Vec::new();
+        walk(
+            &model.module.body,
+            ScopeId::MODULE,
+            false,
+            &mut |expr, scope, in_loop| {
+                if let Some(call) = expr.as_call() {
+                    launches.extend(launch_of(model, expr, call, scope, in_loop));
+                }
+            },
+        );
+        let mut by_target: HashMap<*const FunctionDef, Vec<usize>> = HashMap::new();
+        for (i, l) in launches.iter().enumerate() {
+            by_target.entry(l.target as *const _).or_default().push(i);
+        }
+        Self {
+            launches,
+            by_target,
+        }
+    }
+
+    /// Every launch of `f`.
+    pub fn of(&self, f: &FunctionDef) -> impl Iterator<Item = &Launch<'a>> {
+        self.by_target
+            .get(&(f as *const _))
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.launches[i])
+    }
+
+    /// The functions `f` calls directly.
+    fn callees(&self, f: &'a FunctionDef) -> impl Iterator<Item = &'a FunctionDef> + '_ {
+        self.launches
+            .iter()
+            .filter(move |l| l.kind == LaunchKind::Call && l.scope == f.scope)
+            .map(|l| l.target)
+    }
+
+    /// `f` and every function of this file it calls, directly or not.
+    pub fn reachable(&self, f: &'a FunctionDef) -> Vec<&'a FunctionDef> {
+        let mut out = vec![f];
+        let mut i = 0;
+        while i < out.len() {
+            for g in self.callees(out[i]) {
+                if !out.iter().any(|h| std::ptr::eq(*h, g)) {
+                    out.push(g);
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// The launches that run `f` in a child process, directly or through calls from
+    /// another function that does.
+    pub fn child_launches(&self, f: &'a FunctionDef) -> Vec<&Launch<'a>> {
+        self.launches
+            .iter()
+            .filter(|l| l.kind.in_child_process())
+            .filter(|l| self.reachable(l.target).iter().any(|g| std::ptr::eq(*g, f)))
+            .collect()
+    }
+}
+
+/// Visits every expression with its scope and whether it sits in a loop of that scope.
+fn walk<'a>(
+    body: &'a [Stmt],
+    scope: ScopeId,
+    in_loop: bool,
+    on: &mut dyn FnMut(&'a Expr, ScopeId, bool),
+) {
+    for stmt in body {
+        match &stmt.kind {
+            StmtKind::FunctionDef(f) => {
+                for d in &f.decorators {
+                    walk_expr(d, scope, in_loop, on);
+                }
+                walk(&f.body, f.scope, false, on);
+            }
+            StmtKind::ClassDef(c) => {
+                for e in c.decorators.iter().chain(&c.bases) {
+                    walk_expr(e, scope, in_loop, on);
+                }
+                walk(&c.body, c.scope, false, on);
+            }
+            StmtKind::For {
+                target,
+                iter,
+                body,
+                orelse,
+                ..
+            } => {
+                walk_expr(iter, scope, in_loop, on);
+                walk_expr(target, scope, true, on);
+                walk(body, scope, true, on);
+                walk(orelse, scope, in_loop, on);
+            }
+            StmtKind::While { test, body, orelse } => {
+                walk_expr(test, scope, true, on);
+                walk(body, scope, true, on);
+                walk(orelse, scope, in_loop, on);
+            }
+            _ => crate::semantic::exec::for_each_child(stmt, |child| match child {
+                crate::semantic::exec::Child::Expr(e) => walk_expr(e, scope, in_loop, on),
+                crate::semantic::exec::Child::Block(b) => walk(b, scope, in_loop, on),
+            }),
+        }
+    }
+}
+
+fn walk_expr<'a>(
+    expr: &'a Expr,
+    scope: ScopeId,
+    in_loop: bool,
+    on: &mut dyn FnMut(&'a Expr, ScopeId, bool),
+) {
+    on(expr, scope, in_loop);
+    match &expr.kind {
+        ExprKind::Lambda(l) => walk_expr(&l.body, l.scope, false, on),
+        ExprKind::Comprehension(c) => {
+            for (i, g) in c.generators.iter().enumerate() {
+                let at = if i == 0 { scope } else { c.scope };
+                walk_expr(&g.iter, at, in_loop || i > 0, on);
+                for cond in &g.ifs {
+                    walk_expr(cond, c.scope, true, on);
+                }
+            }
+            walk_expr(&c.element, c.scope, true, on);
+            if let Some(k) = &c.key {
+                walk_expr(k, c.scope, true, on);
+            }
+        }
+        _ => crate::semantic::exec::for_each_subexpr(expr, |e| walk_expr(e, scope, in_loop, on)),
+    }
+}
+
+fn launch_of<'a>(
+    model: &Model<'a>,
+    expr: &'a Expr,
+    call: &'a Call,
+    scope: ScopeId,
+    in_loop: bool,
+) -> Vec<Launch<'a>> {
+    let mut out = Vec::new();
+    let launch = |kind, target, bindings, repeated| Launch {
+        kind,
+        target,
+        site: expr,
+        scope,
+        bindings,
+        repeated,
+    };
+    // Pool and executor methods.
+    if let ExprKind::Attribute { value, attr } = &call.func.kind {
+        let receiver = model.resolve(value, scope).instance().map(|(c, _)| c);
+        let kind = match receiver {
+            Some(MpClass::Pool | MpClass::ProcessPoolExecutor) => Some(LaunchKind::PoolTask),
+            Some(MpClass::ThreadPool | MpClass::ThreadPoolExecutor) => Some(LaunchKind::Thread),
+            _ => None,
+        };
+        let name = attr.name.as_str();
+        if let Some(kind) = kind
+            && (POOL_APPLY.contains(&name) || POOL_MAP.contains(&name))
+            && let Some(func) = call.args.first()
+            && let Some((target, mut bindings)) = callable(model, func, scope)
+        {
+            let mapped = POOL_MAP.contains(&name);
+            if !mapped {
+                let extra: Vec<&'a Expr> = if name == "submit" {
+                    call.args[1..].iter().collect()
+                } else {
+                    call.argument(1, "args").map(sequence).unwrap_or_default()
+                };
+                let offset = bindings.len();
+                bindings.extend(extra.into_iter().enumerate().map(|(i, e)| (offset + i, e)));
+                bindings.retain(|(i, _)| *i < target.params.positional);
+            }
+            out.push(launch(kind, target, bindings, mapped || in_loop));
+            return out;
+        }
+    }
+    match model.resolve(&call.func, scope) {
+        Value::Function(f) => out.push(launch(LaunchKind::Call, f, bind_call(f, call, 0), in_loop)),
+        Value::Class(class) => {
+            if let Some(init) = model.method(class, "__init__") {
+                out.push(launch(
+                    LaunchKind::Call,
+                    init,
+                    bind_call(init, call, 1),
+                    in_loop,
+                ));
+            }
+            let process = matches!(model.tracked_base(class, 0), Some((MpClass::Process, _)));
+            if process && let Some(run) = model.method(class, "run") {
+                out.push(launch(LaunchKind::Process, run, Vec::new(), in_loop));
+            }
+        }
+        callee @ Value::Object { .. } => {
+            let class = callee
+                .canonical_path()
+                .and_then(|p| crate::semantic::mp::class_of(&p));
+            let kind = match class {
+                Some(MpClass::Process) => LaunchKind::Process,
+                Some(MpClass::Thread) => LaunchKind::Thread,
+                _ => return out,
+            };
+            // Process(group, target, name, args, kwargs)
+            if let Some(target) = call.argument(1, "target")
+                && let Some((f, mut bindings)) = callable(model, target, scope)
+            {
+                let offset = bindings.len();
+                if let Some(args) = call.argument(3, "args") {
+                    bindings.extend(
+                        sequence(args)
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, e)| (offset + i, e)),
+                    );
+                }
+                bindings.retain(|(i, _)| *i < f.params.positional);
+                out.push(launch(kind, f, bindings, in_loop));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The items of a literal tuple or list, as far as they are written out.
+fn sequence(expr: &Expr) -> Vec<&Expr> {
+    match &expr.kind {
+        ExprKind::Tuple(items) | ExprKind::List(items) => items
+            .iter()
+            .take_while(|e| !matches!(e.kind, ExprKind::Starred(_)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The function a callable expression runs, with the parameters it already binds:
+/// a function, a bound method `self.work`, or `functools.partial(f, a, b)`.
+fn callable<'a>(
+    model: &Model<'a>,
+    expr: &'a Expr,
+    scope: ScopeId,
+) -> Option<(&'a FunctionDef, Vec<(usize, &'a Expr)>)> {
+    match model.resolve(expr, scope) {
+        Value::Function(f) => return Some((f, Vec::new())),
+        Value::Object { path, .. } if path == "functools.partial" => return None,
+        _ => {}
+    }
+    match &expr.kind {
+        ExprKind::Attribute { value, attr } => {
+            // `self.work`: a method of the class the current method belongs to; `self`
+            // itself is parameter 0 and stays unbound.
+            let (class, this) = model.method_of(enclosing_function(model, scope)?)?;
+            if value.as_name() != Some(this) {
+                return None;
+            }
+            let f = model.method(class, &attr.name)?;
+            Some((f, Vec::new()))
+        }
+        ExprKind::Call(call) => {
+            let callee = model.resolve(&call.func, scope);
+            if callee.path() != Some("functools.partial") {
+                return None;
+            }
+            let (f, mut bindings) = callable(model, call.args.first()?, scope)?;
+            let offset = bindings.len();
+            bindings.extend(
+                call.args[1..]
+                    .iter()
+                    .take_while(|e| !matches!(e.kind, ExprKind::Starred(_)))
+                    .enumerate()
+                    .map(|(i, e)| (offset + i, e)),
+            );
+            Some((f, bindings))
+        }
+        _ => None,
+    }
+}
+
+/// The function scope `scope` is, or sits in (through comprehensions and lambdas).
+fn enclosing_function(model: &Model<'_>, scope: ScopeId) -> Option<ScopeId> {
+    let mut current = scope;
+    loop {
+        if model.function(current).is_some() {
+            return Some(current);
+        }
+        current = model.parent(current)?;
+    }
+}
+
+/// Binds a call's arguments to `f`'s parameters; `skip` leading parameters are bound
+/// already (`self`).
+fn bind_call<'a>(f: &'a FunctionDef, call: &'a Call, skip: usize) -> Vec<(usize, &'a Expr)> {
+    let mut out = Vec::new();
+    for (i, arg) in call.args.iter().enumerate() {
+        if matches!(arg.kind, ExprKind::Starred(_)) || skip + i >= f.params.positional {
+            break;
+        }
+        out.push((skip + i, arg));
+    }
+    for k in &call.keywords {
+        let Some(name) = &k.arg else { continue };
+        if let Some(index) = f
+            .params
+            .params
+            .iter()
+            .position(|p| p.name.name == name.name)
+        {
+            out.push((index, &k.value));
+        }
+    }
+    out
+}

@@ -1,0 +1,391 @@
+//! Object tracking: which expressions hold a queue, a pipe end, a lock, a shared value, a
+//! process or a pool, and which construction made it.
+//!
+//! An object is identified by the call that created it (its *site*): two expressions
+//! refer to the same queue when their sites meet. Names are followed through assignments,
+//! `with ... as`, unpacking (`a, b = Pipe()`), loops over lists built by literals,
+//! comprehensions or `append`, attributes on `self` set in any method of the class, and
+//! parameters, through the launches and calls that bind them ([`Links`]). Whenever the
+//! ways in disagree on what the object is, the answer is "unknown".
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+
+use crate::ast::*;
+use crate::semantic::links::Links;
+use crate::semantic::mp::{Family, MpClass, SharedKind};
+use crate::semantic::{Binding, BindingKind, Model, Value};
+
+/// Where an object was made: the constructor call, and for a pipe end its position in
+/// `a, b = Pipe()`.
+#[derive(Clone, Copy, Debug)]
+pub struct Site<'a> {
+    pub call: &'a Expr,
+    pub part: Option<usize>,
+}
+
+impl PartialEq for Site<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.call, other.call) && self.part == other.part
+    }
+}
+
+/// A tracked object: what it is and every construction it may come from.
+#[derive(Clone, Debug)]
+pub struct Tracked<'a> {
+    pub class: MpClass,
+    pub sites: Vec<Site<'a>>,
+}
+
+impl<'a> Tracked<'a> {
+    /// Whether both may be the same object.
+    pub fn same_object(&self, other: &Tracked<'a>) -> bool {
+        self.sites.iter().any(|s| other.sites.contains(s))
+    }
+
+    /// Whether both come from the same construction, ignoring which end of a pipe.
+    pub fn same_origin(&self, other: &Tracked<'a>) -> bool {
+        self.sites
+            .iter()
+            .any(|s| other.sites.iter().any(|o| std::ptr::eq(s.call, o.call)))
+    }
+
+    pub fn shared(&self) -> Option<(SharedKind, Family)> {
+        self.class.shared()
+    }
+}
+
+/// How deep tracking follows names into names before giving up.
+const MAX_DEPTH: u32 = 16;
+
+/// The object tracker of one file, with the launches it follows parameters through.
+pub struct Objects<'m, 'a> {
+    pub model: &'m Model<'a>,
+    links: OnceCell<Links<'a>>,
+    memo: RefCell<HashMap<(*const Expr, ScopeId), Option<Tracked<'a>>>>,
+}
+
+impl<'m, 'a> Objects<'m, 'a> {
+    pub fn new(model: &'m Model<'a>) -> Self {
+        Self {
+            model,
+            links: OnceCell::new(),
+            memo: RefCell::default(),
+        }
+    }
+
+    /// Every place a function of this file is launched or called (built on first use).
+    pub fn links(&self) -> &Links<'a> {
+        self.links.get_or_init(|| Links::new(self.model))
+    }
+
+    /// What `expr`, evaluated in `scope`, holds.
+    pub fn track(&self, expr: &'a Expr, scope: ScopeId) -> Option<Tracked<'a>> {
+        self.track_at(expr, scope, 0)
+    }
+
+    /// What `expr` holds inside the code of one launch: a parameter of the launched
+    /// function is what this launch passes (not every launch of the function at once).
+    pub fn track_in_launch(
+        &self,
+        expr: &'a Expr,
+        scope: ScopeId,
+        launch: &crate::semantic::links::Launch<'a>,
+    ) -> Option<Tracked<'a>> {
+        if scope == launch.target.scope
+            && let Some(name) = expr.as_name()
+            && let Some((found, bindings)) = self.model.bindings_at(name, scope, expr.range.start)
+            && found == scope
+            && let [b] = bindings.as_slice()
+            && let BindingKind::Param(index) = b.kind
+        {
+            let (_, arg) = launch.bindings.iter().find(|(i, _)| *i == index)?;
+            return self.track(arg, launch.scope);
+        }
+        self.track(expr, scope)
+    }
+
+    /// What `expr` holds, when it is a shared object (queue, lock, value...).
+    pub fn shared(&self, expr: &'a Expr, scope: ScopeId) -> Option<(SharedKind, Family)> {
+        self.track(expr, scope)?.shared()
+    }
+
+    fn track_at(&self, expr: &'a Expr, scope: ScopeId, depth: u32) -> Option<Tracked<'a>> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let key = (expr as *const Expr, scope);
+        if let Some(known) = self.memo.borrow().get(&key) {
+            return known.clone();
+        }
+        // A cycle (a parameter passed back to itself) ends as unknown.
+        self.memo.borrow_mut().insert(key, None);
+        let found = self.compute(expr, scope, depth);
+        self.memo.borrow_mut().insert(key, found.clone());
+        found
+    }
+
+    fn compute(&self, expr: &'a Expr, scope: ScopeId, depth: u32) -> Option<Tracked<'a>> {
+        match &expr.kind {
+            ExprKind::Call(_) => match self.model.resolve(expr, scope) {
+                Value::Instance { class, .. } => Some(Tracked {
+                    class,
+                    sites: vec![Site {
+                        call: expr,
+                        part: None,
+                    }],
+                }),
+                _ => None,
+            },
+            ExprKind::Named { value, .. } => self.track_at(value, scope, depth + 1),
+            ExprKind::Name(name) => {
+                let (found, bindings) = self.model.bindings_at(name, scope, expr.range.start)?;
+                self.merge(bindings.iter().map(|b| self.binding(b, found, depth + 1)))
+            }
+            ExprKind::Attribute { value, attr } => {
+                self.attribute(value.as_name()?, &attr.name, scope, depth + 1)
+            }
+            _ => None,
+        }
+    }
+
+    /// All known, and all the same class: the union of their sites.
+    fn merge(&self, items: impl Iterator<Item = Option<Tracked<'a>>>) -> Option<Tracked<'a>> {
+        let mut out: Option<Tracked<'a>> = None;
+        for item in items {
+            let item = item?;
+            match &mut out {
+                None => out = Some(item),
+                Some(t) if t.class == item.class => {
+                    for s in item.sites {
+                        if !t.sites.contains(&s) {
+                            t.sites.push(s);
+                        }
+                    }
+                }
+                Some(_) => return None,
+            }
+        }
+        out
+    }
+
+    fn binding(&self, b: &Binding<'a>, scope: ScopeId, depth: u32) -> Option<Tracked<'a>> {
+        match &b.kind {
+            BindingKind::Assign(value) => self.track_at(value, scope, depth),
+            BindingKind::WithTarget(ctx) => {
+                let t = self.track_at(ctx, scope, depth)?;
+                t.class.enter_returns_self().then_some(t)
+            }
+            BindingKind::Unpack(value, index) => {
+                let t = self.track_at(value, scope, depth)?;
+                match t.class {
+                    MpClass::Shared(SharedKind::Pipe, family) => Some(Tracked {
+                        class: MpClass::Shared(SharedKind::Connection, family),
+                        sites: t
+                            .sites
+                            .iter()
+                            .map(|s| Site {
+                                call: s.call,
+                                part: Some(*index),
+                            })
+                            .collect(),
+                    }),
+                    _ => None,
+                }
+            }
+            BindingKind::Iterate(iter) => self.elements(iter, scope, depth),
+            BindingKind::Param(index) => self.parameter(scope, *index, depth),
+            _ => None,
+        }
+    }
+
+    /// What iterating `iter` yields, when every element is the same kind of object.
+    fn elements(&self, iter: &'a Expr, scope: ScopeId, depth: u32) -> Option<Tracked<'a>> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match &iter.kind {
+            ExprKind::List(items) | ExprKind::Tuple(items) if !items.is_empty() => {
+                self.merge(items.iter().map(|e| self.track_at(e, scope, depth + 1)))
+            }
+            ExprKind::Comprehension(c) if c.kind != ComprehensionKind::Dict => {
+                self.track_at(&c.element, c.scope, depth + 1)
+            }
+            ExprKind::Name(name) => {
+                let (found, bindings) = self.model.bindings_at(name, scope, iter.range.start)?;
+                let [b] = bindings.as_slice() else {
+                    return None;
+                };
+                match &b.kind {
+                    BindingKind::Assign(value) => match &value.kind {
+                        ExprKind::List(items) if items.is_empty() => {
+                            self.appended(name, found, depth + 1)
+                        }
+                        _ => self.elements(value, found, depth + 1),
+                    },
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The objects `name.append(x)` puts into a list that starts empty in `scope`.
+    fn appended(&self, name: &str, scope: ScopeId, depth: u32) -> Option<Tracked<'a>> {
+        let body = match self.model.function(scope) {
+            Some(f) => &f.body[..],
+            None if scope == ScopeId::MODULE => &self.model.module.body[..],
+            None => return None,
+        };
+        let mut items = Vec::new();
+        crate::semantic::exec::walk_all_exprs(body, scope, &mut |e, at| {
+            if let Some(call) = e.as_call()
+                && let ExprKind::Attribute { value, attr } = &call.func.kind
+                && value.as_name() == Some(name)
+                && attr.name == "append"
+                && let [item] = call.args.as_slice()
+            {
+                items.push((item, at));
+            }
+        });
+        if items.is_empty() {
+            return None;
+        }
+        self.merge(
+            items
+                .into_iter()
+                .map(|(e, at)| self.track_at(e, at, depth + 1)),
+        )
+    }
+
+    /// Parameter `index` of the function whose scope is `scope`: what every launch and
+    /// call of this file that binds it passes (unknown when none does).
+    fn parameter(&self, scope: ScopeId, index: usize, depth: u32) -> Option<Tracked<'a>> {
+        let f = self.model.function(scope)?;
+        let args: Vec<(&'a Expr, ScopeId)> = self
+            .links()
+            .of(f)
+            .flat_map(|l| {
+                l.bindings
+                    .iter()
+                    .filter(move |(i, _)| *i == index)
+                    .map(move |(_, e)| (*e, l.scope))
+            })
+            .collect();
+        if args.is_empty() {
+            return None;
+        }
+        // Arguments that cannot be followed do not veto the ones that can: a helper that
+        // gets a lock from here and something opaque from elsewhere still gets a lock.
+        let known: Vec<Tracked<'a>> = args
+            .into_iter()
+            .filter_map(|(e, at)| self.track_at(e, at, depth + 1))
+            .collect();
+        if known.is_empty() {
+            return None;
+        }
+        self.merge(known.into_iter().map(Some))
+    }
+
+    /// `self.attr` in a method: what every `self.attr = ...` in the class's methods
+    /// assigns (`None` aside), or else the class attribute of that name.
+    fn attribute(
+        &self,
+        object: &str,
+        attr: &str,
+        scope: ScopeId,
+        depth: u32,
+    ) -> Option<Tracked<'a>> {
+        let method_scope = self.enclosing_function(scope)?;
+        let (class, this) = self.model.method_of(method_scope)?;
+        if object != this {
+            return None;
+        }
+        let assigns: Vec<_> = self
+            .model
+            .attr_assigns()
+            .iter()
+            .filter(|a| a.attr == attr)
+            .filter(|a| !matches!(a.value.kind, ExprKind::Constant(Some(false))))
+            .filter(|a| {
+                self.enclosing_function(a.scope)
+                    .and_then(|s| self.model.method_of(s))
+                    .is_some_and(|(c, this)| std::ptr::eq(c, class) && a.object == this)
+            })
+            .collect();
+        if !assigns.is_empty() {
+            return self.merge(
+                assigns
+                    .iter()
+                    .map(|a| self.track_at(a.value, a.scope, depth + 1)),
+            );
+        }
+        let (found, bindings) = self.model.bindings_at(attr, class.scope, u32::MAX)?;
+        if found != class.scope {
+            return None;
+        }
+        self.merge(bindings.iter().map(|b| self.binding(b, found, depth + 1)))
+    }
+
+    fn enclosing_function(&self, scope: ScopeId) -> Option<ScopeId> {
+        let mut current = scope;
+        loop {
+            if self.model.function(current).is_some() {
+                return Some(current);
+            }
+            current = self.model.parent(current)?;
+        }
+    }
+
+    /// Every method call `X.name(...)` evaluated in the body of `scope` (not in functions
+    /// defined inside it), with the receiver `X`.
+    pub fn method_calls(&self, scope: ScopeId) -> Vec<MethodCall<'a>> {
+        let body = match self.model.function(scope) {
+            Some(f) => &f.body[..],
+            None if scope == ScopeId::MODULE => &self.model.module.body[..],
+            None => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        crate::semantic::exec::walk_all_exprs(body, scope, &mut |e, at| {
+            if let Some(call) = e.as_call()
+                && let ExprKind::Attribute { value, attr } = &call.func.kind
+                && self.belongs_to(at, scope)
+            {
+                out.push(MethodCall {
+                    expr: e,
+                    call,
+                    receiver: value,
+                    method: &attr.name,
+                    scope: at,
+                });
+            }
+        });
+        out
+    }
+
+    /// Whether code in `inner` runs as part of `outer`'s body (comprehensions do; lambdas
+    /// and nested functions run later).
+    fn belongs_to(&self, inner: ScopeId, outer: ScopeId) -> bool {
+        let mut current = inner;
+        while current != outer {
+            if self.model.scope_kind(current) != crate::semantic::ScopeKind::Comprehension {
+                return false;
+            }
+            match self.model.parent(current) {
+                Some(p) => current = p,
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+/// A method call and what it is called on.
+#[derive(Clone, Copy, Debug)]
+pub struct MethodCall<'a> {
+    pub expr: &'a Expr,
+    pub call: &'a Call,
+    pub receiver: &'a Expr,
+    pub method: &'a str,
+    pub scope: ScopeId,
+}

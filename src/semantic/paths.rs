@@ -1,0 +1,99 @@
+//! Questions about paths through one function, asked in terms of objects: "after this
+//! call, does every path reach `X.release()`?"
+
+use crate::ast::*;
+use crate::semantic::cfg::{Cfg, Edge, Escape, NodeId};
+use crate::semantic::objects::{MethodCall, Objects, Tracked};
+
+/// One function's graph with its method calls placed on nodes.
+pub struct FunctionPaths<'a> {
+    pub cfg: Cfg<'a>,
+    pub scope: ScopeId,
+    calls: Vec<(NodeId, MethodCall<'a>)>,
+}
+
+impl<'a> FunctionPaths<'a> {
+    pub fn new(objects: &Objects<'_, 'a>, f: &'a FunctionDef) -> Option<Self> {
+        let cfg = Cfg::build(&f.body)?;
+        let mut calls = Vec::new();
+        for mc in objects.method_calls(f.scope) {
+            for node in cfg.nodes_at(mc.expr.range) {
+                calls.push((node, mc));
+            }
+        }
+        Some(Self {
+            cfg,
+            scope: f.scope,
+            calls,
+        })
+    }
+
+    /// The nodes that evaluate `call`.
+    pub fn nodes_of(&self, call: &MethodCall<'a>) -> Vec<NodeId> {
+        self.calls
+            .iter()
+            .filter(|(_, mc)| std::ptr::eq(mc.expr, call.expr))
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
+    /// From `start` (leaving by the `first` edges), a path to the end of the function, out
+    /// by an exception, or back to `start`, that calls none of `closing` on `object`.
+    pub fn unclosed(
+        &self,
+        objects: &Objects<'_, 'a>,
+        start: NodeId,
+        first: &[Edge],
+        object: &Tracked<'a>,
+        closing: &[&str],
+    ) -> Option<Escape> {
+        let on_object = |mc: &MethodCall<'a>| {
+            objects
+                .track(mc.receiver, mc.scope)
+                .is_some_and(|t| t.same_object(object))
+        };
+        let stops = |id: NodeId| {
+            self.calls
+                .iter()
+                .any(|(n, mc)| *n == id && closing.contains(&mc.method) && on_object(mc))
+        };
+        // A node whose every call is a method of the object itself (`cond.wait()`) is not
+        // where the object escapes by an exception.
+        let quiet = |id: NodeId| {
+            let mine: Vec<_> = self.calls.iter().filter(|(n, _)| *n == id).collect();
+            !mine.is_empty()
+                && mine.iter().all(|(_, mc)| on_object(mc))
+                && calls_in_node(&self.cfg, id) == mine.len()
+        };
+        self.cfg.escape(start, first, &stops, &quiet)
+    }
+}
+
+/// How many calls a node evaluates itself.
+fn calls_in_node(cfg: &Cfg<'_>, id: NodeId) -> usize {
+    use crate::semantic::cfg::NodeKind;
+    fn count(e: &Expr) -> usize {
+        match &e.kind {
+            ExprKind::Lambda(_) => 0,
+            _ => {
+                let mut n = usize::from(matches!(e.kind, ExprKind::Call(_)));
+                crate::semantic::exec::for_each_subexpr(e, |s| n += count(s));
+                n
+            }
+        }
+    }
+    match cfg.nodes[id].kind {
+        NodeKind::Stmt(s) => {
+            let mut n = 0;
+            crate::semantic::exec::for_each_child(s, |c| {
+                if let crate::semantic::exec::Child::Expr(e) = c {
+                    n += count(e);
+                }
+            });
+            n
+        }
+        NodeKind::Test(e) | NodeKind::Eval(e) => count(e),
+        NodeKind::Enter(w) => count(&w.context),
+        _ => 0,
+    }
+}
