@@ -164,9 +164,16 @@ fn execute_in(run: &Run, dir: &Path, wants_timeout: bool) -> Observed {
         }
         if Instant::now() >= deadline {
             timed_out = true;
-            // The main process first: its resource tracker then cleans up after it.
+            // The main process first; then the rest of the group, politely: the children
+            // blocked in a hang die of SIGTERM, which the resource tracker ignores, so the
+            // tracker sees its pipe close and unlinks the semaphores they registered.
             let _ = child.kill();
             let _ = child.wait();
+            thread::sleep(Duration::from_millis(200));
+            // SAFETY: signalling a process group we created; no memory is involved.
+            unsafe {
+                libc::kill(-pid, libc::SIGTERM);
+            }
             break None;
         }
         thread::sleep(Duration::from_millis(20));
