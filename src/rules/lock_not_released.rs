@@ -213,9 +213,10 @@ fn inside_releasing_try<'a>(
     if !blocks(acquire.call) {
         return;
     }
-    let Some((stmt, parent)) = statement_of(&f.body, acquire.expr, None) else {
+    let Some((suite, index, parent)) = locate(&f.body, acquire.expr, None) else {
         return;
     };
+    let stmt = &suite[index];
     let Some(Stmt {
         kind: StmtKind::Try {
             body, finalbody, ..
@@ -261,45 +262,18 @@ fn inside_releasing_try<'a>(
     );
 }
 
-/// The statement that `expr` is (as an expression statement) and the compound statement
-/// around it, searched in `body`.
-fn statement_of<'a>(
+/// Where the expression statement `expr` stands: its suite, its index there, and the
+/// compound statement that owns the suite (none at the top of `body`).
+fn locate<'a>(
     body: &'a [Stmt],
     expr: &Expr,
     parent: Option<&'a Stmt>,
-) -> Option<(&'a Stmt, Option<&'a Stmt>)> {
-    for stmt in body {
-        if let StmtKind::Expr(e) = &stmt.kind
-            && std::ptr::eq(e, expr)
-        {
-            return Some((stmt, parent));
-        }
-        if !(stmt.range.start <= expr.range.start && expr.range.end <= stmt.range.end) {
-            continue;
-        }
-        if matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
-            return None;
-        }
-        let mut found = None;
-        crate::semantic::exec::for_each_child(stmt, |c| {
-            if found.is_none()
-                && let crate::semantic::exec::Child::Block(b) = c
-            {
-                found = statement_of(b, expr, Some(stmt));
-            }
-        });
-        return found;
-    }
-    None
-}
-
-/// The suite (statement list) holding the expression statement `expr`.
-fn suite_of<'a>(body: &'a [Stmt], expr: &Expr) -> Option<(&'a [Stmt], usize)> {
+) -> Option<(&'a [Stmt], usize, Option<&'a Stmt>)> {
     for (i, stmt) in body.iter().enumerate() {
         if let StmtKind::Expr(e) = &stmt.kind
             && std::ptr::eq(e, expr)
         {
-            return Some((body, i));
+            return Some((body, i, parent));
         }
         if !(stmt.range.start <= expr.range.start && expr.range.end <= stmt.range.end)
             || matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_))
@@ -311,7 +285,7 @@ fn suite_of<'a>(body: &'a [Stmt], expr: &Expr) -> Option<(&'a [Stmt], usize)> {
             if found.is_none()
                 && let crate::semantic::exec::Child::Block(b) = c
             {
-                found = suite_of(b, expr);
+                found = locate(b, expr, Some(stmt));
             }
         });
         if found.is_some() {
@@ -327,7 +301,7 @@ fn with_fix<'a>(cx: &Checker<'_, 'a>, f: &'a FunctionDef, acquire: &MethodCall<'
     if !acquire.call.args.is_empty() || !acquire.call.keywords.is_empty() {
         return None;
     }
-    let (suite, start) = suite_of(&f.body, acquire.expr)?;
+    let (suite, start, _) = locate(&f.body, acquire.expr, None)?;
     let lock_text = cx.text(acquire.receiver.range);
     let end = suite[start + 1..]
         .iter()

@@ -774,3 +774,31 @@ pub fn render(cfg: &Cfg<'_>, text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::python;
+
+    fn graph(src: &str) -> String {
+        let parsed = python::parse(src);
+        let StmtKind::FunctionDef(f) = &parsed.module.body[0].kind else {
+            panic!("the source starts with a def")
+        };
+        render(&Cfg::build(&f.body).unwrap(), src)
+    }
+
+    /// The shape of the graph, reviewed by eye: a `finally` copied per way out, a `with`
+    /// exit on every path, exceptional edges only from calls.
+    #[test]
+    fn try_finally_with_and_loops() {
+        let src = "def f(lock, items):\n    for item in items:\n        if item is None:\n            continue\n        with lock:\n            try:\n                work(item)\n                break\n            finally:\n                done()\n    return 1\n";
+        insta::assert_snapshot!(graph(src));
+    }
+
+    #[test]
+    fn while_true_has_no_false_edge_and_raise_leaves() {
+        let src = "def f(q):\n    while True:\n        x = 1\n        if x:\n            raise ValueError(x)\n";
+        insta::assert_snapshot!(graph(src));
+    }
+}

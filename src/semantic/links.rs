@@ -321,7 +321,7 @@ fn callable<'a>(
         ExprKind::Attribute { value, attr } => {
             // `self.work`: a method of the class the current method belongs to; `self`
             // itself is parameter 0 and stays unbound.
-            let (class, this) = model.method_of(enclosing_function(model, scope)?)?;
+            let (class, this) = model.method_of(model.enclosing_function(scope)?)?;
             if value.as_name() != Some(this) {
                 return None;
             }
@@ -345,17 +345,6 @@ fn callable<'a>(
             Some((f, bindings))
         }
         _ => None,
-    }
-}
-
-/// The function scope `scope` is, or sits in (through comprehensions and lambdas).
-fn enclosing_function(model: &Model<'_>, scope: ScopeId) -> Option<ScopeId> {
-    let mut current = scope;
-    loop {
-        if model.function(current).is_some() {
-            return Some(current);
-        }
-        current = model.parent(current)?;
     }
 }
 

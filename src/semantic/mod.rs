@@ -210,6 +210,18 @@ impl<'a> Model<'a> {
         self.scopes.get(scope.0 as usize)?.function
     }
 
+    /// The function scope `scope` is, or sits in through comprehensions, lambdas and
+    /// classes; `None` at module level.
+    pub fn enclosing_function(&self, scope: ScopeId) -> Option<ScopeId> {
+        let mut current = scope;
+        loop {
+            if self.function(current).is_some() {
+                return Some(current);
+            }
+            current = self.parent(current)?;
+        }
+    }
+
     /// Every function and method defined in the file, nested ones included.
     pub fn functions(&self) -> impl Iterator<Item = &'a FunctionDef> + '_ {
         self.scopes.iter().filter_map(|s| s.function)

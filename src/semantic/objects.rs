@@ -296,7 +296,7 @@ impl<'m, 'a> Objects<'m, 'a> {
         scope: ScopeId,
         depth: u32,
     ) -> Option<Tracked<'a>> {
-        let method_scope = self.enclosing_function(scope)?;
+        let method_scope = self.model.enclosing_function(scope)?;
         let (class, this) = self.model.method_of(method_scope)?;
         if object != this {
             return None;
@@ -308,7 +308,8 @@ impl<'m, 'a> Objects<'m, 'a> {
             .filter(|a| a.attr == attr)
             .filter(|a| !matches!(a.value.kind, ExprKind::Constant(Some(false))))
             .filter(|a| {
-                self.enclosing_function(a.scope)
+                self.model
+                    .enclosing_function(a.scope)
                     .and_then(|s| self.model.method_of(s))
                     .is_some_and(|(c, this)| std::ptr::eq(c, class) && a.object == this)
             })
@@ -325,16 +326,6 @@ impl<'m, 'a> Objects<'m, 'a> {
             return None;
         }
         self.merge(bindings.iter().map(|b| self.binding(b, found, depth + 1)))
-    }
-
-    fn enclosing_function(&self, scope: ScopeId) -> Option<ScopeId> {
-        let mut current = scope;
-        loop {
-            if self.model.function(current).is_some() {
-                return Some(current);
-            }
-            current = self.model.parent(current)?;
-        }
     }
 
     /// Every method call `X.name(...)` evaluated in the body of `scope` (not in functions
