@@ -56,6 +56,12 @@ pub fn write_rule_json(code: RuleCode, out: &mut dyn Write) -> io::Result<()> {
 }
 
 pub fn write_rules(out: &mut dyn Write) -> io::Result<()> {
+    // The name column is as wide as the longest name, so the columns after it line up.
+    let width = RuleCode::ALL
+        .iter()
+        .map(|c| c.name().len())
+        .max()
+        .unwrap_or(0);
     for code in RuleCode::ALL {
         let doc = code.doc();
         let fix = match doc.fix_safety {
@@ -65,7 +71,7 @@ pub fn write_rules(out: &mut dyn Write) -> io::Result<()> {
         };
         writeln!(
             out,
-            "{}  {:<24} {:<8} {:<10}  {}",
+            "{}  {:<width$} {:<8} {:<10}  {}",
             doc.code,
             doc.name,
             doc.severity.as_str(),
