@@ -119,6 +119,8 @@ pub struct Diagnostic {
     pub help: Option<String>,
     pub annotations: Vec<Annotation>,
     pub fix: Option<Fix>,
+    /// Set when one finding of a rule is milder than the rule's own severity.
+    pub severity: Option<Severity>,
 }
 
 impl Diagnostic {
@@ -136,7 +138,18 @@ impl Diagnostic {
             help: None,
             annotations: Vec::new(),
             fix: None,
+            severity: None,
         }
+    }
+
+    /// The finding's severity: its own, or else its rule's.
+    pub fn severity(&self) -> Severity {
+        self.severity.unwrap_or_else(|| self.code.severity())
+    }
+
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = Some(severity);
+        self
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {

@@ -52,6 +52,8 @@ rules! {
     MP001 => missing_main_guard::MissingMainGuard,
     MP002 => ineffective_main_guard::IneffectiveMainGuard,
     MP101 => join_before_drain::JoinBeforeDrain,
+    MP102 => queue_never_drained::QueueNeverDrained,
+    MP105 => task_done_missing::TaskDoneMissing,
     MP106 => queue_empty_as_signal::QueueEmptyAsSignal,
     MP201 => lock_not_released::LockNotReleased,
     MP202 => lock_acquire_blocking_keyword::LockAcquireBlockingKeyword,

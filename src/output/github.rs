@@ -8,7 +8,7 @@ use crate::diagnostics::Severity;
 pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
     for (report, d) in outcome.diagnostics() {
         let (start, end) = span(report, d);
-        let level = match d.code.severity() {
+        let level = match d.severity() {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };

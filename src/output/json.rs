@@ -60,7 +60,7 @@ fn finding<'a>(report: &'a FileReport, d: &'a Diagnostic) -> JsonFinding<'a> {
     JsonFinding {
         code: d.code.as_str(),
         name: d.code.name(),
-        severity: d.code.severity().as_str(),
+        severity: d.severity().as_str(),
         message: &d.message,
         filename: display_path(&report.path),
         location,

@@ -59,7 +59,7 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
             *n += 1;
             let mut result = json!({
                 "ruleId": d.code.as_str(),
-                "level": level(d.code.severity()),
+                "level": level(d.severity()),
                 "message": {"text": d.message},
                 "locations": [{
                     "physicalLocation": {

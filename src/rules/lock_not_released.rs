@@ -67,7 +67,9 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
             let Some(first) = acquired_on(paths, node, &acquire) else {
                 continue;
             };
-            if let Some(escape) = paths.unclosed(objects, node, first, &lock, &["release"]) {
+            if let Some(escape) =
+                paths.unclosed(objects, node, first, &lock, &["release"], &|_| true)
+            {
                 report(cx, f, paths, &acquire, escape);
                 break;
             }

@@ -10,7 +10,9 @@ pub mod lock_acquire_blocking_keyword;
 pub mod lock_not_released;
 pub mod missing_main_guard;
 pub mod queue_empty_as_signal;
+pub mod queue_never_drained;
 pub mod shared_value_race;
+pub mod task_done_missing;
 
 use crate::ast::*;
 use crate::diagnostics::{Code, Diagnostic};

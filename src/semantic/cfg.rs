@@ -151,12 +151,30 @@ impl<'a> Cfg<'a> {
     ///
     /// `quiet` nodes raise nothing worth following (their only calls are on the object the
     /// question is about, as `cond.wait()` is for a lock).
+    ///
+    /// `accept` can pass over an escape that the question does not care about; the search
+    /// then goes on for another one.
     pub fn escape(
         &self,
         start: NodeId,
         first: &[Edge],
         stops: &dyn Fn(NodeId) -> bool,
         quiet: &dyn Fn(NodeId) -> bool,
+        accept: &dyn Fn(&Escape) -> bool,
+    ) -> Option<Escape> {
+        // A path without exceptions is the plainest to report: look for one first.
+        self.search(start, first, stops, &|_| true, accept, false)
+            .or_else(|| self.search(start, first, stops, quiet, accept, true))
+    }
+
+    fn search(
+        &self,
+        start: NodeId,
+        first: &[Edge],
+        stops: &dyn Fn(NodeId) -> bool,
+        quiet: &dyn Fn(NodeId) -> bool,
+        accept: &dyn Fn(&Escape) -> bool,
+        exceptions: bool,
     ) -> Option<Escape> {
         let mut seen = vec![false; self.nodes.len()];
         let mut stack: Vec<NodeId> = Vec::new();
@@ -171,27 +189,36 @@ impl<'a> Cfg<'a> {
         // Depth-first, but explore normal edges before exceptional ones so that the path
         // reported is the plainest one.
         while let Some(id) = stack.pop() {
-            if id == start {
-                return Some(self.describe(start, &parent, id, EscapeKind::Again));
-            }
-            if id == Cfg::EXIT {
-                return Some(self.describe(start, &parent, id, EscapeKind::Exit));
-            }
-            if id == Cfg::RAISE {
-                return Some(self.describe(start, &parent, id, EscapeKind::Raise));
+            let kind = match id {
+                Cfg::EXIT => Some(EscapeKind::Exit),
+                Cfg::RAISE => Some(EscapeKind::Raise),
+                _ if id == start => Some(EscapeKind::Again),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                let found = self.describe(start, &parent, id, kind);
+                if accept(&found) {
+                    return Some(found);
+                }
+                continue;
             }
             if stops(id) {
                 continue;
             }
             let mut succs = self.nodes[id].succs.clone();
-            if quiet(id) {
+            if !exceptions || quiet(id) {
                 succs.retain(|(_, e)| *e != Edge::Exception);
             }
+            // Exceptional edges go on the stack first, so the normal ones are popped first.
             succs.sort_by_key(|(_, e)| std::cmp::Reverse(*e == Edge::Exception));
-            for (next, _) in succs.into_iter().rev() {
+            for (next, _) in succs {
                 if next == start {
                     parent[next] = Some(id);
-                    return Some(self.describe(start, &parent, next, EscapeKind::Again));
+                    let found = self.describe(start, &parent, next, EscapeKind::Again);
+                    if accept(&found) {
+                        return Some(found);
+                    }
+                    continue;
                 }
                 if !seen[next] {
                     seen[next] = true;
@@ -199,6 +226,33 @@ impl<'a> Cfg<'a> {
                     stack.push(next);
                 }
             }
+        }
+        None
+    }
+
+    /// Whether some path from `start` (leaving by the `first` edges) reaches a node for
+    /// which `target` holds; returns the first one found.
+    pub fn reaches(
+        &self,
+        start: NodeId,
+        first: &[Edge],
+        target: &dyn Fn(NodeId) -> bool,
+    ) -> Option<NodeId> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack: Vec<NodeId> = self.nodes[start]
+            .succs
+            .iter()
+            .filter(|(_, e)| first.contains(e))
+            .map(|(n, _)| *n)
+            .collect();
+        while let Some(id) = stack.pop() {
+            if std::mem::replace(&mut seen[id], true) {
+                continue;
+            }
+            if target(id) {
+                return Some(id);
+            }
+            stack.extend(self.nodes[id].succs.iter().map(|(n, _)| *n));
         }
         None
     }

@@ -62,6 +62,7 @@ const MAX_DEPTH: u32 = 16;
 pub struct Objects<'m, 'a> {
     pub model: &'m Model<'a>,
     links: OnceCell<Links<'a>>,
+    every_call: OnceCell<Vec<MethodCall<'a>>>,
     memo: RefCell<HashMap<(*const Expr, ScopeId), Option<Tracked<'a>>>>,
 }
 
@@ -70,6 +71,7 @@ impl<'m, 'a> Objects<'m, 'a> {
         Self {
             model,
             links: OnceCell::new(),
+            every_call: OnceCell::new(),
             memo: RefCell::default(),
         }
     }
@@ -354,6 +356,62 @@ impl<'m, 'a> Objects<'m, 'a> {
         out
     }
 
+    /// Every method call in the file: module level and every function body.
+    pub fn every_method_call(&self) -> &[MethodCall<'a>] {
+        self.every_call.get_or_init(|| {
+            std::iter::once(ScopeId::MODULE)
+                .chain(self.model.functions().map(|f| f.scope))
+                .flat_map(|scope| self.method_calls(scope))
+                .collect()
+        })
+    }
+
+    /// The calls of `methods` on `object`, anywhere in the file.
+    pub fn calls_on(&self, object: &Tracked<'a>, methods: &[&str]) -> Vec<MethodCall<'a>> {
+        self.every_method_call()
+            .iter()
+            .filter(|mc| methods.contains(&mc.method))
+            .filter(|mc| {
+                self.track(mc.receiver, mc.scope)
+                    .is_some_and(|t| t.same_object(object))
+            })
+            .copied()
+            .collect()
+    }
+
+    /// Whether every use of the variable `name` bound in `scope` is one the analysis
+    /// sees: the receiver of a method call, an argument that a launch or call of this file
+    /// binds to a parameter, or a target it is assigned to. Anything else (returned,
+    /// stored, passed elsewhere) lets the object out of sight.
+    pub fn fully_visible(&self, name: &str, scope: ScopeId) -> bool {
+        let body = match self.model.function(scope) {
+            Some(f) => &f.body[..],
+            None if scope == ScopeId::MODULE => &self.model.module.body[..],
+            None => return false,
+        };
+        let mut known: Vec<*const Expr> = self
+            .every_method_call()
+            .iter()
+            .map(|mc| mc.receiver as *const Expr)
+            .collect();
+        for l in &self.links().launches {
+            known.extend(l.bindings.iter().map(|(_, e)| *e as *const Expr));
+        }
+        let mut targets = Vec::new();
+        assignment_targets(body, &mut targets);
+        known.extend(targets);
+        let mut visible = true;
+        crate::semantic::exec::walk_all_exprs(body, scope, &mut |e, at| {
+            if e.as_name() == Some(name)
+                && self.model.binding_scope(name, at) == Some(scope)
+                && !known.contains(&(e as *const Expr))
+            {
+                visible = false;
+            }
+        });
+        visible
+    }
+
     /// Whether code in `inner` runs as part of `outer`'s body (comprehensions do; lambdas
     /// and nested functions run later).
     fn belongs_to(&self, inner: ScopeId, outer: ScopeId) -> bool {
@@ -379,4 +437,36 @@ pub struct MethodCall<'a> {
     pub receiver: &'a Expr,
     pub method: &'a str,
     pub scope: ScopeId,
+}
+
+/// The plain names a body assigns to (`x = ...`, `x: T = ...`, `for x in ...`, `with ...
+/// as x`), functions defined inside it included.
+fn assignment_targets(body: &[Stmt], out: &mut Vec<*const Expr>) {
+    for stmt in body {
+        let targets: Vec<&Expr> = match &stmt.kind {
+            StmtKind::Assign { targets, .. } => targets.iter().collect(),
+            StmtKind::AnnAssign { target, .. } | StmtKind::For { target, .. } => vec![target],
+            StmtKind::With { items, .. } => {
+                items.iter().filter_map(|i| i.target.as_ref()).collect()
+            }
+            _ => Vec::new(),
+        };
+        for t in targets {
+            match &t.kind {
+                ExprKind::Name(_) => out.push(t as *const Expr),
+                ExprKind::Tuple(items) | ExprKind::List(items) => out.extend(
+                    items
+                        .iter()
+                        .filter(|i| i.as_name().is_some())
+                        .map(|i| i as *const Expr),
+                ),
+                _ => {}
+            }
+        }
+        crate::semantic::exec::for_each_child(stmt, |c| {
+            if let crate::semantic::exec::Child::Block(b) = c {
+                assignment_targets(b, out);
+            }
+        });
+    }
 }

@@ -14,18 +14,19 @@ pub struct FunctionPaths<'a> {
 
 impl<'a> FunctionPaths<'a> {
     pub fn new(objects: &Objects<'_, 'a>, f: &'a FunctionDef) -> Option<Self> {
-        let cfg = Cfg::build(&f.body)?;
+        Self::for_body(objects, &f.body, f.scope)
+    }
+
+    /// The same for any body run as a unit: a function's, or the module's.
+    pub fn for_body(objects: &Objects<'_, 'a>, body: &'a [Stmt], scope: ScopeId) -> Option<Self> {
+        let cfg = Cfg::build(body)?;
         let mut calls = Vec::new();
-        for mc in objects.method_calls(f.scope) {
+        for mc in objects.method_calls(scope) {
             for node in cfg.nodes_at(mc.expr.range) {
                 calls.push((node, mc));
             }
         }
-        Some(Self {
-            cfg,
-            scope: f.scope,
-            calls,
-        })
+        Some(Self { cfg, scope, calls })
     }
 
     /// The nodes that evaluate `call`.
@@ -46,6 +47,7 @@ impl<'a> FunctionPaths<'a> {
         first: &[Edge],
         object: &Tracked<'a>,
         closing: &[&str],
+        accept: &dyn Fn(&Escape) -> bool,
     ) -> Option<Escape> {
         let on_object = |mc: &MethodCall<'a>| {
             objects
@@ -65,7 +67,15 @@ impl<'a> FunctionPaths<'a> {
                 && mine.iter().all(|(_, mc)| on_object(mc))
                 && calls_in_node(&self.cfg, id) == mine.len()
         };
-        self.cfg.escape(start, first, &stops, &quiet)
+        self.cfg.escape(start, first, &stops, &quiet, accept)
+    }
+
+    /// The method calls a node evaluates.
+    pub fn calls_at(&self, node: NodeId) -> impl Iterator<Item = &MethodCall<'a>> {
+        self.calls
+            .iter()
+            .filter(move |(n, _)| *n == node)
+            .map(|(_, mc)| mc)
     }
 }
 
