@@ -60,6 +60,12 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
         if !releases {
             continue;
         }
+        // A function elsewhere that releases the lock without acquiring it is the other
+        // half of a pair (`__exit__`, `stop`, an `ack` callback, a semaphore's consumer):
+        // the lock is meant to stay held past this function on the paths that return
+        // normally. Only an exception is then a leak.
+        let paired = released_elsewhere(cx, f, &lock);
+        let accept = |e: &crate::semantic::cfg::Escape| !paired || e.by_exception;
         inside_releasing_try(cx, f, &acquire, &lock);
         let paths = paths.get_or_insert_with(|| FunctionPaths::new(objects, f));
         let Some(paths) = paths.as_ref() else { return };
@@ -67,14 +73,26 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
             let Some(first) = acquired_on(paths, node, &acquire) else {
                 continue;
             };
-            if let Some(escape) =
-                paths.unclosed(objects, node, first, &lock, &["release"], &|_| true)
+            if let Some(escape) = paths.unclosed(objects, node, first, &lock, &["release"], &accept)
             {
                 report(cx, f, paths, &acquire, escape);
                 break;
             }
         }
     }
+}
+
+fn released_elsewhere<'a>(cx: &Checker<'_, 'a>, f: &'a FunctionDef, lock: &Tracked<'a>) -> bool {
+    let objects = cx.objects;
+    let elsewhere = |mc: &MethodCall<'a>| cx.model.enclosing_function(mc.scope) != Some(f.scope);
+    let releases = objects.calls_on(lock, &["release"]);
+    let acquires = objects.calls_on(lock, &["acquire"]);
+    releases.iter().filter(|r| elsewhere(r)).any(|r| {
+        let there = cx.model.enclosing_function(r.scope);
+        !acquires
+            .iter()
+            .any(|a| cx.model.enclosing_function(a.scope) == there)
+    })
 }
 
 /// The edges out of the acquire's node on which the lock is held: after a statement

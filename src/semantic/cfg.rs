@@ -177,18 +177,18 @@ impl<'a> Cfg<'a> {
         exceptions: bool,
     ) -> Option<Escape> {
         let mut seen = vec![false; self.nodes.len()];
-        let mut stack: Vec<NodeId> = Vec::new();
         let mut parent: Vec<Option<NodeId>> = vec![None; self.nodes.len()];
-        for &(next, edge) in &self.nodes[start].succs {
-            if first.contains(&edge) && !seen[next] {
-                seen[next] = true;
-                parent[next] = Some(start);
-                stack.push(next);
-            }
-        }
-        // Depth-first, but explore normal edges before exceptional ones so that the path
-        // reported is the plainest one.
-        while let Some(id) = stack.pop() {
+        // (node, the node it is reached from); a node is settled when popped, so the path
+        // recorded to it is the one explored last: the deepest, whose last step is the
+        // most specific culprit.
+        let mut stack: Vec<(NodeId, NodeId)> = self.nodes[start]
+            .succs
+            .iter()
+            .filter(|(_, e)| first.contains(e))
+            .map(|(n, _)| (*n, start))
+            .collect();
+        // Depth-first, exploring normal edges before exceptional ones.
+        while let Some((id, from)) = stack.pop() {
             let kind = match id {
                 Cfg::EXIT => Some(EscapeKind::Exit),
                 Cfg::RAISE => Some(EscapeKind::Raise),
@@ -196,12 +196,19 @@ impl<'a> Cfg<'a> {
                 _ => None,
             };
             if let Some(kind) = kind {
+                let saved = parent[id];
+                parent[id] = Some(from);
                 let found = self.describe(start, &parent, id, kind);
                 if accept(&found) {
                     return Some(found);
                 }
+                parent[id] = saved;
                 continue;
             }
+            if std::mem::replace(&mut seen[id], true) {
+                continue;
+            }
+            parent[id] = Some(from);
             if stops(id) {
                 continue;
             }
@@ -212,18 +219,8 @@ impl<'a> Cfg<'a> {
             // Exceptional edges go on the stack first, so the normal ones are popped first.
             succs.sort_by_key(|(_, e)| std::cmp::Reverse(*e == Edge::Exception));
             for (next, _) in succs {
-                if next == start {
-                    parent[next] = Some(id);
-                    let found = self.describe(start, &parent, next, EscapeKind::Again);
-                    if accept(&found) {
-                        return Some(found);
-                    }
-                    continue;
-                }
-                if !seen[next] {
-                    seen[next] = true;
-                    parent[next] = Some(id);
-                    stack.push(next);
+                if next == start || !seen[next] {
+                    stack.push((next, id));
                 }
             }
         }
@@ -441,7 +438,7 @@ impl<'a> Builder<'a> {
                             if let Some((p, e)) = prev_test {
                                 self.edge(p, t, e);
                             }
-                            if contains_call(test) {
+                            if may_raise(test) {
                                 self.raise_from(t);
                             }
                             let inside = self.node(NodeKind::Join);
@@ -476,7 +473,7 @@ impl<'a> Builder<'a> {
             }
             StmtKind::While { test, body, orelse } => {
                 let head = self.step(prev, NodeKind::Test(test), Edge::Normal);
-                if contains_call(test) {
+                if may_raise(test) {
                     self.raise_from(head);
                 }
                 let exit = self.node(NodeKind::Join);
@@ -504,7 +501,7 @@ impl<'a> Builder<'a> {
                 iter, body, orelse, ..
             } => {
                 let eval = self.step(prev, NodeKind::Eval(iter), Edge::Normal);
-                if contains_call(iter) {
+                if may_raise(iter) {
                     self.raise_from(eval);
                 }
                 let head = self.step(Some(eval), NodeKind::Loop(stmt), Edge::Normal);
@@ -528,7 +525,7 @@ impl<'a> Builder<'a> {
                 let depth = self.frames.len();
                 for item in items {
                     let enter = self.step(at, NodeKind::Enter(item), Edge::Normal);
-                    if contains_call(&item.context) {
+                    if may_raise(&item.context) {
                         self.raise_from(enter);
                     }
                     let id = self.finally_id();
@@ -564,7 +561,7 @@ impl<'a> Builder<'a> {
             } => self.try_stmt(body, handlers, orelse, finalbody, prev),
             StmtKind::Return(value) => {
                 let node = self.step(prev, NodeKind::Stmt(stmt), Edge::Normal);
-                if value.as_ref().is_some_and(contains_call) {
+                if value.as_ref().is_some_and(may_raise) {
                     self.raise_from(node);
                 }
                 self.jump(node, Jump::Return);
@@ -594,7 +591,7 @@ impl<'a> Builder<'a> {
             }
             StmtKind::Match { subject, cases } => {
                 let node = self.step(prev, NodeKind::Eval(subject), Edge::Normal);
-                if contains_call(subject) {
+                if may_raise(subject) {
                     self.raise_from(node);
                 }
                 let after = self.node(NodeKind::Join);
@@ -613,7 +610,7 @@ impl<'a> Builder<'a> {
                 let mut raises = false;
                 crate::semantic::exec::for_each_child(stmt, |child| {
                     if let crate::semantic::exec::Child::Expr(e) = child {
-                        raises |= contains_call(e);
+                        raises |= may_raise(e);
                     }
                 });
                 // A Python 2 `print x` statement recovers as the bare name `print` followed
@@ -769,16 +766,37 @@ fn catches_everything(h: &Handler) -> bool {
     }
 }
 
-/// Whether evaluating `expr` calls anything (lambda bodies run later and do not count).
-pub fn contains_call(expr: &Expr) -> bool {
+/// Whether evaluating `expr` calls something that may raise (lambda bodies run later and
+/// do not count).
+pub fn may_raise(expr: &Expr) -> bool {
     match &expr.kind {
-        ExprKind::Call(_) => true,
+        ExprKind::Call(call) if !harmless(call) => true,
         ExprKind::Lambda(_) => false,
         _ => {
             let mut found = false;
-            crate::semantic::exec::for_each_subexpr(expr, |e| found |= contains_call(e));
+            crate::semantic::exec::for_each_subexpr(expr, |e| found |= may_raise(e));
             found
         }
+    }
+}
+
+/// Calls that do not raise in practice, whatever they are called on: an exceptional edge
+/// from them would only make findings nobody can act on (`items.append(x)` between
+/// `acquire()` and `release()`).
+fn harmless(call: &Call) -> bool {
+    match &call.func.kind {
+        ExprKind::Name(name) => matches!(
+            name.as_str(),
+            "len" | "isinstance" | "issubclass" | "id" | "callable" | "type"
+        ),
+        ExprKind::Attribute { value, attr } => {
+            matches!(
+                attr.name.as_str(),
+                "append" | "appendleft" | "add" | "clear" | "copy" | "items" | "keys" | "values"
+            ) || (value.as_name() == Some("time")
+                && matches!(attr.name.as_str(), "time" | "monotonic" | "perf_counter"))
+        }
+        _ => false,
     }
 }
 
