@@ -17,6 +17,7 @@ impl Rule for IneffectiveMainGuard {
         Wants {
             module: false,
             exprs: true,
+            concurrency_only: false,
         }
     }
 

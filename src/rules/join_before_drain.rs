@@ -24,6 +24,7 @@ impl Rule for JoinBeforeDrain {
         Wants {
             module: true,
             exprs: false,
+            concurrency_only: true,
         }
     }
 

@@ -17,6 +17,7 @@ impl Rule for LockAcquireBlockingKeyword {
         Wants {
             module: false,
             exprs: true,
+            concurrency_only: true,
         }
     }
 

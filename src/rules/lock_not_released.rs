@@ -20,6 +20,7 @@ impl Rule for LockNotReleased {
         Wants {
             module: true,
             exprs: false,
+            concurrency_only: true,
         }
     }
 

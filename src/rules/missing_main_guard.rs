@@ -29,6 +29,7 @@ impl Rule for MissingMainGuard {
         Wants {
             module: true,
             exprs: false,
+            concurrency_only: false,
         }
     }
 

@@ -32,6 +32,9 @@ pub struct Wants {
     pub module: bool,
     /// Every expression, in every scope.
     pub exprs: bool,
+    /// Only files that import a module with processes, locks or queues: the flow layer
+    /// (objects, links, paths) is never built for the others.
+    pub concurrency_only: bool,
 }
 
 pub trait Rule: Sync {
@@ -107,8 +110,12 @@ pub fn run<'a>(
     let mut out = Vec::new();
     let mut expr_rules = Vec::new();
     let objects = Objects::new(model);
+    let concurrent = imports_concurrency(&parsed.module.body);
     for &code in rules {
         let rule = code.rule();
+        if rule.wants().concurrency_only && !concurrent {
+            continue;
+        }
         let mut cx = Checker {
             source,
             parsed,
@@ -139,4 +146,38 @@ pub fn run<'a>(
         out.append(&mut cx.diagnostics);
     }
     out
+}
+
+/// Modules whose objects the flow rules follow; a file that imports none of them (at any
+/// depth, star imports included) has nothing for those rules.
+const CONCURRENCY_MODULES: [&str; 7] = [
+    "multiprocessing",
+    "multiprocess",
+    "billiard",
+    "torch",
+    "concurrent",
+    "threading",
+    "pathos",
+];
+
+fn imports_concurrency(body: &[Stmt]) -> bool {
+    let top = |name: &str| {
+        let first = name.split('.').next().unwrap_or(name);
+        CONCURRENCY_MODULES.contains(&first)
+    };
+    body.iter().any(|stmt| match &stmt.kind {
+        StmtKind::Import(names) => names.iter().any(|a| top(&a.name)),
+        StmtKind::ImportFrom { module, level, .. } => {
+            *level == 0 && module.as_deref().is_some_and(top)
+        }
+        _ => {
+            let mut found = false;
+            exec::for_each_child(stmt, |c| {
+                if let exec::Child::Block(b) = c {
+                    found |= imports_concurrency(b);
+                }
+            });
+            found
+        }
+    })
 }

@@ -18,6 +18,7 @@ impl Rule for QueueEmptyAsSignal {
         Wants {
             module: true,
             exprs: false,
+            concurrency_only: true,
         }
     }
 

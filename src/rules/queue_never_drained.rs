@@ -27,16 +27,27 @@ impl Rule for QueueNeverDrained {
         Wants {
             module: true,
             exprs: false,
+            concurrency_only: true,
         }
     }
 
     fn check_module(&self, cx: &mut Checker<'_, '_>) {
         let objects = cx.objects;
         let calls = objects.every_method_call();
-        if !calls.iter().any(|mc| {
-            objects
-                .track(mc.receiver, mc.scope)
-                .is_some_and(|t| feeder_queue(&t))
+        let relevant = |mc: &&MethodCall<'_>| {
+            matches!(
+                mc.method,
+                "put" | "put_nowait" | "close" | "join_thread" | "cancel_join_thread"
+            )
+        };
+        if !calls.iter().filter(relevant).any(|mc| {
+            objects.track(mc.receiver, mc.scope).is_some_and(|t| {
+                feeder_queue(&t)
+                    || matches!(
+                        t.shared(),
+                        Some((SharedKind::SimpleQueue, Family::Multiprocessing))
+                    )
+            })
         }) {
             return;
         }

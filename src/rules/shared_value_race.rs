@@ -20,6 +20,7 @@ impl Rule for SharedValueRace {
         Wants {
             module: true,
             exprs: false,
+            concurrency_only: true,
         }
     }
 

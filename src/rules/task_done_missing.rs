@@ -21,6 +21,7 @@ impl Rule for TaskDoneMissing {
         Wants {
             module: true,
             exprs: false,
+            concurrency_only: true,
         }
     }
 

@@ -219,7 +219,9 @@ fn launch_of<'a>(
         repeated,
     };
     // Pool and executor methods.
-    if let ExprKind::Attribute { value, attr } = &call.func.kind {
+    if let ExprKind::Attribute { value, attr } = &call.func.kind
+        && (POOL_APPLY.contains(&attr.name.as_str()) || POOL_MAP.contains(&attr.name.as_str()))
+    {
         let receiver = model.resolve(value, scope).instance().map(|(c, _)| c);
         let kind = match receiver {
             Some(MpClass::Pool | MpClass::ProcessPoolExecutor) => Some(LaunchKind::PoolTask),
@@ -246,6 +248,13 @@ fn launch_of<'a>(
             out.push(launch(kind, target, bindings, mapped || in_loop));
             return out;
         }
+    }
+    // A method call launches something only through a class named like a process or a
+    // thread (`mp.Process`, `ctx.Process`, `threading.Thread`): the rest are not resolved.
+    if let ExprKind::Attribute { attr, .. } = &call.func.kind
+        && !(attr.name.ends_with("Process") || attr.name.ends_with("Thread"))
+    {
+        return out;
     }
     match model.resolve(&call.func, scope) {
         Value::Function(f) => out.push(launch(LaunchKind::Call, f, bind_call(f, call, 0), in_loop)),

@@ -63,6 +63,8 @@ pub struct Objects<'m, 'a> {
     pub model: &'m Model<'a>,
     links: OnceCell<Links<'a>>,
     every_call: OnceCell<Vec<MethodCall<'a>>>,
+    /// Method calls by the body (function or module) they run in, from one walk.
+    by_body: OnceCell<HashMap<ScopeId, Vec<MethodCall<'a>>>>,
     memo: RefCell<HashMap<(*const Expr, ScopeId), Option<Tracked<'a>>>>,
 }
 
@@ -72,6 +74,7 @@ impl<'m, 'a> Objects<'m, 'a> {
             model,
             links: OnceCell::new(),
             every_call: OnceCell::new(),
+            by_body: OnceCell::new(),
             memo: RefCell::default(),
         }
     }
@@ -333,27 +336,45 @@ impl<'m, 'a> Objects<'m, 'a> {
     /// Every method call `X.name(...)` evaluated in the body of `scope` (not in functions
     /// defined inside it), with the receiver `X`.
     pub fn method_calls(&self, scope: ScopeId) -> Vec<MethodCall<'a>> {
-        let body = match self.model.function(scope) {
-            Some(f) => &f.body[..],
-            None if scope == ScopeId::MODULE => &self.model.module.body[..],
-            None => return Vec::new(),
-        };
-        let mut out = Vec::new();
-        crate::semantic::exec::walk_all_exprs(body, scope, &mut |e, at| {
-            if let Some(call) = e.as_call()
-                && let ExprKind::Attribute { value, attr } = &call.func.kind
-                && self.belongs_to(at, scope)
-            {
-                out.push(MethodCall {
-                    expr: e,
-                    call,
-                    receiver: value,
-                    method: &attr.name,
-                    scope: at,
-                });
-            }
+        let by_body = self.by_body.get_or_init(|| {
+            let mut out: HashMap<ScopeId, Vec<MethodCall<'a>>> = HashMap::new();
+            crate::semantic::exec::walk_all_exprs(
+                &self.model.module.body,
+                ScopeId::MODULE,
+                &mut |e, at| {
+                    if let Some(call) = e.as_call()
+                        && let ExprKind::Attribute { value, attr } = &call.func.kind
+                        && let Some(body) = self.body_of(at)
+                    {
+                        out.entry(body).or_default().push(MethodCall {
+                            expr: e,
+                            call,
+                            receiver: value,
+                            method: &attr.name,
+                            scope: at,
+                        });
+                    }
+                },
+            );
+            out
         });
-        out
+        by_body.get(&scope).cloned().unwrap_or_default()
+    }
+
+    /// The function or module body that code in `scope` runs as part of: comprehensions
+    /// run in their enclosing body; lambdas and class bodies are not a body of their own
+    /// here, and their calls belong to none.
+    fn body_of(&self, scope: ScopeId) -> Option<ScopeId> {
+        let mut current = scope;
+        loop {
+            if current == ScopeId::MODULE || self.model.function(current).is_some() {
+                return Some(current);
+            }
+            if self.model.scope_kind(current) != crate::semantic::ScopeKind::Comprehension {
+                return None;
+            }
+            current = self.model.parent(current)?;
+        }
     }
 
     /// Every method call in the file: module level and every function body.
@@ -410,22 +431,6 @@ impl<'m, 'a> Objects<'m, 'a> {
             }
         });
         visible
-    }
-
-    /// Whether code in `inner` runs as part of `outer`'s body (comprehensions do; lambdas
-    /// and nested functions run later).
-    fn belongs_to(&self, inner: ScopeId, outer: ScopeId) -> bool {
-        let mut current = inner;
-        while current != outer {
-            if self.model.scope_kind(current) != crate::semantic::ScopeKind::Comprehension {
-                return false;
-            }
-            match self.model.parent(current) {
-                Some(p) => current = p,
-                None => return false,
-            }
-        }
-        true
     }
 }
 
