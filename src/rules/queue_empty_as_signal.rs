@@ -76,6 +76,9 @@ fn signal_in<'a>(cx: &mut Checker<'_, 'a>, test: &'a Expr, scope: ScopeId, conse
         if !matches!(kind, SharedKind::Queue | SharedKind::JoinableQueue) {
             continue;
         }
+        if producers_joined_before(cx, scope, call_expr) {
+            continue;
+        }
         let queue = cx.text(receiver.range).to_string();
         cx.report(
             Diagnostic::new(
@@ -94,6 +97,26 @@ fn signal_in<'a>(cx: &mut Checker<'_, 'a>, test: &'a Expr, scope: ScopeId, conse
             )),
         );
     }
+}
+
+/// After an untimed `join()` of a process the producers are done and their feeders have
+/// flushed: the data is in the pipe and `empty()` tells the truth. (Joining before
+/// draining is its own hazard, MP101.)
+fn producers_joined_before(cx: &Checker<'_, '_>, scope: ScopeId, at: &Expr) -> bool {
+    let body = cx
+        .model
+        .enclosing_function(scope)
+        .unwrap_or(ScopeId::MODULE);
+    cx.objects.method_calls(body).iter().any(|mc| {
+        mc.method == "join"
+            && mc.call.args.is_empty()
+            && mc.call.keywords.is_empty()
+            && mc.expr.range.end <= at.range.start
+            && cx
+                .objects
+                .track(mc.receiver, mc.scope)
+                .is_some_and(|t| t.class == crate::semantic::mp::MpClass::Process)
+    })
 }
 
 /// `X.empty()` calls in a test, outside lambdas.
