@@ -360,6 +360,9 @@ pub enum ExprKind {
         body: Box<Expr>,
         orelse: Box<Expr>,
     },
+    /// `yield`, `yield from` or `await`: another frame runs here, and can throw an
+    /// exception in.
+    Suspend(Vec<Expr>),
     /// Anything else, with the sub-expressions it evaluates.
     Other(Vec<Expr>),
 }

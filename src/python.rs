@@ -480,12 +480,17 @@ impl Lower {
                 {
                     *current = true;
                 }
+                let suspends = matches!(other, E::Yield(_) | E::YieldFrom(_) | E::Await(_));
                 let mut children = Children {
                     lower: self,
                     out: Vec::new(),
                 };
                 visitor::walk_expr(&mut children, other);
-                ExprKind::Other(children.out)
+                if suspends {
+                    ExprKind::Suspend(children.out)
+                } else {
+                    ExprKind::Other(children.out)
+                }
             }
         }
     }

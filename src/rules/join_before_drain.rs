@@ -5,9 +5,13 @@ use crate::ast::*;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
+use crate::semantic::cfg::Edge;
 use crate::semantic::links::LaunchKind;
 use crate::semantic::mp::{Family, MpClass, SharedKind};
 use crate::semantic::objects::{MethodCall, Objects, Tracked};
+use crate::semantic::paths::FunctionPaths;
+
+const ALL_EDGES: [Edge; 4] = [Edge::Normal, Edge::True, Edge::False, Edge::Exception];
 
 pub struct JoinBeforeDrain;
 
@@ -38,24 +42,29 @@ impl Rule for JoinBeforeDrain {
         {
             return;
         }
-        let scopes = std::iter::once(ScopeId::MODULE).chain(cx.model.functions().map(|f| f.scope));
-        for scope in scopes.collect::<Vec<_>>() {
+        let module = &cx.model.module.body;
+        let bodies: Vec<(&[Stmt], ScopeId)> = std::iter::once((&module[..], ScopeId::MODULE))
+            .chain(cx.model.functions().map(|f| (&f.body[..], f.scope)))
+            .collect();
+        for (body, scope) in bodies {
             let calls = objects.method_calls(scope);
-            for join in calls
+            let mut paths = None;
+            let joins: Vec<MethodCall<'_>> = calls
                 .iter()
-                .filter(|mc| mc.method == "join" && untimed(mc.call))
-            {
-                check_join(cx, &calls, join);
+                .filter(|mc| mc.method == "join" && untimed(cx, mc.call))
+                .copied()
+                .collect();
+            for join in &joins {
+                check_join(cx, &calls, join, &mut paths, body, scope);
             }
         }
     }
 }
 
 /// `join()` or `join(None)`: waits for as long as it takes.
-fn untimed(call: &Call) -> bool {
-    let timeout = call.argument(0, "timeout");
-    timeout
-        .is_none_or(|t| matches!(t.kind, ExprKind::Constant(Some(false))) && t.as_name().is_none())
+fn untimed(cx: &Checker<'_, '_>, call: &Call) -> bool {
+    call.argument(0, "timeout")
+        .is_none_or(|t| cx.text(t.range) == "None")
 }
 
 /// A queue or pipe end of multiprocessing itself (manager queues and `queue.Queue` have
@@ -73,7 +82,14 @@ fn channel(t: &Tracked<'_>) -> bool {
     )
 }
 
-fn check_join<'a>(cx: &mut Checker<'_, 'a>, calls: &[MethodCall<'a>], join: &MethodCall<'a>) {
+fn check_join<'a>(
+    cx: &mut Checker<'_, 'a>,
+    calls: &[MethodCall<'a>],
+    join: &MethodCall<'a>,
+    paths: &mut Option<Option<FunctionPaths<'a>>>,
+    body: &'a [Stmt],
+    scope: ScopeId,
+) {
     let objects = cx.objects;
     let Some(process) = objects.track(join.receiver, join.scope) else {
         return;
@@ -110,18 +126,40 @@ fn check_join<'a>(cx: &mut Checker<'_, 'a>, calls: &[MethodCall<'a>], join: &Met
                 .filter(|mc| READS.contains(&mc.method))
                 .filter(|mc| reads_from(objects, mc, queue))
                 .collect();
-            // Nothing read here at all is a different problem (MP102); something read
-            // before the join drains (at least part of) it first.
-            let Some(first_read) = reads.iter().map(|mc| mc.expr).min_by_key(|e| e.range.start)
+            // Nothing read here at all is a different problem (MP102).
+            if reads.is_empty() || consumed_elsewhere(objects, launch.site, queue, join) {
+                continue;
+            }
+            let paths = paths.get_or_insert_with(|| FunctionPaths::for_body(objects, body, scope));
+            let Some(paths) = paths.as_ref() else { return };
+            let read_nodes: Vec<usize> = reads.iter().flat_map(|r| paths.nodes_of(r)).collect();
+            let join_nodes = paths.nodes_of(join);
+            // A read that can come before the join drains (at least part of) it first.
+            let drained_first = read_nodes.iter().any(|&r| {
+                paths
+                    .cfg
+                    .reaches(r, &ALL_EDGES, &|n| join_nodes.contains(&n), &|_| false)
+                    .is_some()
+            });
+            if drained_first {
+                continue;
+            }
+            // And the parent must go on to read after the join on some path.
+            let read_after = join_nodes.iter().find_map(|&j| {
+                paths
+                    .cfg
+                    .reaches(j, &[Edge::Normal], &|n| read_nodes.contains(&n), &|_| false)
+            });
+            let Some(read_node) = read_after else {
+                continue;
+            };
+            let Some(first_read) = reads
+                .iter()
+                .find(|r| paths.nodes_of(r).contains(&read_node))
+                .map(|r| r.expr)
             else {
                 continue;
             };
-            if first_read.range.start < join.expr.range.start {
-                continue;
-            }
-            if consumed_elsewhere(objects, launch.site, queue) {
-                continue;
-            }
             report(cx, join, put, first_read, queue);
             return;
         }
@@ -136,14 +174,25 @@ fn reads_from<'a>(objects: &Objects<'_, 'a>, mc: &MethodCall<'a>, queue: &Tracke
         .is_some_and(|t| t.same_origin(queue))
 }
 
-/// Another thread or process of this file that reads the queue while the parent joins.
-fn consumed_elsewhere<'a>(objects: &Objects<'_, 'a>, producer: &Expr, queue: &Tracked<'a>) -> bool {
+/// Another thread or process, created by the same code before the join, that reads the
+/// queue while the parent waits.
+fn consumed_elsewhere<'a>(
+    objects: &Objects<'_, 'a>,
+    producer: &Expr,
+    queue: &Tracked<'a>,
+    join: &MethodCall<'a>,
+) -> bool {
     let links = objects.links();
+    let model = objects.model;
+    let body = model.enclosing_function(join.scope);
     links
         .launches
         .iter()
         .filter(|l| matches!(l.kind, LaunchKind::Process | LaunchKind::Thread))
         .filter(|l| !std::ptr::eq(l.site, producer))
+        .filter(|l| {
+            model.enclosing_function(l.scope) == body && l.site.range.start < join.expr.range.start
+        })
         .any(|l| {
             links.reachable(l.target).iter().any(|f| {
                 objects

@@ -46,14 +46,21 @@ impl Rule for LockAcquireBlockingKeyword {
         }
         let Some(name) = &keyword.arg else { return };
         let receiver = cx.text(value.range).to_string();
-        let fix = Fix::new(
-            Applicability::Safe,
-            "Rename the keyword to `block`",
-            vec![Edit {
-                range: name.range,
-                content: "block".to_string(),
-            }],
-        );
+        // Renaming is safe only where it cannot collide with an argument already given
+        // for `block`, and where every object that reaches this call is a multiprocessing
+        // lock (a threading lock passed in elsewhere needs `blocking`).
+        let collides = !call.args.is_empty() || call.keyword("block").is_some();
+        let fixable = !collides && cx.objects.known_everywhere(value, scope);
+        let fix = fixable.then(|| {
+            Fix::new(
+                Applicability::Safe,
+                "Rename the keyword to `block`",
+                vec![Edit {
+                    range: name.range,
+                    content: "block".to_string(),
+                }],
+            )
+        });
         cx.report(
             Diagnostic::new(
                 Code::Rule(RuleCode::MP202),
@@ -71,7 +78,7 @@ impl Rule for LockAcquireBlockingKeyword {
                  timeout=None)` rejects `blocking=` with \"TypeError: 'blocking' is an invalid \
                  keyword argument for acquire()\". Pass `block=` (or the value positionally).",
             )
-            .with_fix(Some(fix)),
+            .with_fix(fix),
         );
     }
 }

@@ -6,8 +6,9 @@ use crate::diagnostics::{Applicability, Code, Diagnostic, Edit, Fix};
 use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::cfg::{Edge, EscapeKind, NodeKind};
+use crate::semantic::mp::SharedKind;
 use crate::semantic::objects::{MethodCall, Tracked};
-use crate::semantic::paths::FunctionPaths;
+use crate::semantic::paths::{Closing, FunctionPaths};
 
 pub struct LockNotReleased;
 
@@ -61,11 +62,16 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
         if !releases {
             continue;
         }
-        // A function elsewhere that releases the lock without acquiring it is the other
-        // half of a pair (`__exit__`, `stop`, an `ack` callback, a semaphore's consumer):
-        // the lock is meant to stay held past this function on the paths that return
-        // normally. Only an exception is then a leak.
-        let paired = released_elsewhere(cx, f, &lock);
+        // A semaphore that a function elsewhere releases without acquiring it counts
+        // slots handed on (an `ack` callback, a consumer in another process): it is meant
+        // to stay taken past this function on the paths that return normally. Only an
+        // exception is then a leak. (A plain lock gets no such pass: an early return that
+        // keeps it held is the rule's central case, `__exit__` or not.)
+        let counter = matches!(
+            lock.shared(),
+            Some((SharedKind::Semaphore | SharedKind::BoundedSemaphore, _))
+        );
+        let paired = counter && released_elsewhere(cx, f, &lock);
         let accept = |e: &crate::semantic::cfg::Escape| !paired || e.by_exception;
         inside_releasing_try(cx, f, &acquire, &lock);
         let paths = paths.get_or_insert_with(|| FunctionPaths::new(objects, f));
@@ -74,8 +80,17 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
             let Some(first) = acquired_on(paths, node, &acquire) else {
                 continue;
             };
-            if let Some(escape) = paths.unclosed(objects, node, first, &lock, &["release"], &accept)
-            {
+            if let Some(escape) = paths.unclosed(
+                objects,
+                node,
+                first,
+                &lock,
+                &Closing {
+                    methods: &["release"],
+                    also: &|_| false,
+                    accept: &accept,
+                },
+            ) {
                 report(cx, f, paths, &acquire, escape);
                 break;
             }
@@ -149,7 +164,18 @@ fn report<'a>(
             })
         )
     });
+    let suspends = culprit.is_some_and(|(_, r)| {
+        let t = cx.text(r).trim_start();
+        t.starts_with("yield") || t.contains("await ")
+    });
     let (why, label) = match (escape.kind, culprit) {
+        (_, Some(_)) if escape.by_exception && suspends => (
+            "an exception can be thrown in where the function suspends".to_string(),
+            format!(
+                "an exception in the caller (the body of a `with` over this generator) \
+                 arrives here, and `{lock}` stays held"
+            ),
+        ),
         (_, Some((_, range))) if escape.by_exception && !raise_stmt => (
             format!("if `{}` raises", snippet(cx.text(range))),
             format!("if this raises, `{lock}` stays held"),
@@ -360,7 +386,11 @@ fn with_fix<'a>(cx: &Checker<'_, 'a>, f: &'a FunctionDef, acquire: &MethodCall<'
     }
     let inner = &text[inner_start..release_line_start];
     // Indenting the lines of a multi-line string or a continued line would change it.
-    if inner.contains("\"\"\"") || inner.contains("'''") || inner.contains("\\\n") {
+    if inner.contains("\"\"\"")
+        || inner.contains("'''")
+        || inner.contains("\\\n")
+        || inner.contains("\\\r\n")
+    {
         return None;
     }
     let unit = if indent.contains('\t') { "\t" } else { "    " };
@@ -383,8 +413,9 @@ fn with_fix<'a>(cx: &Checker<'_, 'a>, f: &'a FunctionDef, acquire: &MethodCall<'
             content.push_str(line);
         }
     }
+    // The release line's own line ending stays: the replaced range stops before it.
     let release_end = text[release_stmt.range.end as usize..]
-        .find('\n')
+        .find(['\r', '\n'])
         .map_or(text.len(), |i| release_stmt.range.end as usize + i);
     if text[release_stmt.range.end as usize..release_end].trim() != "" {
         return None;

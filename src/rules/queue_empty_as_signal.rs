@@ -34,18 +34,23 @@ fn visit<'a>(cx: &mut Checker<'_, 'a>, body: &'a [Stmt], scope: ScopeId) {
             StmtKind::FunctionDef(f) => visit(cx, &f.body, f.scope),
             StmtKind::ClassDef(c) => visit(cx, &c.body, c.scope),
             StmtKind::While { test, body, orelse } => {
-                signal_in(
-                    cx,
-                    test,
-                    scope,
-                    "the loop stops as soon as `empty()` is true",
-                );
+                // `while not q.empty():` stops when the queue looks empty; `while
+                // q.empty():` waits for data and decides nothing about the end.
+                if let Some(inner) = negated(test) {
+                    signal_in(
+                        cx,
+                        inner,
+                        scope,
+                        "the loop stops as soon as `empty()` is true",
+                    );
+                }
                 visit(cx, body, scope);
                 visit(cx, orelse, scope);
             }
             StmtKind::If { branches } => {
                 for branch in branches {
                     if let Some(test) = &branch.test
+                        && negated(test).is_none()
                         && branch
                             .body
                             .iter()
@@ -65,10 +70,33 @@ fn visit<'a>(cx: &mut Checker<'_, 'a>, body: &'a [Stmt], scope: ScopeId) {
     }
 }
 
-/// Reports `q.empty()` in a test that ends a loop or the work.
+/// The `X.empty()` call of `not X.empty()` or `X.empty() is False` (also `== False`).
+fn negated(test: &Expr) -> Option<&Expr> {
+    match &test.kind {
+        ExprKind::Not(inner) => Some(inner),
+        _ => match test.single_comparison()? {
+            (left, CmpOp::Is | CmpOp::Eq, right)
+                if matches!(right.kind, ExprKind::Constant(Some(false))) =>
+            {
+                Some(left)
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Reports `q.empty()` when it is the whole test (a test with other conditions, such as
+/// `any(p.is_alive() for p in procs) or not q.empty()`, does not rest on it alone).
 fn signal_in<'a>(cx: &mut Checker<'_, 'a>, test: &'a Expr, scope: ScopeId, consequence: &str) {
     let mut found = Vec::new();
-    collect(test, &mut found);
+    match test.single_comparison() {
+        Some((left, CmpOp::Is | CmpOp::Eq, right))
+            if matches!(right.kind, ExprKind::Constant(Some(true))) =>
+        {
+            collect_whole(left, &mut found)
+        }
+        _ => collect_whole(test, &mut found),
+    }
     for (call_expr, receiver) in found {
         let Some((kind, Family::Multiprocessing)) = cx.objects.shared(receiver, scope) else {
             continue;
@@ -119,16 +147,13 @@ fn producers_joined_before(cx: &Checker<'_, '_>, scope: ScopeId, at: &Expr) -> b
     })
 }
 
-/// `X.empty()` calls in a test, outside lambdas.
-fn collect<'a>(expr: &'a Expr, out: &mut Vec<(&'a Expr, &'a Expr)>) {
+/// `expr` itself, when it is an `X.empty()` call.
+fn collect_whole<'a>(expr: &'a Expr, out: &mut Vec<(&'a Expr, &'a Expr)>) {
     if let Some(call) = expr.as_call()
         && let ExprKind::Attribute { value, attr } = &call.func.kind
         && attr.name == "empty"
         && call.args.is_empty()
     {
         out.push((expr, value));
-    }
-    if !matches!(expr.kind, ExprKind::Lambda(_)) {
-        crate::semantic::exec::for_each_subexpr(expr, |e| collect(e, out));
     }
 }

@@ -113,7 +113,15 @@ fn feeder_misuse<'a>(cx: &mut Checker<'_, 'a>, body: &'a [Stmt], scope: ScopeId)
                                 .is_some_and(|t| t.same_object(queue))
                     })
                 };
-                let Some(hit) = paths.cfg.reaches(node, &[Edge::Normal], &is_put) else {
+                // A new queue made on the way (`q = Queue()` in the next round) is not the
+                // closed one.
+                let remade = |n: usize| {
+                    queue
+                        .sites
+                        .iter()
+                        .any(|site| paths.cfg.node_at(site.call.range) == Some(n))
+                };
+                let Some(hit) = paths.cfg.reaches(node, &[Edge::Normal], &is_put, &remade) else {
                     continue;
                 };
                 let Some(put) = paths

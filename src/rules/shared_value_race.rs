@@ -7,7 +7,6 @@ use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::links::LaunchKind;
 use crate::semantic::mp::{Family, SharedKind};
-use crate::semantic::objects::Tracked;
 
 pub struct SharedValueRace;
 
@@ -43,6 +42,9 @@ impl Rule for SharedValueRace {
             }
         }
         for f in concurrent {
+            if called_under_lock(cx, f) {
+                continue;
+            }
             let mut guards = Vec::new();
             visit(cx, f, &f.body, &mut guards);
         }
@@ -134,7 +136,23 @@ fn check_write<'a>(
             ExprKind::Subscript { .. }
         )
     );
-    if !cell_matches || protected(cx, f, &tracked, guards, stmt) {
+    if !cell_matches || protected(cx, f, guards, stmt) {
+        return;
+    }
+    // `arr[i] += ...` with `i` a parameter: each process is handed its own cell, a
+    // single writer per cell, which loses nothing.
+    if let ExprKind::Subscript { index, .. } = &target.kind
+        && let Some(name) = index.as_name()
+        && cx
+            .model
+            .bindings_at(name, f.scope, index.range.start)
+            .is_some_and(|(found, bs)| {
+                found == f.scope
+                    && bs
+                        .iter()
+                        .all(|b| matches!(b.kind, crate::semantic::BindingKind::Param(_)))
+            })
+    {
         return;
     }
     let name = cx.text(object.range).to_string();
@@ -189,31 +207,91 @@ fn check_write<'a>(
 fn protected<'a>(
     cx: &Checker<'_, 'a>,
     f: &'a FunctionDef,
-    object: &Tracked<'a>,
     guards: &[&'a Expr],
     stmt: &Stmt,
 ) -> bool {
-    let under_with = guards.iter().any(|g| {
-        if let Some(call) = g.as_call()
-            && let ExprKind::Attribute { value, attr } = &call.func.kind
-            && attr.name == "get_lock"
-        {
-            return cx
-                .objects
-                .track(value, f.scope)
-                .is_some_and(|t| t.same_object(object));
+    guards.iter().any(|g| is_lock_context(cx, g, f.scope))
+        || cx.objects.method_calls(f.scope).iter().any(|mc| {
+            mc.method == "acquire"
+                && mc.expr.range.start < stmt.range.start
+                && lockish(cx, mc.receiver, f.scope)
+        })
+}
+
+/// A `with` context that holds a lock: `v.get_lock()`, a tracked lock, or a plain name
+/// or attribute called like one (`self._lock`), which the analysis may not follow.
+fn is_lock_context<'a>(cx: &Checker<'_, 'a>, context: &'a Expr, scope: ScopeId) -> bool {
+    if let Some(call) = context.as_call() {
+        return matches!(&call.func.kind, ExprKind::Attribute { attr, .. } if attr.name == "get_lock");
+    }
+    lockish(cx, context, scope)
+}
+
+fn lockish<'a>(cx: &Checker<'_, 'a>, expr: &'a Expr, scope: ScopeId) -> bool {
+    if let Some((kind, _)) = cx.objects.shared(expr, scope) {
+        return kind.is_lock();
+    }
+    let last = match &expr.kind {
+        ExprKind::Name(n) => n.as_str(),
+        ExprKind::Attribute { attr, .. } => attr.name.as_str(),
+        _ => return false,
+    };
+    let last = last.to_ascii_lowercase();
+    last.contains("lock") || last.contains("mutex")
+}
+
+/// Whether every call of `g` from this file sits under a lock held by its caller
+/// (`with counter.get_lock(): bump(counter)`).
+fn called_under_lock<'a>(cx: &Checker<'_, 'a>, g: &'a FunctionDef) -> bool {
+    let calls: Vec<_> = cx
+        .objects
+        .links()
+        .of(g)
+        .filter(|l| l.kind == LaunchKind::Call)
+        .collect();
+    !calls.is_empty()
+        && calls.iter().all(|l| {
+            let Some(caller) = cx
+                .model
+                .enclosing_function(l.scope)
+                .and_then(|s| cx.model.function(s))
+            else {
+                return false;
+            };
+            let mut guards = Vec::new();
+            guarded_at(cx, &caller.body, l.site.range, caller.scope, &mut guards)
+        })
+}
+
+/// Whether the statement holding `at` in `body` is inside a `with` over a lock.
+fn guarded_at<'a>(
+    cx: &Checker<'_, 'a>,
+    body: &'a [Stmt],
+    at: Range,
+    scope: ScopeId,
+    guards: &mut Vec<&'a Expr>,
+) -> bool {
+    for stmt in body {
+        if !(stmt.range.start <= at.start && at.end <= stmt.range.end) {
+            continue;
         }
-        cx.objects
-            .shared(g, f.scope)
-            .is_some_and(|(k, _)| k.is_lock())
-            || cx.text(g.range).contains("lock")
-    });
-    under_with
-        || cx
-            .objects
-            .method_calls(f.scope)
-            .iter()
-            .any(|mc| mc.method == "acquire" && mc.expr.range.start < stmt.range.start)
+        if let StmtKind::With { items, body, .. } = &stmt.kind {
+            let depth = guards.len();
+            guards.extend(items.iter().map(|i| &i.context));
+            let found = guarded_at(cx, body, at, scope, guards)
+                || guards.iter().any(|g| is_lock_context(cx, g, scope));
+            guards.truncate(depth);
+            return found;
+        }
+        let mut found = false;
+        crate::semantic::exec::for_each_child(stmt, |c| {
+            if let crate::semantic::exec::Child::Block(b) = c {
+                found |= guarded_at(cx, b, at, scope, guards);
+            }
+        });
+        return found || guards.iter().any(|g| is_lock_context(cx, g, scope));
+    }
+    false
 }
 
 fn first_line(text: &str) -> &str {

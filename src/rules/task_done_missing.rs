@@ -6,9 +6,10 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::cfg::{Edge, Escape, EscapeKind, NodeKind};
+use crate::semantic::links::LaunchKind;
 use crate::semantic::mp::{Family, SharedKind};
 use crate::semantic::objects::{MethodCall, Tracked};
-use crate::semantic::paths::FunctionPaths;
+use crate::semantic::paths::{Closing, FunctionPaths};
 
 pub struct TaskDoneMissing;
 
@@ -68,15 +69,53 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
         let Some(paths) = paths.as_ref() else { return };
         let accept =
             |e: &Escape| e.kind != EscapeKind::Exit || e.by_exception || !sentinels_after_join;
+        // A call of a function of this file that marks the item done (`handle(jq, item)`
+        // with `jq.task_done()` inside) counts as marking it done.
+        let links = objects.links();
+        let helper_calls: Vec<&Expr> = links
+            .launches
+            .iter()
+            .filter(|l| {
+                l.kind == LaunchKind::Call && cx.model.enclosing_function(l.scope) == Some(f.scope)
+            })
+            .filter(|l| {
+                links.reachable(l.target).iter().any(|g| {
+                    objects.method_calls(g.scope).iter().any(|mc| {
+                        mc.method == "task_done"
+                            && objects
+                                .track(mc.receiver, mc.scope)
+                                .is_some_and(|t| t.same_object(&queue))
+                    })
+                })
+            })
+            .map(|l| l.site)
+            .collect();
+        let helper_marks = |n: usize| {
+            helper_calls
+                .iter()
+                .any(|site| paths.cfg.nodes_at(site.range).contains(&n))
+        };
         for node in paths.nodes_of(&get) {
+            // `self._process(self.tasks.get())`: the helper runs right after the get.
+            if helper_marks(node) {
+                continue;
+            }
             let first: &[Edge] = match paths.cfg.nodes[node].kind {
                 NodeKind::Stmt(_) => &[Edge::Normal],
                 NodeKind::Test(_) => &[Edge::True, Edge::False],
                 _ => continue,
             };
-            if let Some(escape) =
-                paths.unclosed(objects, node, first, &queue, &["task_done"], &accept)
-            {
+            if let Some(escape) = paths.unclosed(
+                objects,
+                node,
+                first,
+                &queue,
+                &Closing {
+                    methods: &["task_done"],
+                    also: &helper_marks,
+                    accept: &accept,
+                },
+            ) {
                 report(cx, paths, &get, &join, escape);
                 break;
             }

@@ -176,19 +176,25 @@ impl<'a> Cfg<'a> {
         accept: &dyn Fn(&Escape) -> bool,
         exceptions: bool,
     ) -> Option<Escape> {
-        let mut seen = vec![false; self.nodes.len()];
-        let mut parent: Vec<Option<NodeId>> = vec![None; self.nodes.len()];
-        // (node, the node it is reached from); a node is settled when popped, so the path
-        // recorded to it is the one explored last: the deepest, whose last step is the
-        // most specific culprit.
-        let mut stack: Vec<(NodeId, NodeId)> = self.nodes[start]
+        // A state is a node together with whether the path to it took an exceptional
+        // edge: the same node reached both ways is explored both ways, because `accept`
+        // may want one and not the other.
+        let state = |node: NodeId, raised: bool| node * 2 + usize::from(raised);
+        let mut seen = vec![false; self.nodes.len() * 2];
+        let mut parent: Vec<Option<usize>> = vec![None; self.nodes.len() * 2];
+        let start_state = state(start, false);
+        // (node, raised so far, the state it is reached from); a state is settled when
+        // popped, so the path recorded to it is the one explored last: the deepest, whose
+        // last step is the most specific culprit.
+        let mut stack: Vec<(NodeId, bool, usize)> = self.nodes[start]
             .succs
             .iter()
             .filter(|(_, e)| first.contains(e))
-            .map(|(n, _)| (*n, start))
+            .map(|(n, _)| (*n, false, start_state))
             .collect();
         // Depth-first, exploring normal edges before exceptional ones.
-        while let Some((id, from)) = stack.pop() {
+        while let Some((id, raised, from)) = stack.pop() {
+            let here = state(id, raised);
             let kind = match id {
                 Cfg::EXIT => Some(EscapeKind::Exit),
                 Cfg::RAISE => Some(EscapeKind::Raise),
@@ -196,19 +202,19 @@ impl<'a> Cfg<'a> {
                 _ => None,
             };
             if let Some(kind) = kind {
-                let saved = parent[id];
-                parent[id] = Some(from);
-                let found = self.describe(start, &parent, id, kind);
+                let saved = parent[here];
+                parent[here] = Some(from);
+                let found = self.describe(start_state, &parent, here, kind);
                 if accept(&found) {
                     return Some(found);
                 }
-                parent[id] = saved;
+                parent[here] = saved;
                 continue;
             }
-            if std::mem::replace(&mut seen[id], true) {
+            if std::mem::replace(&mut seen[here], true) {
                 continue;
             }
-            parent[id] = Some(from);
+            parent[here] = Some(from);
             if stops(id) {
                 continue;
             }
@@ -218,9 +224,10 @@ impl<'a> Cfg<'a> {
             }
             // Exceptional edges go on the stack first, so the normal ones are popped first.
             succs.sort_by_key(|(_, e)| std::cmp::Reverse(*e == Edge::Exception));
-            for (next, _) in succs {
-                if next == start || !seen[next] {
-                    stack.push((next, id));
+            for (next, edge) in succs {
+                let next_raised = raised || edge == Edge::Exception;
+                if next == start || !seen[state(next, next_raised)] {
+                    stack.push((next, next_raised, here));
                 }
             }
         }
@@ -228,12 +235,14 @@ impl<'a> Cfg<'a> {
     }
 
     /// Whether some path from `start` (leaving by the `first` edges) reaches a node for
-    /// which `target` holds; returns the first one found.
+    /// which `target` holds without passing one for which `avoid` holds; returns the first
+    /// one found.
     pub fn reaches(
         &self,
         start: NodeId,
         first: &[Edge],
         target: &dyn Fn(NodeId) -> bool,
+        avoid: &dyn Fn(NodeId) -> bool,
     ) -> Option<NodeId> {
         let mut seen = vec![false; self.nodes.len()];
         let mut stack: Vec<NodeId> = self.nodes[start]
@@ -249,60 +258,76 @@ impl<'a> Cfg<'a> {
             if target(id) {
                 return Some(id);
             }
+            if avoid(id) {
+                continue;
+            }
             stack.extend(self.nodes[id].succs.iter().map(|(n, _)| *n));
         }
         None
     }
 
-    /// Names the step that made the path escape: the last statement before the exit, and
-    /// whether it got there by an exception.
+    /// Names the step that made the path escape. For a path that took an exception, the
+    /// node whose exceptional edge it took first; otherwise the last `return`, `break`,
+    /// `continue` or `raise` on it (a `finally` body run on the way out is not to
+    /// blame), or else the last real statement.
     fn describe(
         &self,
-        start: NodeId,
-        parent: &[Option<NodeId>],
-        end: NodeId,
+        start: usize,
+        parent: &[Option<usize>],
+        end: usize,
         kind: EscapeKind,
     ) -> Escape {
-        // Walk back to the most recent node with a source range.
         let mut path = vec![end];
         let mut at = parent[end];
         while let Some(p) = at {
             path.push(p);
-            if p == start {
+            if p == start || path.len() > parent.len() {
                 break;
             }
             at = parent[p];
         }
         path.reverse();
-        // The step that left the protected region for good: for an exception, the node
-        // whose exceptional edge the path took first; otherwise the last real statement.
-        let mut culprit = None;
-        let mut by_exception = false;
-        for pair in path.windows(2) {
-            let (from, to) = (pair[0], pair[1]);
-            let edge = self.nodes[from]
-                .succs
-                .iter()
-                .find(|(n, _)| *n == to)
-                .map(|(_, e)| *e);
-            if edge == Some(Edge::Exception) && from != start {
-                culprit = Some(from);
-                by_exception = true;
-                break;
-            }
+        let nodes: Vec<NodeId> = path.iter().map(|s| s / 2).collect();
+        let start_node = start / 2;
+        // The first step whose target state is "raised" left by an exception.
+        let thrown = path
+            .windows(2)
+            .find(|w| w[0] % 2 == 0 && w[1] % 2 == 1)
+            .map(|w| w[0] / 2)
+            .filter(|&n| n != start_node);
+        if let Some(culprit) = thrown {
+            return Escape {
+                kind,
+                culprit: Some(culprit),
+                by_exception: true,
+            };
         }
-        if culprit.is_none() {
-            culprit = path
+        let inner = || {
+            nodes
                 .iter()
                 .rev()
                 .skip(1)
                 .copied()
-                .find(|&n| n != start && self.range(n).is_some() && !self.is_synthetic(n));
-        }
+                .filter(|&n| n != start_node)
+        };
+        let jump = inner().find(|&n| {
+            matches!(
+                self.nodes[n].kind,
+                NodeKind::Stmt(Stmt {
+                    kind: StmtKind::Return(_)
+                        | StmtKind::Break
+                        | StmtKind::Continue
+                        | StmtKind::Raise { .. },
+                    ..
+                })
+            )
+        });
+        let culprit =
+            jump.or_else(|| inner().find(|&n| self.range(n).is_some() && !self.is_synthetic(n)));
         Escape {
             kind,
             culprit,
-            by_exception,
+            by_exception: false,
         }
     }
 
@@ -771,6 +796,7 @@ fn catches_everything(h: &Handler) -> bool {
 pub fn may_raise(expr: &Expr) -> bool {
     match &expr.kind {
         ExprKind::Call(call) if !harmless(call) => true,
+        ExprKind::Suspend(_) => true,
         ExprKind::Lambda(_) => false,
         _ => {
             let mut found = false;

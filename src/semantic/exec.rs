@@ -159,9 +159,10 @@ pub fn for_each_subexpr<'a>(expr: &'a Expr, mut f: impl FnMut(&'a Expr)) {
             f(value);
             f(target);
         }
-        ExprKind::Tuple(items) | ExprKind::List(items) | ExprKind::Other(items) => {
-            items.iter().for_each(f)
-        }
+        ExprKind::Tuple(items)
+        | ExprKind::List(items)
+        | ExprKind::Suspend(items)
+        | ExprKind::Other(items) => items.iter().for_each(f),
         ExprKind::Comprehension(c) => {
             for g in &c.generators {
                 f(&g.iter);

@@ -232,29 +232,36 @@ fn launch_of<'a>(
         if let Some(kind) = kind
             && (POOL_APPLY.contains(&name) || POOL_MAP.contains(&name))
             && let Some(func) = call.args.first()
-            && let Some((target, mut bindings)) = callable(model, func, scope)
+            && let Some(callable) = callable(model, func, scope)
         {
             let mapped = POOL_MAP.contains(&name);
-            if !mapped {
+            let target = callable.f;
+            let bindings = if mapped {
+                callable.bindings
+            } else {
                 let extra: Vec<&'a Expr> = if name == "submit" {
                     call.args[1..].iter().collect()
                 } else {
                     call.argument(1, "args").map(sequence).unwrap_or_default()
                 };
-                let offset = bindings.len();
-                bindings.extend(extra.into_iter().enumerate().map(|(i, e)| (offset + i, e)));
-                bindings.retain(|(i, _)| *i < target.params.positional);
-            }
+                callable.bind(extra)
+            };
             out.push(launch(kind, target, bindings, mapped || in_loop));
             return out;
         }
     }
-    // A method call launches something only through a class named like a process or a
-    // thread (`mp.Process`, `ctx.Process`, `threading.Thread`): the rest are not resolved.
-    if let ExprKind::Attribute { attr, .. } = &call.func.kind
-        && !(attr.name.ends_with("Process") || attr.name.ends_with("Thread"))
-    {
-        return out;
+    if let ExprKind::Attribute { value, attr } = &call.func.kind {
+        // `self.helper(x)`: a call of another method of the same class.
+        if let Some(f) = self_method(model, value, &attr.name, scope) {
+            out.push(launch(LaunchKind::Call, f, bind_call(f, call, 1), in_loop));
+            return out;
+        }
+        // Otherwise a method call launches something only through a class named like a
+        // process or a thread (`mp.Process`, `ctx.Process`, `threading.Thread`): the rest
+        // are not resolved.
+        if !(attr.name.ends_with("Process") || attr.name.ends_with("Thread")) {
+            return out;
+        }
     }
     match model.resolve(&call.func, scope) {
         Value::Function(f) => out.push(launch(LaunchKind::Call, f, bind_call(f, call, 0), in_loop)),
@@ -283,19 +290,11 @@ fn launch_of<'a>(
             };
             // Process(group, target, name, args, kwargs)
             if let Some(target) = call.argument(1, "target")
-                && let Some((f, mut bindings)) = callable(model, target, scope)
+                && let Some(callable) = callable(model, target, scope)
             {
-                let offset = bindings.len();
-                if let Some(args) = call.argument(3, "args") {
-                    bindings.extend(
-                        sequence(args)
-                            .into_iter()
-                            .enumerate()
-                            .map(|(i, e)| (offset + i, e)),
-                    );
-                }
-                bindings.retain(|(i, _)| *i < f.params.positional);
-                out.push(launch(kind, f, bindings, in_loop));
+                let f = callable.f;
+                let args = call.argument(3, "args").map(sequence).unwrap_or_default();
+                out.push(launch(kind, f, callable.bind(args), in_loop));
             }
         }
         _ => {}
@@ -314,47 +313,80 @@ fn sequence(expr: &Expr) -> Vec<&Expr> {
     }
 }
 
+/// A function to run, with the parameters already bound and the index of the next
+/// positional parameter.
+struct Callable<'a> {
+    f: &'a FunctionDef,
+    bindings: Vec<(usize, &'a Expr)>,
+    next: usize,
+}
+
+impl<'a> Callable<'a> {
+    /// Binds `args` to the next positional parameters.
+    fn bind(mut self, args: impl IntoIterator<Item = &'a Expr>) -> Vec<(usize, &'a Expr)> {
+        for arg in args {
+            if matches!(arg.kind, ExprKind::Starred(_)) || self.next >= self.f.params.positional {
+                break;
+            }
+            self.bindings.push((self.next, arg));
+            self.next += 1;
+        }
+        self.bindings
+    }
+}
+
 /// The function a callable expression runs, with the parameters it already binds:
-/// a function, a bound method `self.work`, or `functools.partial(f, a, b)`.
-fn callable<'a>(
-    model: &Model<'a>,
-    expr: &'a Expr,
-    scope: ScopeId,
-) -> Option<(&'a FunctionDef, Vec<(usize, &'a Expr)>)> {
+/// a function, a bound method `self.work` (which binds `self`), or
+/// `functools.partial(f, a, b)`.
+fn callable<'a>(model: &Model<'a>, expr: &'a Expr, scope: ScopeId) -> Option<Callable<'a>> {
     match model.resolve(expr, scope) {
-        Value::Function(f) => return Some((f, Vec::new())),
+        Value::Function(f) => {
+            return Some(Callable {
+                f,
+                bindings: Vec::new(),
+                next: 0,
+            });
+        }
         Value::Object { path, .. } if path == "functools.partial" => return None,
         _ => {}
     }
     match &expr.kind {
         ExprKind::Attribute { value, attr } => {
-            // `self.work`: a method of the class the current method belongs to; `self`
-            // itself is parameter 0 and stays unbound.
-            let (class, this) = model.method_of(model.enclosing_function(scope)?)?;
-            if value.as_name() != Some(this) {
-                return None;
-            }
-            let f = model.method(class, &attr.name)?;
-            Some((f, Vec::new()))
+            let f = self_method(model, value, &attr.name, scope)?;
+            Some(Callable {
+                f,
+                bindings: Vec::new(),
+                next: 1,
+            })
         }
         ExprKind::Call(call) => {
             let callee = model.resolve(&call.func, scope);
             if callee.path() != Some("functools.partial") {
                 return None;
             }
-            let (f, mut bindings) = callable(model, call.args.first()?, scope)?;
-            let offset = bindings.len();
-            bindings.extend(
-                call.args[1..]
-                    .iter()
-                    .take_while(|e| !matches!(e.kind, ExprKind::Starred(_)))
-                    .enumerate()
-                    .map(|(i, e)| (offset + i, e)),
-            );
-            Some((f, bindings))
+            let inner = callable(model, call.args.first()?, scope)?;
+            let (f, next0) = (inner.f, inner.next);
+            let bindings = inner.bind(call.args[1..].iter());
+            let next = next0 + bindings.iter().filter(|(i, _)| *i >= next0).count();
+            Some(Callable { f, bindings, next })
         }
         _ => None,
     }
+}
+
+/// `self.name` inside a method: the method `name` of the same class (through bases
+/// defined in this file).
+fn self_method<'a>(
+    model: &Model<'a>,
+    object: &Expr,
+    name: &str,
+    scope: ScopeId,
+) -> Option<&'a FunctionDef> {
+    let (class, this) = model.method_of(model.enclosing_function(scope)?)?;
+    if object.as_name() != Some(this) {
+        return None;
+    }
+    model.method(class, name)
 }
 
 /// Binds a call's arguments to `f`'s parameters; `skip` leading parameters are bound

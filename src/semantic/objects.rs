@@ -110,6 +110,37 @@ impl<'m, 'a> Objects<'m, 'a> {
         self.track(expr, scope)
     }
 
+    /// Whether `expr` is known without guessing: not a parameter, or a parameter that
+    /// every launch and call of this file binds, each to an object the tracker follows
+    /// (tracking a parameter otherwise lets the arguments it can follow speak for the
+    /// ones it cannot). Fixes that change a call ask for this.
+    pub fn known_everywhere(&self, expr: &'a Expr, scope: ScopeId) -> bool {
+        let Some(name) = expr.as_name() else {
+            return true;
+        };
+        let Some((found, bindings)) = self.model.bindings_at(name, scope, expr.range.start) else {
+            return false;
+        };
+        let mut params = bindings.iter().filter_map(|b| match b.kind {
+            BindingKind::Param(i) => Some(i),
+            _ => None,
+        });
+        let Some(index) = params.next() else {
+            return true;
+        };
+        let Some(f) = self.model.function(found) else {
+            return false;
+        };
+        let launches: Vec<_> = self.links().of(f).collect();
+        !launches.is_empty()
+            && launches.iter().all(|l| {
+                l.bindings
+                    .iter()
+                    .find(|(i, _)| *i == index)
+                    .is_some_and(|(_, arg)| self.track(arg, l.scope).is_some())
+            })
+    }
+
     /// What `expr` holds, when it is a shared object (queue, lock, value...).
     pub fn shared(&self, expr: &'a Expr, scope: ScopeId) -> Option<(SharedKind, Family)> {
         self.track(expr, scope)?.shared()
@@ -132,6 +163,28 @@ impl<'m, 'a> Objects<'m, 'a> {
 
     fn compute(&self, expr: &'a Expr, scope: ScopeId, depth: u32) -> Option<Tracked<'a>> {
         match &expr.kind {
+            // `v.get_lock()`: the lock of a shared value (a recursive lock by default).
+            ExprKind::Call(call) if matches!(&call.func.kind, ExprKind::Attribute { attr, .. } if attr.name == "get_lock") =>
+            {
+                let ExprKind::Attribute { value, .. } = &call.func.kind else {
+                    return None;
+                };
+                let owner = self.track_at(value, scope, depth + 1)?;
+                matches!(
+                    owner.shared(),
+                    Some((
+                        SharedKind::Value | SharedKind::Array,
+                        Family::Multiprocessing
+                    ))
+                )
+                .then(|| Tracked {
+                    class: MpClass::Shared(SharedKind::RLock, Family::Multiprocessing),
+                    sites: vec![Site {
+                        call: expr,
+                        part: None,
+                    }],
+                })
+            }
             ExprKind::Call(_) => match self.model.resolve(expr, scope) {
                 Value::Instance { class, .. } => Some(Tracked {
                     class,

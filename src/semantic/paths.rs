@@ -39,15 +39,14 @@ impl<'a> FunctionPaths<'a> {
     }
 
     /// From `start` (leaving by the `first` edges), a path to the end of the function, out
-    /// by an exception, or back to `start`, that calls none of `closing` on `object`.
+    /// by an exception, or back to `start`, that closes nothing as `closing` says.
     pub fn unclosed(
         &self,
         objects: &Objects<'_, 'a>,
         start: NodeId,
         first: &[Edge],
         object: &Tracked<'a>,
-        closing: &[&str],
-        accept: &dyn Fn(&Escape) -> bool,
+        closing: &Closing<'_>,
     ) -> Option<Escape> {
         let on_object = |mc: &MethodCall<'a>| {
             objects
@@ -55,9 +54,10 @@ impl<'a> FunctionPaths<'a> {
                 .is_some_and(|t| t.same_object(object))
         };
         let stops = |id: NodeId| {
-            self.calls
-                .iter()
-                .any(|(n, mc)| *n == id && closing.contains(&mc.method) && on_object(mc))
+            (closing.also)(id)
+                || self.calls.iter().any(|(n, mc)| {
+                    *n == id && closing.methods.contains(&mc.method) && on_object(mc)
+                })
         };
         // A node whose every call is a method of the object itself (`cond.wait()`) is not
         // where the object escapes by an exception.
@@ -67,7 +67,8 @@ impl<'a> FunctionPaths<'a> {
                 && mine.iter().all(|(_, mc)| on_object(mc))
                 && calls_in_node(&self.cfg, id) == mine.len()
         };
-        self.cfg.escape(start, first, &stops, &quiet, accept)
+        self.cfg
+            .escape(start, first, &stops, &quiet, closing.accept)
     }
 
     /// The method calls a node evaluates.
@@ -77,6 +78,16 @@ impl<'a> FunctionPaths<'a> {
             .filter(move |(n, _)| *n == node)
             .map(|(_, mc)| mc)
     }
+}
+
+/// What closes an object on a path, and which escapes matter.
+pub struct Closing<'q> {
+    /// Methods of the object that close it (`release`, `task_done`).
+    pub methods: &'q [&'q str],
+    /// Other nodes that close it (a helper that calls the method).
+    pub also: &'q dyn Fn(NodeId) -> bool,
+    /// Whether an escape found counts; a rejected one lets the search go on.
+    pub accept: &'q dyn Fn(&Escape) -> bool,
 }
 
 /// How many calls a node evaluates itself.
