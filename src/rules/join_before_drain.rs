@@ -42,11 +42,7 @@ impl Rule for JoinBeforeDrain {
         {
             return;
         }
-        let module = &cx.model.module.body;
-        let bodies: Vec<(&[Stmt], ScopeId)> = std::iter::once((&module[..], ScopeId::MODULE))
-            .chain(cx.model.functions().map(|f| (&f.body[..], f.scope)))
-            .collect();
-        for (body, scope) in bodies {
+        for (body, scope) in cx.model.bodies() {
             let calls = objects.method_calls(scope);
             let mut paths = None;
             let joins: Vec<MethodCall<'_>> = calls

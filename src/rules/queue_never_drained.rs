@@ -51,11 +51,7 @@ impl Rule for QueueNeverDrained {
         }) {
             return;
         }
-        let module = &cx.model.module.body;
-        let bodies: Vec<(&[Stmt], ScopeId)> = std::iter::once((&module[..], ScopeId::MODULE))
-            .chain(cx.model.functions().map(|f| (&f.body[..], f.scope)))
-            .collect();
-        for (body, scope) in bodies {
+        for (body, scope) in cx.model.bodies() {
             feeder_misuse(cx, body, scope);
         }
         never_read(cx);
@@ -287,12 +283,7 @@ fn in_sight<'a>(objects: &Objects<'_, 'a>, queue: &Tracked<'a>) -> bool {
 /// The variable a construction call is assigned to, with its scope: `q = Queue()`.
 fn bound_name<'a>(objects: &Objects<'_, 'a>, call: &'a Expr) -> Option<(&'a str, ScopeId)> {
     let model = objects.model;
-    let scopes = std::iter::once(ScopeId::MODULE).chain(model.functions().map(|f| f.scope));
-    for scope in scopes {
-        let body = match model.function(scope) {
-            Some(f) => &f.body[..],
-            None => &model.module.body[..],
-        };
+    for (body, scope) in model.bodies() {
         if let Some(name) = assigned_name(body, call) {
             // The name must be bound by that assignment in this scope.
             let bound_here = model

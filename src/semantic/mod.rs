@@ -222,6 +222,22 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// The statements that run as one body: a function's, or the module's.
+    pub fn body(&self, scope: ScopeId) -> Option<&'a [Stmt]> {
+        match self.function(scope) {
+            Some(f) => Some(&f.body),
+            None if scope == ScopeId::MODULE => Some(&self.module.body),
+            None => None,
+        }
+    }
+
+    /// The module body and every function body, with their scopes.
+    pub fn bodies(&self) -> Vec<(&'a [Stmt], ScopeId)> {
+        std::iter::once((&self.module.body[..], ScopeId::MODULE))
+            .chain(self.functions().map(|f| (&f.body[..], f.scope)))
+            .collect()
+    }
+
     /// Every function and method defined in the file, nested ones included.
     pub fn functions(&self) -> impl Iterator<Item = &'a FunctionDef> + '_ {
         self.scopes.iter().filter_map(|s| s.function)

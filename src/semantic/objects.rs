@@ -290,11 +290,7 @@ impl<'m, 'a> Objects<'m, 'a> {
 
     /// The objects `name.append(x)` puts into a list that starts empty in `scope`.
     fn appended(&self, name: &str, scope: ScopeId, depth: u32) -> Option<Tracked<'a>> {
-        let body = match self.model.function(scope) {
-            Some(f) => &f.body[..],
-            None if scope == ScopeId::MODULE => &self.model.module.body[..],
-            None => return None,
-        };
+        let body = self.model.body(scope)?;
         let mut items = Vec::new();
         crate::semantic::exec::walk_all_exprs(body, scope, &mut |e, at| {
             if let Some(call) = e.as_call()
@@ -458,10 +454,8 @@ impl<'m, 'a> Objects<'m, 'a> {
     /// binds to a parameter, or a target it is assigned to. Anything else (returned,
     /// stored, passed elsewhere) lets the object out of sight.
     pub fn fully_visible(&self, name: &str, scope: ScopeId) -> bool {
-        let body = match self.model.function(scope) {
-            Some(f) => &f.body[..],
-            None if scope == ScopeId::MODULE => &self.model.module.body[..],
-            None => return false,
+        let Some(body) = self.model.body(scope) else {
+            return false;
         };
         let mut known: Vec<*const Expr> = self
             .every_method_call()
