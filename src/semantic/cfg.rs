@@ -784,10 +784,16 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// `except:`, `except Exception:`, `except BaseException:`, also inside a tuple.
 fn catches_everything(h: &Handler) -> bool {
+    let broad = |e: &Expr| matches!(e.as_name(), Some("BaseException" | "Exception"));
     match &h.type_ {
         None => true,
-        Some(t) => matches!(t.as_name(), Some("BaseException" | "Exception")),
+        Some(Expr {
+            kind: ExprKind::Tuple(items),
+            ..
+        }) => items.iter().any(broad),
+        Some(t) => broad(t),
     }
 }
 
