@@ -176,6 +176,14 @@ fn report<'a>(
                  arrives here, and `{lock}` stays held"
             ),
         ),
+        (_, Some((node, range)))
+            if escape.by_exception && matches!(paths.cfg.nodes[node].kind, NodeKind::Assert(_)) =>
+        {
+            (
+                format!("if the `assert` at line {} fails", cx.line_of(range.start)),
+                format!("if this fails, `{lock}` stays held"),
+            )
+        }
         (_, Some((_, range))) if escape.by_exception && !raise_stmt => (
             format!("if `{}` raises", snippet(cx.text(range))),
             format!("if this raises, `{lock}` stays held"),

@@ -15,7 +15,7 @@
 //! | `try` | exceptions in the body go to a `Dispatch` node with an edge into each handler, and onward unless a handler catches everything; `else` follows the body |
 //! | `finally` | built once for each way in (falling through, exception, return, break, continue) and continuing the same way out |
 //! | `with` | an `Enter` node, the body, and a `WithExit` node that every way out passes, like a `finally` |
-//! | `assert` | a `Test`: `False` raises |
+//! | `assert` | an `Assert` node: `True` goes on, the failure raises |
 //! | `match` | the subject, then an edge into every case and past them all |
 //!
 //! Exceptional edges come from calls (and `raise`, `assert`), not from every statement:
@@ -47,6 +47,8 @@ pub enum NodeKind<'a> {
     Test(&'a Expr),
     /// An expression evaluated on its own: a `for` loop's iterable, a `match` subject.
     Eval(&'a Expr),
+    /// An `assert` statement: `True` goes on, a failure raises.
+    Assert(&'a Stmt),
     /// The head of a `for` loop: `True` for another element, `False` when exhausted.
     Loop(&'a Stmt),
     /// Exceptions arriving at a `try`'s handlers.
@@ -102,7 +104,7 @@ impl<'a> Cfg<'a> {
     /// The statement or test a node stands for, as a range (none for synthetic nodes).
     pub fn range(&self, id: NodeId) -> Option<Range> {
         match self.nodes[id].kind {
-            NodeKind::Stmt(s) | NodeKind::Loop(s) => Some(s.range),
+            NodeKind::Stmt(s) | NodeKind::Loop(s) | NodeKind::Assert(s) => Some(s.range),
             NodeKind::Test(e) | NodeKind::Eval(e) => Some(e.range),
             NodeKind::Enter(w) | NodeKind::WithExit(w) => Some(w.context.range),
             _ => None,
@@ -133,7 +135,7 @@ impl<'a> Cfg<'a> {
     /// The part of the source a node evaluates itself: a compound statement's header only.
     fn own_range(&self, id: NodeId) -> Option<Range> {
         match self.nodes[id].kind {
-            NodeKind::Stmt(s) => Some(s.range),
+            NodeKind::Stmt(s) | NodeKind::Assert(s) => Some(s.range),
             NodeKind::Test(e) | NodeKind::Eval(e) => Some(e.range),
             NodeKind::Enter(w) => Some(w.context.range),
             NodeKind::Loop(s) => match &s.kind {
@@ -607,8 +609,8 @@ impl<'a> Builder<'a> {
                 self.jump(node, jump);
                 None
             }
-            StmtKind::Assert { test, .. } => {
-                let node = self.step(prev, NodeKind::Test(test), Edge::Normal);
+            StmtKind::Assert { .. } => {
+                let node = self.step(prev, NodeKind::Assert(stmt), Edge::Normal);
                 self.raise_from(node);
                 let after = self.node(NodeKind::Join);
                 self.edge(node, after, Edge::True);
@@ -853,6 +855,7 @@ pub fn render(cfg: &Cfg<'_>, text: &str) -> String {
                 let tag = match node.kind {
                     NodeKind::Test(_) => "test",
                     NodeKind::Eval(_) => "eval",
+                    NodeKind::Assert(_) => "assert",
                     NodeKind::Loop(_) => "loop",
                     NodeKind::Enter(_) => "enter",
                     NodeKind::WithExit(_) => "with-exit",

@@ -104,7 +104,7 @@ fn calls_in_node(cfg: &Cfg<'_>, id: NodeId) -> usize {
         }
     }
     match cfg.nodes[id].kind {
-        NodeKind::Stmt(s) => {
+        NodeKind::Stmt(s) | NodeKind::Assert(s) => {
             let mut n = 0;
             crate::semantic::exec::for_each_child(s, |c| {
                 if let crate::semantic::exec::Child::Expr(e) = c {
