@@ -176,13 +176,6 @@ pub enum SharedKind {
 }
 
 impl SharedKind {
-    pub fn is_queue(self) -> bool {
-        matches!(
-            self,
-            SharedKind::Queue | SharedKind::JoinableQueue | SharedKind::SimpleQueue
-        )
-    }
-
     /// Whether `acquire()`/`release()` lock and unlock it.
     pub fn is_lock(self) -> bool {
         matches!(

@@ -8,7 +8,6 @@ use crate::semantic::objects::{MethodCall, Objects, Tracked};
 /// One function's graph with its method calls placed on nodes.
 pub struct FunctionPaths<'a> {
     pub cfg: Cfg<'a>,
-    pub scope: ScopeId,
     calls: Vec<(NodeId, MethodCall<'a>)>,
 }
 
@@ -26,7 +25,7 @@ impl<'a> FunctionPaths<'a> {
                 calls.push((node, mc));
             }
         }
-        Some(Self { cfg, scope, calls })
+        Some(Self { cfg, calls })
     }
 
     /// The nodes that evaluate `call`.
