@@ -25,11 +25,7 @@ impl Rule for JoinBeforeDrain {
     }
 
     fn wants(&self) -> Wants {
-        Wants {
-            module: true,
-            exprs: false,
-            concurrency_only: true,
-        }
+        Wants::FLOW_MODULE
     }
 
     fn check_module(&self, cx: &mut Checker<'_, '_>) {

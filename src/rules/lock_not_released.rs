@@ -18,11 +18,7 @@ impl Rule for LockNotReleased {
     }
 
     fn wants(&self) -> Wants {
-        Wants {
-            module: true,
-            exprs: false,
-            concurrency_only: true,
-        }
+        Wants::FLOW_MODULE
     }
 
     fn check_module(&self, cx: &mut Checker<'_, '_>) {
@@ -493,7 +489,7 @@ fn visit(stmt: &Stmt, f: &mut dyn FnMut(&Stmt)) {
 
 /// The first line of a piece of code, shortened for a message.
 fn snippet(text: &str) -> String {
-    let line = text.lines().next().unwrap_or("").trim();
+    let line = crate::rules::first_line(text);
     if line.chars().count() > 40 {
         format!("{}...", line.chars().take(37).collect::<String>())
     } else {

@@ -37,6 +37,20 @@ pub struct Wants {
     pub concurrency_only: bool,
 }
 
+impl Wants {
+    /// Once per file, in files that reach the flow layer: what the flow rules ask for.
+    pub const FLOW_MODULE: Wants = Wants {
+        module: true,
+        exprs: false,
+        concurrency_only: true,
+    };
+}
+
+/// The first line of a piece of source, trimmed, for a message.
+pub fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("").trim()
+}
+
 pub trait Rule: Sync {
     fn code(&self) -> RuleCode;
 

@@ -24,11 +24,7 @@ impl Rule for QueueNeverDrained {
     }
 
     fn wants(&self) -> Wants {
-        Wants {
-            module: true,
-            exprs: false,
-            concurrency_only: true,
-        }
+        Wants::FLOW_MODULE
     }
 
     fn check_module(&self, cx: &mut Checker<'_, '_>) {

@@ -4,7 +4,7 @@
 use crate::ast::*;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::registry::RuleCode;
-use crate::rules::{Checker, Rule, Wants};
+use crate::rules::{Checker, Rule, Wants, first_line};
 use crate::semantic::links::LaunchKind;
 use crate::semantic::mp::{Family, SharedKind};
 
@@ -16,11 +16,7 @@ impl Rule for SharedValueRace {
     }
 
     fn wants(&self) -> Wants {
-        Wants {
-            module: true,
-            exprs: false,
-            concurrency_only: true,
-        }
+        Wants::FLOW_MODULE
     }
 
     fn check_module(&self, cx: &mut Checker<'_, '_>) {
@@ -292,8 +288,4 @@ fn guarded_at<'a>(
         return found || guards.iter().any(|g| is_lock_context(cx, g, scope));
     }
     false
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or("").trim()
 }

@@ -4,7 +4,7 @@
 use crate::ast::*;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::registry::RuleCode;
-use crate::rules::{Checker, Rule, Wants};
+use crate::rules::{Checker, Rule, Wants, first_line};
 use crate::semantic::cfg::{Edge, Escape, EscapeKind, NodeKind};
 use crate::semantic::links::LaunchKind;
 use crate::semantic::mp::{Family, SharedKind};
@@ -19,11 +19,7 @@ impl Rule for TaskDoneMissing {
     }
 
     fn wants(&self) -> Wants {
-        Wants {
-            module: true,
-            exprs: false,
-            concurrency_only: true,
-        }
+        Wants::FLOW_MODULE
     }
 
     fn check_module(&self, cx: &mut Checker<'_, '_>) {
@@ -170,8 +166,4 @@ fn report<'a>(
         d = d.with_annotation(range, label);
     }
     cx.report(d);
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or("").trim()
 }

@@ -188,11 +188,9 @@ impl<'a> Cfg<'a> {
         // (node, raised so far, the state it is reached from); a state is settled when
         // popped, so the path recorded to it is the one explored last: the deepest, whose
         // last step is the most specific culprit.
-        let mut stack: Vec<(NodeId, bool, usize)> = self.nodes[start]
-            .succs
-            .iter()
-            .filter(|(_, e)| first.contains(e))
-            .map(|(n, _)| (*n, false, start_state))
+        let mut stack: Vec<(NodeId, bool, usize)> = self
+            .first_steps(start, first)
+            .map(|n| (n, false, start_state))
             .collect();
         // Depth-first, exploring normal edges before exceptional ones.
         while let Some((id, raised, from)) = stack.pop() {
@@ -236,6 +234,19 @@ impl<'a> Cfg<'a> {
         None
     }
 
+    /// The successors of `start` along the `first` kinds of edge.
+    fn first_steps<'s>(
+        &'s self,
+        start: NodeId,
+        first: &'s [Edge],
+    ) -> impl Iterator<Item = NodeId> + 's {
+        self.nodes[start]
+            .succs
+            .iter()
+            .filter(|(_, e)| first.contains(e))
+            .map(|(n, _)| *n)
+    }
+
     /// Whether some path from `start` (leaving by the `first` edges) reaches a node for
     /// which `target` holds without passing one for which `avoid` holds; returns the first
     /// one found.
@@ -247,12 +258,7 @@ impl<'a> Cfg<'a> {
         avoid: &dyn Fn(NodeId) -> bool,
     ) -> Option<NodeId> {
         let mut seen = vec![false; self.nodes.len()];
-        let mut stack: Vec<NodeId> = self.nodes[start]
-            .succs
-            .iter()
-            .filter(|(_, e)| first.contains(e))
-            .map(|(n, _)| *n)
-            .collect();
+        let mut stack: Vec<NodeId> = self.first_steps(start, first).collect();
         while let Some(id) = stack.pop() {
             if std::mem::replace(&mut seen[id], true) {
                 continue;
