@@ -8,16 +8,27 @@ use std::io::{self, Write};
 use clap::Parser;
 
 use mpdoctor::check::{self, CheckSettings, Outcome};
-use mpdoctor::cli::{CheckArgs, Cli, ColorChoice, Command, DocFormat, OutputFormat, ShmArgs};
+use mpdoctor::cli::{
+    CheckArgs, Cli, ColorChoice, Command, DocFormat, FailOn, OutputFormat, RunArgs, RunFormat,
+    ShmArgs,
+};
 use mpdoctor::docs;
 use mpdoctor::fix::FixMode;
 use mpdoctor::output::{self, RenderOptions};
+use mpdoctor::run::{self, Category};
 use mpdoctor::shm;
 
 /// Exit codes: stable, for CI.
 pub const EXIT_CLEAN: u8 = 0;
 pub const EXIT_FINDINGS: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
+/// `mpdoctor run`: the run hung (or outlived the command, or passed `--timeout`) and
+/// mpdoctor stopped it; the code `timeout(1)` uses.
+pub const EXIT_RUN_STOPPED: u8 = 124;
+/// `mpdoctor shm`: nothing is proven leaked, but entries are `likely-leaked`.
+pub const EXIT_LIKELY_LEAKED: u8 = 3;
+/// `mpdoctor run`: the command succeeded, but the run found what `--fail-on` names.
+pub const EXIT_RUN_FINDINGS: u8 = 3;
 
 /// Runs the program with these arguments and returns the exit code.
 pub fn main<I, T>(args: I) -> u8
@@ -42,6 +53,7 @@ where
     let ran = match cli.command {
         Command::Check(args) => check(&args, &mut out).map_err(|e| e.to_string()),
         Command::Shm(args) => shm(&args, &mut out),
+        Command::Run(args) => return run(&args),
         Command::Rule(args) => Ok((
             EXIT_CLEAN,
             match args.output_format {
@@ -76,6 +88,73 @@ where
     }
 }
 
+/// Runs a command under the watchdog. Its exit code is the command's, unless the command
+/// succeeded and `--fail-on` names something that was found.
+fn run(args: &RunArgs) -> u8 {
+    let options = run::RunOptions {
+        command: args.command.clone(),
+        hang_timeout: args.hang_timeout,
+        timeout: args.timeout,
+        start_method: args.start_method,
+        shm_dir: args.shm_dir.clone(),
+    };
+    let report = match run::run(&options) {
+        Ok(report) => report,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "mpdoctor: error: {e}");
+            return e.exit_code();
+        }
+    };
+    let format = if args.json {
+        RunFormat::Json
+    } else {
+        args.output_format
+    };
+    let write = |out: &mut dyn Write| match format {
+        RunFormat::Human => run::output::summary(&report, out),
+        RunFormat::Json => run::output::json(&report, out),
+        RunFormat::Sarif => run::output::sarif(&report, out),
+        RunFormat::Github => run::output::github(&report, out),
+    };
+    let written = match &args.output {
+        Some(path) => std::fs::File::create(path).and_then(|f| {
+            let mut f = io::BufWriter::new(f);
+            write(&mut f)?;
+            f.flush()
+        }),
+        None if format == RunFormat::Human => write(&mut io::stderr().lock()),
+        None => {
+            let mut out = io::stdout().lock();
+            write(&mut out).and_then(|()| out.flush())
+        }
+    };
+    if let Err(e) = written {
+        let _ = writeln!(
+            io::stderr(),
+            "mpdoctor: error: cannot write the report: {e}"
+        );
+    }
+    let stopped_hung = report
+        .stopped
+        .is_some_and(|t| t != run::Trigger::Interrupted);
+    if stopped_hung {
+        return EXIT_RUN_STOPPED;
+    }
+    let own = u8::try_from(report.exit_code).unwrap_or(255);
+    let fails = args.fail_on.iter().any(|f| match f {
+        FailOn::All => !report.findings.is_empty(),
+        FailOn::Leak => report.has(Category::Leak),
+        FailOn::Hang => report.has(Category::Hang),
+        FailOn::Warning => report.has(Category::Warning),
+        FailOn::Error => report.has(Category::Error),
+    });
+    if own == 0 && fails {
+        EXIT_RUN_FINDINGS
+    } else {
+        own
+    }
+}
+
 /// Inspects shared memory, and cleans it with `--clean`. Exit 1 when leaks remain.
 fn shm(args: &ShmArgs, out: &mut dyn Write) -> Result<(u8, io::Result<()>), String> {
     let user = match &args.user {
@@ -93,6 +172,7 @@ fn shm(args: &ShmArgs, out: &mut dyn Write) -> Result<(u8, io::Result<()>), Stri
         user,
         origins: args.origin.clone(),
         verdicts: args.verdict.clone(),
+        disregard: args.disregard.clone(),
         now,
     };
     let report = shm::inspect(&options).map_err(|e| e.to_string())?;
@@ -125,6 +205,8 @@ fn shm(args: &ShmArgs, out: &mut dyn Write) -> Result<(u8, io::Result<()>), Stri
     }
     let code = if leaked > removed {
         EXIT_FINDINGS
+    } else if report.likely_leaked().next().is_some() {
+        EXIT_LIKELY_LEAKED
     } else {
         EXIT_CLEAN
     };

@@ -30,6 +30,78 @@ pub enum Command {
     Rules(RulesArgs),
     /// Inspect shared memory: who holds each entry, who made it, what leaked.
     Shm(ShmArgs),
+    /// Run a command and report the shared memory it leaks, hangs at exit and
+    /// multiprocessing warnings.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    /// A summary on standard error.
+    Human,
+    /// The whole report as JSON.
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+    /// GitHub Actions annotations.
+    Github,
+}
+
+/// What `--fail-on` can turn into a failing exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Leak,
+    Hang,
+    Warning,
+    Error,
+    All,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Stop and report the run when a program's main thread has finished but the
+    /// process has not exited this many seconds later, or when processes outlive the
+    /// command by this long (default for the latter: 10).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub hang_timeout: Option<std::time::Duration>,
+
+    /// Stop and report the run when the command runs longer than this.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// Change the default start method of every Python program in the run.
+    #[arg(long, value_name = "METHOD", value_parser = parse_method)]
+    pub start_method: Option<StartMethod>,
+
+    /// Exit with 3 when the command succeeded but the run found these (leak, hang,
+    /// warning, error, all).
+    #[arg(long, value_delimiter = ',', value_enum, value_name = "KIND")]
+    pub fail_on: Vec<FailOn>,
+
+    /// The report's format.
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub output_format: RunFormat,
+
+    /// Same as --output-format json.
+    #[arg(long, conflicts_with = "output_format")]
+    pub json: bool,
+
+    /// Write the report to FILE instead of standard error (human) or standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// The shared-memory directory to watch.
+    #[arg(long, default_value = "/dev/shm", value_name = "DIR")]
+    pub shm_dir: PathBuf,
+
+    /// The command and its arguments (after `--`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,13 +130,19 @@ pub struct ShmArgs {
     #[arg(long, value_delimiter = ',', value_name = "ORIGIN")]
     pub origin: Vec<crate::shm::origin::Origin>,
 
-    /// Only entries with these verdicts (in-use, leaked, unknown).
+    /// Only entries with these verdicts (in-use, leaked, likely-leaked, unknown).
     #[arg(long, value_delimiter = ',', value_name = "VERDICT")]
     pub verdict: Vec<crate::shm::Verdict>,
 
     /// Seconds an entry nobody holds must have existed before it counts as leaked.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub min_age: i64,
+
+    /// Processes that cannot be read and that you know hold nothing here (a VM's init,
+    /// root's daemons): entries only they could hold count as leaked, and --clean may
+    /// remove them.
+    #[arg(long, value_delimiter = ',', value_name = "PID")]
+    pub disregard: Vec<i32>,
 
     /// Remove leaked entries (only prints what it would remove without --yes).
     #[arg(long)]
@@ -193,6 +271,16 @@ pub struct RuleArgs {
 pub struct RulesArgs {
     #[arg(long, value_enum, default_value_t = DocFormat::Text)]
     pub output_format: DocFormat,
+}
+
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds < 1e9) {
+        return Err(format!("`{s}`: expected a positive number of seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 fn parse_method(s: &str) -> Result<StartMethod, String> {

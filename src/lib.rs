@@ -19,6 +19,7 @@ pub mod output;
 pub mod python;
 pub mod registry;
 pub mod rules;
+pub mod run;
 pub mod semantic;
 pub mod shm;
 pub mod source;

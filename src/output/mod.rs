@@ -2,10 +2,10 @@
 
 mod concise;
 mod full;
-mod github;
+pub mod github;
 mod json;
 mod junit;
-mod sarif;
+pub mod sarif;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};

@@ -81,7 +81,18 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
         })
         .collect();
 
-    let log = json!({
+    let mut log = envelope(rules, results);
+    // Our columns count characters, not UTF-16 code units (SARIF's default).
+    log["runs"][0]["columnKind"] = json!("unicodeCodePoints");
+    serde_json::to_writer_pretty(&mut *out, &log)?;
+    writeln!(out)
+}
+
+/// A URI relative to the working directory where the file lies below it (what code
+/// scanning expects); otherwise an absolute `file://` URI.
+/// A SARIF 2.1.0 log of one run of mpdoctor.
+pub fn envelope(rules: Vec<Value>, results: Vec<Value>) -> Value {
+    json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
@@ -91,16 +102,10 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
                 "rules": rules,
             }},
             "results": results,
-            // Our columns count characters, not UTF-16 code units (SARIF's default).
-            "columnKind": "unicodeCodePoints",
-        }]
-    });
-    serde_json::to_writer_pretty(&mut *out, &log)?;
-    writeln!(out)
+        }],
+    })
 }
 
-/// A URI relative to the working directory where the file lies below it (what code
-/// scanning expects); otherwise an absolute `file://` URI.
 fn artifact_uri(path: &std::path::Path) -> String {
     let below_cwd = path.is_relative()
         && path

@@ -183,7 +183,11 @@ fn verify(
             return Err(format!("younger than --min-age ({age}s)"));
         }
     }
-    if let Some(p) = scan.procs.iter().find(|p| p.unreadable) {
+    let unreadable = scan
+        .procs
+        .iter()
+        .find(|p| p.unreadable && !options.disregard.contains(&p.pid));
+    if let Some(p) = unreadable {
         return Err(format!("process {} cannot be read now", p.pid));
     }
     for e in std::iter::once(&now).chain(&below) {

@@ -27,17 +27,26 @@ pub enum Verdict {
     InUse,
     /// Nothing holds it, every process could be read, and it is older than `--min-age`.
     Leaked,
+    /// Nothing readable holds it, it is old enough, its creator (where known) is gone,
+    /// and only processes that cannot be read could still hold it.
+    LikelyLeaked,
     /// It cannot be told: a process could not be read, it is too young, or it is a link.
     Unknown,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 3] = [Verdict::InUse, Verdict::Leaked, Verdict::Unknown];
+    pub const ALL: [Verdict; 4] = [
+        Verdict::InUse,
+        Verdict::Leaked,
+        Verdict::LikelyLeaked,
+        Verdict::Unknown,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::InUse => "in-use",
             Verdict::Leaked => "leaked",
+            Verdict::LikelyLeaked => "likely-leaked",
             Verdict::Unknown => "unknown",
         }
     }
@@ -50,7 +59,9 @@ impl std::str::FromStr for Verdict {
         Verdict::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown verdict `{s}` (expected in-use, leaked or unknown)"))
+            .ok_or_else(|| {
+                format!("unknown verdict `{s}` (expected in-use, leaked, likely-leaked or unknown)")
+            })
     }
 }
 
@@ -63,6 +74,8 @@ pub struct Options {
     pub user: Option<u32>,
     pub origins: Vec<Origin>,
     pub verdicts: Vec<Verdict>,
+    /// Unreadable processes the user vouches hold nothing here (`--disregard`).
+    pub disregard: Vec<i32>,
     /// "Now", in seconds since the epoch (a parameter so tests can fix it).
     pub now: i64,
 }
@@ -97,6 +110,10 @@ pub struct Item {
     pub creator_alive: Option<bool>,
     pub semaphore_value: Option<u32>,
     pub holders: Vec<Holder>,
+    /// For `likely-leaked` and `unknown`: the processes that cannot be read and could
+    /// hold it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub could_hold: Vec<Holder>,
     pub verdict: Verdict,
     pub reason: String,
     #[serde(skip)]
@@ -156,6 +173,12 @@ pub struct Report {
 impl Report {
     pub fn leaked(&self) -> impl Iterator<Item = &Item> {
         self.items.iter().filter(|i| i.verdict == Verdict::Leaked)
+    }
+
+    pub fn likely_leaked(&self) -> impl Iterator<Item = &Item> {
+        self.items
+            .iter()
+            .filter(|i| i.verdict == Verdict::LikelyLeaked)
     }
 }
 
@@ -417,12 +440,24 @@ fn judge(
     let age = (options.now - entry.existed_since()).max(0);
     let could_hold = |p: &ProcInfo| {
         p.unreadable
+            && !options.disregard.contains(&p.pid)
             && match p.uid {
                 None | Some(0) => true,
                 // Group members and others may open it when its mode lets them.
                 Some(uid) => uid == entry.uid || entry.mode & 0o066 != 0,
             }
     };
+    let could: Vec<Holder> = scan
+        .procs
+        .iter()
+        .filter(|p| could_hold(p))
+        .map(|p| Holder {
+            pid: p.pid,
+            how: Vec::new(),
+            uid: p.uid,
+            cmdline: p.cmdline.clone(),
+        })
+        .collect();
     let (verdict, reason) = if !holders.is_empty() {
         (
             Verdict::InUse,
@@ -433,10 +468,15 @@ fn judge(
             Verdict::Unknown,
             "a symbolic link: never followed".to_string(),
         )
-    } else if let Some(p) = scan.procs.iter().find(|p| could_hold(p)) {
-        (
-            Verdict::Unknown,
-            format!("process {} could hold it but cannot be read", p.pid),
+    } else if !could.is_empty() {
+        likely_or_unknown(
+            &could,
+            &unreadable_inside,
+            hidden,
+            age,
+            options,
+            origin_pid,
+            creator_alive,
         )
     } else if let Some(why) = unreadable_inside {
         (
@@ -459,6 +499,18 @@ fn judge(
         )
     } else {
         let mut reason = "no process holds it".to_string();
+        let vouched: Vec<String> = scan
+            .procs
+            .iter()
+            .filter(|p| p.unreadable && options.disregard.contains(&p.pid))
+            .map(|p| p.pid.to_string())
+            .collect();
+        if !vouched.is_empty() {
+            reason.push_str(&format!(
+                " (disregarding unreadable process(es) {}, as --disregard asks)",
+                vouched.join(",")
+            ));
+        }
         if let (Some(pid), Some(false)) = (origin_pid, creator_alive) {
             reason.push_str(&format!("; its creator (pid {pid}) is gone"));
         }
@@ -489,10 +541,71 @@ fn judge(
         creator_alive,
         semaphore_value: entry.semaphore_value,
         holders,
+        could_hold: if matches!(verdict, Verdict::LikelyLeaked | Verdict::Unknown) {
+            could
+        } else {
+            Vec::new()
+        },
         verdict,
         reason,
         raw_name: entry.name,
     }
+}
+
+/// An entry that no readable process holds while unreadable ones could: `likely-leaked`
+/// when everything else that can be checked says leaked, else `unknown`.
+fn likely_or_unknown(
+    could: &[Holder],
+    unreadable_inside: &Option<String>,
+    hidden: bool,
+    age: i64,
+    options: &Options,
+    origin_pid: Option<i32>,
+    creator_alive: Option<bool>,
+) -> (Verdict, String) {
+    let first = &could[0];
+    let unknown = |why: String| (Verdict::Unknown, why);
+    if let Some(why) = unreadable_inside {
+        return unknown(format!("what is inside cannot be judged: {why}"));
+    }
+    if hidden {
+        return unknown(
+            "/proc hides other users' processes (hidepid), and any of them could hold it".into(),
+        );
+    }
+    if age < options.min_age {
+        return unknown(format!(
+            "process {} could hold it but cannot be read, and it is only {age}s old",
+            first.pid
+        ));
+    }
+    if creator_alive == Some(true) {
+        return unknown(format!(
+            "its creator (pid {}) still runs, and process {} could hold it but cannot be read",
+            origin_pid.unwrap_or(0),
+            first.pid
+        ));
+    }
+    let names: Vec<String> = could
+        .iter()
+        .take(3)
+        .map(|h| format!("pid {} ({})", h.pid, escape_name(h.cmdline.as_bytes())))
+        .collect();
+    let more = if could.len() > 3 {
+        format!(" and {} more", could.len() - 3)
+    } else {
+        String::new()
+    };
+    let mut reason = format!(
+        "no readable process holds it; only {} unreadable process(es) could: {}{more}. \
+         Confirm with `sudo mpdoctor shm`",
+        could.len(),
+        names.join(", ")
+    );
+    if let (Some(pid), Some(false)) = (origin_pid, creator_alive) {
+        reason.push_str(&format!("; its creator (pid {pid}) is gone"));
+    }
+    (Verdict::LikelyLeaked, reason)
 }
 
 /// Whether the process named in an entry is its creator and still runs: a process with

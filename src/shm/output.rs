@@ -38,7 +38,7 @@ const NEARLY_FULL_PERCENT: f64 = 90.0;
 pub fn table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<8} {:>10} {:>10} {:>5} {:<10} {:<21} {:<18} NAME",
+        "{:<13} {:>10} {:>10} {:>5} {:<10} {:<21} {:<18} NAME",
         "VERDICT", "SIZE", "ALLOCATED", "AGE", "OWNER", "ORIGIN", "HOLDERS"
     )?;
     for item in &report.items {
@@ -59,7 +59,7 @@ pub fn table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         };
         writeln!(
             out,
-            "{:<8} {:>10} {:>10} {:>5} {:<10} {:<21} {:<18} {}{kind}",
+            "{:<13} {:>10} {:>10} {:>5} {:<10} {:<21} {:<18} {}{kind}",
             item.verdict.as_str(),
             human(item.size),
             human(item.allocated),
@@ -107,6 +107,15 @@ pub fn table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         leaked.len(),
         human(leaked_bytes)
     )?;
+    let likely: Vec<_> = report.likely_leaked().collect();
+    if !likely.is_empty() {
+        write!(
+            out,
+            "; {} likely leaked ({} allocated)",
+            likely.len(),
+            human(likely.iter().map(|i| i.allocated).sum())
+        )?;
+    }
     if let Some(fs) = report.filesystem {
         write!(
             out,
@@ -121,7 +130,7 @@ pub fn table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if report.unreadable_processes > 0 {
         writeln!(
             out,
-            "{} process(es) could not be read: entries they could hold are `unknown`, never `leaked` (run as root to see them)",
+            "{} process(es) could not be read: entries only they could hold are `likely-leaked` or `unknown`, never `leaked` (run as root to see them, or name them with --disregard PID if you know they hold nothing here)",
             report.unreadable_processes
         )?;
     }

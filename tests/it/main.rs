@@ -3,6 +3,7 @@
 mod cli;
 mod fixtures;
 mod meta;
+mod run;
 mod runtime;
 mod shm;
 mod support;

@@ -199,7 +199,7 @@ fn deleted_but_mapped_memory_is_counted_per_process() {
 }
 
 #[test]
-fn an_unreadable_process_makes_verdicts_unknown_never_leaked() {
+fn an_entry_only_unreadable_processes_could_hold_is_likely_leaked_and_kept() {
     let fake = Fake::new();
     fake.file("psm_0000dddd", 4096);
     let dir = fake.process(300, 100, &[], &[]);
@@ -209,17 +209,65 @@ fn an_unreadable_process_makes_verdicts_unknown_never_leaked() {
     let out = fake.shm(&[]);
     let doc = json(&out);
     let d = item(&doc, "psm_0000dddd").unwrap();
-    assert_eq!(d["verdict"], "unknown");
-    assert!(d["reason"].as_str().unwrap().contains("cannot be read"));
+    assert_eq!(d["verdict"], "likely-leaked", "{d}");
+    let reason = d["reason"].as_str().unwrap();
+    assert!(reason.contains("pid 300 (python3 worker-300)"), "{reason}");
+    assert!(reason.contains("sudo mpdoctor shm"), "{reason}");
+    assert_eq!(d["could_hold"][0]["pid"], 300);
     assert_eq!(doc["report"]["unreadable_processes"], 1);
-    assert_eq!(out.status.code(), Some(0), "nothing is known to be leaked");
-    // And --clean removes nothing.
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "likely leaks have their own exit code"
+    );
+    // --clean removes nothing that is only likely leaked.
     let clean = fake.shm(&["--clean", "--yes"]);
     assert!(
         fake.shm.join("psm_0000dddd").exists(),
         "{}",
         String::from_utf8_lossy(&clean.stdout)
     );
+    // Too young: it cannot be told.
+    let young = json(&fake.shm(&["--min-age", "100000"]));
+    assert_eq!(item(&young, "psm_0000dddd").unwrap()["verdict"], "unknown");
+    // The Prometheus metrics and the verdict filter carry it.
+    let prom = fake.shm.parent().unwrap().join("metrics.prom");
+    fake.shm(&["--prometheus", prom.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains(
+            "mpdoctor_shm_entries{verdict=\"likely-leaked\",origin=\"python-shared-memory\"} 1"
+        ),
+        "{text}"
+    );
+    let filtered = json(&fake.shm(&["--verdict", "likely-leaked"]));
+    assert_eq!(filtered["report"]["items"].as_array().unwrap().len(), 1);
+    // Naming the unreadable process as one to disregard makes it leaked, and cleanable.
+    let vouched = json(&fake.shm(&["--disregard", "300"]));
+    let d = item(&vouched, "psm_0000dddd").unwrap();
+    assert_eq!(d["verdict"], "leaked", "{d}");
+    assert!(d["reason"].as_str().unwrap().contains("disregarding"));
+    let clean = fake.shm(&["--clean", "--yes", "--disregard", "300"]);
+    assert!(
+        !fake.shm.join("psm_0000dddd").exists(),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+}
+
+#[test]
+fn a_live_creator_keeps_an_unheld_entry_unknown() {
+    let fake = Fake::new();
+    // The creator (pid 401, named in the torch name) runs and is readable; 300 is not.
+    fake.file("torch_401_1_0", 4096);
+    fake.process(401, 100_000, &[], &[]);
+    let dir = fake.process(300, 100, &[], &[]);
+    std::fs::remove_dir(dir.join("fd")).unwrap();
+    std::fs::write(dir.join("fd"), "").unwrap();
+    let doc = json(&fake.shm(&[]));
+    let d = item(&doc, "torch_401_1_0").unwrap();
+    assert_eq!(d["verdict"], "unknown", "{d}");
+    assert!(d["reason"].as_str().unwrap().contains("still runs"));
 }
 
 #[test]
@@ -735,7 +783,10 @@ fn group_access_and_an_empty_process_table() {
     std::fs::remove_dir(dir.join("fd")).unwrap();
     std::fs::write(dir.join("fd"), "").unwrap();
     let doc = json(&fake.shm(&[]));
-    assert_eq!(item(&doc, "psm_0000aaab").unwrap()["verdict"], "unknown");
+    let entry = item(&doc, "psm_0000aaab").unwrap();
+    // It could hold the entry: only likely leaked, and that process is named.
+    assert_eq!(entry["verdict"], "likely-leaked");
+    assert_eq!(entry["could_hold"][0]["pid"], 600);
     // A process table with no process in it is an error, not "nothing holds anything".
     let empty = tempfile::tempdir().unwrap();
     let out = mpdoctor(&[

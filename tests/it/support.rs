@@ -26,7 +26,8 @@ pub fn fixtures() -> Vec<PathBuf> {
     let mut out = Vec::new();
     for dir in std::fs::read_dir(root().join("fixtures")).unwrap() {
         let dir = dir.unwrap().path();
-        if !dir.is_dir() {
+        // `fixtures/run/` holds whole programs for `mpdoctor run`, not rule fixtures.
+        if !dir.is_dir() || dir.ends_with("run") {
             continue;
         }
         for file in std::fs::read_dir(&dir).unwrap() {

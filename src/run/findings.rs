@@ -1,0 +1,575 @@
+//! What a run's observations mean: each leak, hang and recognised message becomes a
+//! finding that says what happened, why, and how to fix it, and names the static rule
+//! that finds the cause in code when that rule exists.
+
+use std::collections::BTreeMap;
+
+use serde::{Serialize, Serializer};
+
+use super::messages::Message;
+use super::tree::Stuck;
+use super::{RunReport, Trigger};
+use crate::diagnostics::Severity;
+use crate::registry::RuleCode;
+use crate::shm::origin::Origin;
+use crate::shm::output::human;
+
+/// The kinds `--fail-on` selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Shared memory or a socket folder the run created and left behind.
+    Leak,
+    /// The run did not exit, and was stopped.
+    Hang,
+    /// A warning of the resource tracker or the interpreter.
+    Warning,
+    /// A multiprocessing error in the run (a child that could not start or unpickle).
+    Error,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Leak => "leak",
+            Category::Hang => "hang",
+            Category::Warning => "warning",
+            Category::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub category: Category,
+    /// A stable identifier of the kind of finding (`leaked-segment`, `exit-hang`, ...).
+    pub id: &'static str,
+    pub severity: Severity,
+    pub title: String,
+    /// What happened in this run.
+    pub message: String,
+    pub why: String,
+    pub fix: String,
+    /// The static rule that finds the cause in code.
+    #[serde(serialize_with = "code_name")]
+    pub rule: Option<RuleCode>,
+    pub details: Vec<String>,
+}
+
+fn code_name<S: Serializer>(rule: &Option<RuleCode>, s: S) -> Result<S::Ok, S::Error> {
+    match rule {
+        Some(code) => s.serialize_some(code.as_str()),
+        None => s.serialize_none(),
+    }
+}
+
+pub fn build(
+    report: &RunReport,
+    messages: &BTreeMap<Message, usize>,
+    samples: &BTreeMap<Message, String>,
+    before_stop: Option<&BTreeMap<Message, usize>>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for left in &report.left_behind {
+        out.push(leak(report, left));
+    }
+    if let Some(trigger) = report.stopped
+        && trigger != Trigger::Interrupted
+    {
+        out.push(hang(report, trigger, messages, before_stop));
+    }
+    // A segment the tracker could not remove because it was gone was first counted
+    // as leaked by the same tracker: one finding says it all.
+    let missing: usize = messages
+        .iter()
+        .filter(|(m, _)| matches!(m, Message::TrackerMissing { .. }))
+        .map(|(_, n)| n)
+        .sum();
+    for (message, count) in messages {
+        // What the trackers said while the tree was being stopped belongs to the hang.
+        let earlier = before_stop.map(|b| b.get(message).copied().unwrap_or(0));
+        if earlier == Some(0) {
+            continue;
+        }
+        if let Message::TrackerLeaked { kind, count, .. } = message
+            && kind == "shared_memory"
+            && *count as usize <= missing
+        {
+            continue;
+        }
+        let sample = samples.get(message).map(String::as_str).unwrap_or("");
+        out.push(explain(message, earlier.unwrap_or(*count), sample, report));
+    }
+    if let Some(method) = report.start_method
+        && report.python_processes == 0
+    {
+        out.push(Finding {
+            category: Category::Warning,
+            id: "start-method-not-applied",
+            severity: Severity::Warning,
+            title: format!("--start-method {method} reached no Python process"),
+            message: "No Python process of the run loaded the injected sitecustomize, so the \
+                      start method was not changed."
+                .into(),
+            why: "mpdoctor changes the start method through PYTHONPATH. Python ignores it \
+                  under -E and -I, and a command may clear the environment."
+                .into(),
+            fix: "Run Python without -E/-I, or keep PYTHONPATH in the environment of the \
+                  processes you want to test."
+                .into(),
+            rule: None,
+            details: Vec::new(),
+        });
+    }
+    out
+}
+
+fn holders(report: &RunReport, pids: &[i32]) -> String {
+    pids.iter()
+        .map(|pid| {
+            let cmd = report
+                .processes
+                .iter()
+                .find(|p| p.pid == *pid)
+                .map(|p| p.cmdline.as_str())
+                .unwrap_or("");
+            format!("pid {pid} ({})", shorten(cmd))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn shorten(cmd: &str) -> String {
+    const MAX: usize = 120;
+    if cmd.chars().count() <= MAX {
+        cmd.to_string()
+    } else {
+        let cut: String = cmd.chars().take(MAX).collect();
+        format!("{cut}...")
+    }
+}
+
+fn leak(report: &RunReport, left: &super::LeftBehind) -> Finding {
+    let mut held = if left.held_by.is_empty() {
+        "a process of the run registered it with its resource tracker".to_string()
+    } else {
+        format!(
+            "held by {} while the run lasted",
+            holders(report, &left.held_by)
+        )
+    };
+    if report.stopped.is_some() {
+        held.push_str(
+            ". mpdoctor stopped the run, and a process that is killed cannot clean up: this \
+             may be a consequence of the stop",
+        );
+    }
+    let (what, why, fix) = if left.place == "socket-folder" {
+        (
+            "multiprocessing's folder for forkserver and manager sockets",
+            "CPython creates it on first use and removes it when the interpreter exits \
+             normally. It stays when the process that made it is killed or ends with \
+             os._exit().",
+            "Let the main process exit normally (no os._exit(), no SIGKILL); shut managers \
+             down with `with Manager() as m:` or m.shutdown().",
+        )
+    } else {
+        match left.origin {
+            Origin::PythonSharedMemory => (
+                "a multiprocessing.shared_memory segment",
+                "A SharedMemory segment lives until something unlinks it. Its creator never \
+                 called unlink(), and no resource tracker removed it: the tracker was killed, \
+                 or died with its program.",
+                "Call shm.unlink() once, in the process that created the segment, after every \
+                 user is done with it (in a finally block), or create it through \
+                 SharedMemoryManager so the manager removes it.",
+            ),
+            Origin::PythonSemaphore => (
+                "a named semaphore of a multiprocessing lock, queue or event",
+                "Under spawn and forkserver every Lock, Semaphore, Event, Condition and Queue \
+                 is a named POSIX semaphore. Its process and the resource tracker both died \
+                 before removing it.",
+                "Let the processes that use locks and queues end normally (join them), rather \
+                 than killing them or calling os._exit().",
+            ),
+            _ => (
+                "an entry in shared memory",
+                "The run created it and no process removed it before the run ended.",
+                "Remove it in the program that creates it, once it is no longer used.",
+            ),
+        }
+    };
+    Finding {
+        category: Category::Leak,
+        id: if left.place == "socket-folder" {
+            "leaked-socket-folder"
+        } else {
+            "leaked-shared-memory"
+        },
+        severity: Severity::Error,
+        title: format!("the run left {} behind", left.path),
+        message: format!(
+            "{} ({what}, {}) was created during the run and is still there after every \
+             process of the run exited; {held}.",
+            left.path,
+            human(left.size)
+        ),
+        why: why.into(),
+        fix: format!(
+            "{fix} To remove what is already leaked: `mpdoctor shm --clean --yes` (it \
+             removes only what no process holds)."
+        ),
+        rule: None,
+        details: Vec::new(),
+    }
+}
+
+/// Why a stuck tree is stuck, from where its threads wait in the kernel.
+struct Diagnosis {
+    causes: Vec<String>,
+    rule: Option<RuleCode>,
+}
+
+/// `pipe_write`, or `anon_pipe_write` on kernels from 6.13.
+fn is_pipe_write(wchan: &str) -> bool {
+    wchan.ends_with("pipe_write")
+}
+
+fn main_wchan(s: &Stuck) -> Option<&str> {
+    s.main_thread().and_then(|t| t.wchan.as_deref())
+}
+
+fn diagnose(report: &RunReport) -> Diagnosis {
+    let mut causes = Vec::new();
+    let mut rule = None;
+    for s in &report.stuck {
+        let writers: Vec<i32> = s
+            .threads
+            .iter()
+            .filter(|t| t.tid != s.pid && t.wchan.as_deref().is_some_and(is_pipe_write))
+            .map(|t| t.tid)
+            .collect();
+        if !writers.is_empty() {
+            causes.push(format!(
+                "pid {} has a thread blocked writing into a full pipe: a multiprocessing \
+                 Queue's feeder thread that cannot flush what was put, because nothing reads \
+                 the queue (a process cannot exit until its feeder has flushed)",
+                s.pid
+            ));
+            rule = Some(RuleCode::MP102);
+        } else if main_wchan(s).is_some_and(is_pipe_write) {
+            causes.push(format!(
+                "pid {} is blocked sending into a full pipe (Connection.send() of more than \
+                 the pipe holds, with nobody receiving)",
+                s.pid
+            ));
+        }
+        let stuck_children: Vec<i32> = report
+            .stuck
+            .iter()
+            .filter(|c| c.ppid == s.pid && !super::tree::is_cleanup_helper(&c.cmdline))
+            .map(|c| c.pid)
+            .collect();
+        if !stuck_children.is_empty() {
+            // do_wait: waitpid(); fork and spawn. forkserver parents poll a sentinel.
+            let how = match main_wchan(s) {
+                Some(w) if w.starts_with("do_wait") => "waits for",
+                _ => "waits (polling) for",
+            };
+            causes.push(format!(
+                "pid {} {how} its child {} to exit (Process.join(), or the join of \
+                 non-daemon children at exit)",
+                s.pid,
+                join_pids(&stuck_children)
+            ));
+        }
+        // A child of a stuck process that vanished during the run: a pool worker that died
+        // leaves its pool waiting for a result that will never come.
+        let gone: Vec<i32> = report
+            .processes
+            .iter()
+            .filter(|p| p.ppid == s.pid && !report.stuck.iter().any(|x| x.pid == p.pid))
+            .map(|p| p.pid)
+            .collect();
+        if !gone.is_empty() && !report.stuck.iter().any(|c| c.ppid == s.pid) {
+            causes.push(format!(
+                "pid {} is waiting while its children {} already ended: if it waits on a \
+                 multiprocessing.Pool, a worker that died (killed, os._exit(), a crash) took \
+                 its task with it, and the pool waits for that result forever",
+                s.pid,
+                join_pids(&gone)
+            ));
+        }
+    }
+    if rule == Some(RuleCode::MP102) && causes.iter().any(|c| c.contains("its child")) {
+        causes.push(
+            "joining a child before reading what it put is the deadlock MP101 \
+             join-before-drain describes; a queue that nobody reads at all is MP102 \
+             queue-never-drained"
+                .into(),
+        );
+    }
+    Diagnosis { causes, rule }
+}
+
+fn join_pids(pids: &[i32]) -> String {
+    pids.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn hang(
+    report: &RunReport,
+    trigger: Trigger,
+    messages: &BTreeMap<Message, usize>,
+    before_stop: Option<&BTreeMap<Message, usize>>,
+) -> Finding {
+    let (id, title) = match trigger {
+        Trigger::ExitHang { pid, seconds } => (
+            "exit-hang",
+            format!(
+                "pid {pid} finished its work but had not exited {seconds:.0}s later \
+                 (--hang-timeout)"
+            ),
+        ),
+        Trigger::Outlived { seconds } => (
+            "outlived-command",
+            format!("processes of the run were still alive {seconds:.0}s after the command exited"),
+        ),
+        Trigger::Timeout { seconds } => (
+            "timeout",
+            format!("the command was still running after {seconds:.0}s (--timeout)"),
+        ),
+        Trigger::Interrupted => ("interrupted", "the run was interrupted".into()),
+    };
+    let diagnosis = diagnose(report);
+    let mut details: Vec<String> = report.stuck.iter().map(describe).collect();
+    for s in &report.stuck {
+        if let Some(stack) = &s.python_stack {
+            details.push(format!("py-spy dump of pid {}:\n{stack}", s.pid));
+        }
+    }
+    for (message, count) in messages {
+        let earlier = before_stop
+            .and_then(|b| b.get(message))
+            .copied()
+            .unwrap_or(0);
+        if *count > earlier
+            && let Message::TrackerLeaked { kind, count, .. } = message
+        {
+            details.push(format!(
+                "after the stop, the resource tracker removed {count} {kind} object(s) the \
+                 stopped processes had left"
+            ));
+        }
+    }
+    let message = if diagnosis.causes.is_empty() {
+        format!(
+            "mpdoctor stopped {} process(es). Where each waits is listed below.",
+            report.stuck.len()
+        )
+    } else {
+        format!(
+            "mpdoctor stopped {} process(es). Likely cause: {}.",
+            report.stuck.len(),
+            diagnosis.causes.join("; ")
+        )
+    };
+    Finding {
+        category: Category::Hang,
+        id,
+        severity: Severity::Error,
+        title,
+        message,
+        why: "A multiprocessing program exits only when its non-daemon children have exited, \
+              and a child exits only when its queue feeder threads have flushed into the \
+              pipe, which holds about 64 KiB. Anything that stops the reading side (a join \
+              before the read, a queue nobody reads, a pool worker that died) stops the exit."
+            .into(),
+        fix: "Read every queue a child writes before joining the child, or give the child a \
+              daemon flag only when losing its data is acceptable; with a Pool, use \
+              ProcessPoolExecutor, which reports a dead worker as BrokenProcessPool instead \
+              of waiting forever."
+            .into(),
+        rule: diagnosis.rule,
+        details,
+    }
+}
+
+fn describe(s: &Stuck) -> String {
+    let threads: Vec<String> = s
+        .threads
+        .iter()
+        .map(|t| {
+            let role = if t.tid == s.pid {
+                "main thread"
+            } else {
+                "thread"
+            };
+            format!(
+                "{role} {} ({}) {} in {}",
+                t.tid,
+                t.name,
+                t.state,
+                t.wchan.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    format!(
+        "pid {} (parent {}) {}: {}",
+        s.pid,
+        s.ppid,
+        shorten(&s.cmdline),
+        threads.join("; ")
+    )
+}
+
+fn explain(message: &Message, count: usize, sample: &str, report: &RunReport) -> Finding {
+    let times = if count > 1 {
+        format!(" ({count} times)")
+    } else {
+        String::new()
+    };
+    let said = format!("Standard error said{times}: {sample}");
+    let spawnlike = match report.start_method {
+        Some(m) => format!(" (the run forced --start-method {m})"),
+        None => String::new(),
+    };
+    let f = |category, id, title: String, why: &str, fix: &str, rule| Finding {
+        category,
+        id,
+        severity: if category == Category::Warning {
+            Severity::Warning
+        } else {
+            Severity::Error
+        },
+        message: said.clone(),
+        title,
+        why: why.into(),
+        fix: fix.into(),
+        rule,
+        details: Vec::new(),
+    };
+    match message {
+        Message::TrackerLeaked { kind, count, .. } if kind == "shared_memory" => f(
+            Category::Warning,
+            "tracker-leaked-shared-memory",
+            format!("the resource tracker found {count} shared_memory segment(s) never unlinked"),
+            "A SharedMemory created with create=True was never unlink()ed. The resource \
+             tracker removed it when the program ended and warned; had the tracker been \
+             killed with the program, the segment would stay in /dev/shm until reboot.",
+            "Call shm.unlink() once, in the process that created the segment, after every \
+             user is done (in a finally block), or use SharedMemoryManager.",
+            None,
+        ),
+        Message::TrackerLeaked { kind, count, .. } if kind == "semaphore" => f(
+            Category::Warning,
+            "tracker-leaked-semaphore",
+            format!("the resource tracker found {count} semaphore(s) left by dead processes"),
+            "Under spawn and forkserver every Lock, Semaphore, Event, Condition and Queue is a \
+             named semaphore that its creator removes when the object is collected. A process \
+             that was killed or ended with os._exit() while holding one left it to the \
+             tracker.",
+            "End processes normally (join them) instead of killing them or calling \
+             os._exit(); do not keep multiprocessing objects alive in globals of a process \
+             that is terminated.",
+            None,
+        ),
+        Message::TrackerLeaked { kind, count, .. } => f(
+            Category::Warning,
+            "tracker-leaked",
+            format!("the resource tracker cleaned up {count} leaked {kind} object(s)"),
+            "A resource registered with the tracker (by multiprocessing, loky or joblib) was \
+             not released by the program before it ended.",
+            "Release the resource in the program (close, unlink, shut down the executor) \
+             before it exits.",
+            None,
+        ),
+        Message::TrackerMissing { name } => f(
+            Category::Warning,
+            "tracker-missing-segment",
+            format!("the resource tracker could not remove {name}: it was already gone"),
+            "A process that only attached to a segment with SharedMemory(name=...) registered \
+             it with its resource tracker as if it had created it (CPython issue bpo-39959). \
+             The creator unlinked it, and the other tracker tried again at shutdown. Worse: \
+             if the attaching process exits first, its tracker removes the segment while \
+             the creator still uses it.",
+            "On Python 3.13 and later pass track=False when attaching. Before 3.13, \
+             unregister after attaching: resource_tracker.unregister(shm._name, \
+             \"shared_memory\"). Only the creator should unlink.",
+            None,
+        ),
+        Message::TrackerFailed { name, error } => f(
+            Category::Warning,
+            "tracker-cleanup-failed",
+            format!("the resource tracker could not remove {name}: {error}"),
+            "The tracker tried to clean up a resource the program left, and failed.",
+            "Release the resource in the program before it exits.",
+            None,
+        ),
+        Message::TrackerRelaunched => f(
+            Category::Warning,
+            "tracker-relaunched",
+            "the resource tracker died and was relaunched".into(),
+            "The resource tracker process was killed (or crashed). What the old tracker had \
+             registered is no longer tracked, and leaks if the program does not remove it.",
+            "Do not kill the resource tracker (it is a child of the main process: killing \
+             the process group kills it too); remove shared memory explicitly with unlink().",
+            None,
+        ),
+        Message::Bootstrapping => f(
+            Category::Error,
+            "bootstrapping-error",
+            format!("a child process started a process while importing the main module{spawnlike}"),
+            "Under spawn and forkserver (the default from Python 3.14 on Linux, and on macOS \
+             and Windows), each child re-imports the main module. Code that starts processes \
+             at import time runs again in the child, which refuses with this RuntimeError.",
+            "Move the code that starts processes under `if __name__ == \"__main__\":`.",
+            Some(RuleCode::MP001),
+        ),
+        Message::BrokenPool => f(
+            Category::Error,
+            "broken-process-pool",
+            "a worker of a ProcessPoolExecutor died abruptly".into(),
+            "A worker was killed by a signal (the OOM killer, a crash in C code) or ended \
+             with os._exit() or sys.exit() inside a task; every pending future failed with \
+             BrokenProcessPool.",
+            "Find why the worker died (exit codes, `dmesg` for the OOM killer); never exit \
+             the process from inside a task.",
+            None,
+        ),
+        Message::MissingInMain { attribute } => f(
+            Category::Error,
+            "missing-in-main",
+            format!("a child process could not find `{attribute}` in the main module{spawnlike}"),
+            "Under spawn and forkserver the child re-imports the main module and looks the \
+             target up by name. A function defined inside `if __name__ == \"__main__\":`, in \
+             an interactive session or in `python -c`, does not exist there.",
+            "Define the function at the top level of an importable module.",
+            None,
+        ),
+        Message::Unpicklable { what } => f(
+            Category::Error,
+            "unpicklable",
+            format!("something sent to a child process cannot be pickled: {what}{spawnlike}"),
+            "Under spawn and forkserver everything a child needs (its target, its arguments, \
+             pool tasks and results) is pickled. Lambdas, local functions, open files, \
+             sockets and thread locks cannot be.",
+            "Pass module-level functions and plain data; create locks and connections in the \
+             child, or pass multiprocessing's own objects as Process arguments.",
+            None,
+        ),
+        Message::ForkWithThreads => f(
+            Category::Warning,
+            "fork-with-threads",
+            "a process that runs threads was forked".into(),
+            "Forking copies only the calling thread. A lock that another thread held at that \
+             moment stays held forever in the child, which can then deadlock; Python 3.12 and \
+             later warn about it.",
+            "Use the forkserver or spawn start method (multiprocessing.get_context(\
+             \"forkserver\")), or start processes before any thread.",
+            None,
+        ),
+    }
+}

@@ -1,0 +1,607 @@
+//! `mpdoctor run -- COMMAND`: runs a command as a watchdog would, and reports what
+//! multiprocessing left behind (shared memory, socket folders), hangs at exit, and the
+//! resource tracker's warnings, each explained.
+//!
+//! The watchdog becomes a child subreaper, so every process of the run stays below it
+//! even when its parent exits; it polls that tree ten times a second (and at once when
+//! something appears in `/dev/shm`) and never leaves a process of it behind.
+
+pub mod findings;
+pub mod messages;
+pub mod output;
+pub mod signals;
+pub mod tree;
+pub mod watch;
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::semantic::mp::StartMethod;
+pub use findings::{Category, Finding};
+use messages::{Message, Scanner};
+use tree::{Seen, Stuck};
+use watch::{LeftBehind, Unattributed, Watch};
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub command: Vec<OsString>,
+    /// How long a program may take to exit once its main thread has finished, and how
+    /// long processes may outlive the command.
+    pub hang_timeout: Option<Duration>,
+    /// How long the whole command may run.
+    pub timeout: Option<Duration>,
+    pub start_method: Option<StartMethod>,
+    pub shm_dir: PathBuf,
+}
+
+/// Processes that outlive the command get this long when `--hang-timeout` is not given:
+/// enough for resource trackers, which exit as soon as their program is gone.
+pub const DEFAULT_LEFTOVER_GRACE: Duration = Duration::from_secs(10);
+/// After an interrupt, how long the tree gets to exit before it is stopped.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
+const TICK: Duration = Duration::from_millis(100);
+
+/// Why the watchdog stopped the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Trigger {
+    /// A program's main thread finished, and the process was still alive this long after.
+    ExitHang { pid: i32, seconds: f64 },
+    /// The command exited, and processes of the run were still alive this long after.
+    Outlived { seconds: f64 },
+    /// `--timeout` passed.
+    Timeout { seconds: f64 },
+    /// The user interrupted the run, and the tree did not exit in time.
+    Interrupted,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcessSeen {
+    pub pid: i32,
+    pub ppid: i32,
+    pub cmdline: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub command: Vec<String>,
+    /// The command's own exit code; 128 + N when signal N ended it.
+    pub exit_code: i32,
+    pub signal: Option<i32>,
+    pub duration_seconds: f64,
+    pub start_method: Option<&'static str>,
+    /// Python processes that loaded the injected `sitecustomize`.
+    pub python_processes: usize,
+    pub processes: Vec<ProcessSeen>,
+    pub interrupted: bool,
+    /// Why mpdoctor stopped the tree, if it did.
+    pub stopped: Option<Trigger>,
+    pub findings: Vec<Finding>,
+    pub left_behind: Vec<LeftBehind>,
+    pub unattributed: Vec<Unattributed>,
+    pub stuck: Vec<Stuck>,
+}
+
+impl RunReport {
+    pub fn has(&self, category: Category) -> bool {
+        self.findings.iter().any(|f| f.category == category)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot run `{program}`: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl RunError {
+    /// The exit code `timeout(1)` and shells use: 127 not found, 126 not runnable.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
+            RunError::Spawn { .. } => 126,
+            RunError::Setup(_) => 125,
+        }
+    }
+}
+
+/// Python's temporary directory, found the way `tempfile.gettempdir()` finds it.
+pub fn python_temp_dir() -> PathBuf {
+    for var in ["TMPDIR", "TEMP", "TMP"] {
+        if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+            let dir = PathBuf::from(dir);
+            if dir.is_dir() {
+                return dir;
+            }
+        }
+    }
+    ["/tmp", "/var/tmp", "/usr/tmp"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+}
+
+const SITECUSTOMIZE: &str = include_str!("sitecustomize.py");
+
+/// Runs the command and judges the run. The command's output passes through; its
+/// standard error is read on the way to look for multiprocessing's messages.
+pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
+    let proc_root = Path::new("/proc");
+    let program = options
+        .command
+        .first()
+        .ok_or_else(|| RunError::Setup("no command given".into()))?;
+    let setup = |what: &str, e: std::io::Error| RunError::Setup(format!("{what}: {e}"));
+    let tmp_dir = python_temp_dir();
+    let mut watch = Watch::start(&options.shm_dir, &tmp_dir)
+        .map_err(|e| setup(&format!("cannot read {}", options.shm_dir.display()), e))?;
+    let inject = tempfile::Builder::new()
+        .prefix("mpdoctor-run-")
+        .tempdir()
+        .map_err(|e| setup("cannot create a temporary directory", e))?;
+    std::fs::write(inject.path().join("sitecustomize.py"), SITECUSTOMIZE)
+        .map_err(|e| setup("cannot write sitecustomize.py", e))?;
+    let marks = inject.path().join("marks");
+    signals::install();
+    signals::become_subreaper();
+
+    let mut command = Command::new(program);
+    command
+        .args(&options.command[1..])
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped())
+        .env("PYTHONPATH", python_path(inject.path()))
+        .env("MPDOCTOR_RUN_MARKER", &marks);
+    if let Some(method) = options.start_method {
+        command.env("MPDOCTOR_RUN_START_METHOD", method.as_str());
+    }
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            // If the watchdog itself is killed, the command goes with it.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|source| RunError::Spawn {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    })?;
+    let scanner = Arc::new(Mutex::new(Scanner::default()));
+    let (eof_tx, eof_rx) = mpsc::channel();
+    if let Some(mut stderr) = child.stderr.take() {
+        let scanner = Arc::clone(&scanner);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            loop {
+                match stderr.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        // Passed on first, so the user sees it as it comes.
+                        let _ = std::io::stderr().write_all(&buf[..n]);
+                        if let Ok(mut s) = scanner.lock() {
+                            s.feed(&buf[..n]);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+            if let Ok(mut s) = scanner.lock() {
+                s.finish();
+            }
+            let _ = eof_tx.send(());
+        });
+    }
+
+    let mut sup = Supervisor {
+        proc_root,
+        me: std::process::id() as i32,
+        main: child.id() as i32,
+        main_status: None,
+        main_exited_at: None,
+        seen: Seen::new(),
+        parents: HashMap::new(),
+        tree: Vec::new(),
+        marks_path: marks,
+        marks_read: 0,
+        shutdown_at: HashMap::new(),
+        pythons: BTreeSet::new(),
+        registered: BTreeSet::new(),
+        signals_seen: 0,
+        interrupted_at: None,
+    };
+    let shown: Vec<String> = options
+        .command
+        .iter()
+        .map(|a| crate::shm::escape_name(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())))
+        .collect();
+    sup.seen.insert(sup.main, shown.join(" "));
+    let mut stuck = Vec::new();
+    let mut stopped = None;
+    let mut messages_before_stop = None;
+    loop {
+        watch.wait(TICK);
+        sup.tick(&mut watch);
+        if sup.main_status.is_some() && sup.tree.is_empty() {
+            break;
+        }
+        if let Some(trigger) = sup.trigger(options, started) {
+            if trigger != Trigger::Interrupted {
+                stuck = sup.inspect_tree();
+            }
+            messages_before_stop = scanner.lock().ok().map(|s| s.found.clone());
+            stopped = Some(trigger);
+            sup.stop(&mut watch);
+            break;
+        }
+    }
+    // The resource trackers print their warnings as they exit: the stream ends when the
+    // last process holding it is gone.
+    let _ = eof_rx.recv_timeout(Duration::from_secs(2));
+    let (found, samples) = scanner
+        .lock()
+        .map(|s| (s.found.clone(), s.samples.clone()))
+        .unwrap_or_default();
+    let mut named: BTreeSet<String> = found
+        .keys()
+        .flat_map(|m| match m {
+            Message::TrackerMissing { name } | Message::TrackerFailed { name, .. } => {
+                vec![name.clone()]
+            }
+            // 3.13 names semaphores without their `sem.` prefix: `/mp-abc`.
+            Message::TrackerLeaked { names, kind, .. } if kind == "semaphore" => names
+                .iter()
+                .map(|n| format!("sem.{}", n.trim_start_matches('/')))
+                .collect(),
+            Message::TrackerLeaked { names, .. } => names.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    named.extend(sup.registered.iter().cloned());
+    let (mut left_behind, unattributed) = watch.finish(&named);
+    drop_held_elsewhere(&mut left_behind, &options.shm_dir, proc_root);
+    let status = sup.main_status.unwrap_or(0);
+    let (exit_code, signal) = decode_status(status);
+    let mut report = RunReport {
+        command: options
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        exit_code,
+        signal,
+        duration_seconds: started.elapsed().as_secs_f64(),
+        start_method: options.start_method.map(|m| m.as_str()),
+        python_processes: sup.pythons.len(),
+        processes: sup
+            .seen
+            .iter()
+            .map(|(pid, cmdline)| ProcessSeen {
+                pid: *pid,
+                ppid: sup.parents.get(pid).copied().unwrap_or(0),
+                cmdline: cmdline.clone(),
+            })
+            .collect(),
+        interrupted: sup.interrupted_at.is_some(),
+        stopped,
+        findings: Vec::new(),
+        left_behind,
+        unattributed,
+        stuck,
+    };
+    report.findings = findings::build(&report, &found, &samples, messages_before_stop.as_ref());
+    Ok(report)
+}
+
+fn python_path(inject: &Path) -> OsString {
+    let mut value = inject.as_os_str().to_os_string();
+    if let Some(old) = std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
+        value.push(":");
+        value.push(old);
+    }
+    value
+}
+
+/// A wait status as a shell reports it: the exit code, or 128 + the signal.
+fn decode_status(status: i32) -> (i32, Option<i32>) {
+    if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        (128 + sig, Some(sig))
+    } else {
+        (libc::WEXITSTATUS(status), None)
+    }
+}
+
+/// An entry the run left that a process outside the run holds now was handed on, not
+/// leaked.
+fn drop_held_elsewhere(left: &mut Vec<LeftBehind>, shm_dir: &Path, proc_root: &Path) {
+    if !left.iter().any(|l| l.place == "shared-memory") {
+        return;
+    }
+    let dev = std::fs::symlink_metadata(shm_dir)
+        .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
+        .unwrap_or(0);
+    let fs = crate::shm::procs::ShmFs {
+        dir: shm_dir,
+        dev,
+        known: &|_| true,
+    };
+    let Ok(scan) = crate::shm::procs::scan(proc_root, &fs) else {
+        return;
+    };
+    left.retain(|l| l.place != "shared-memory" || !scan.holders.contains_key(&l.key));
+}
+
+struct Supervisor<'a> {
+    proc_root: &'a Path,
+    me: i32,
+    main: i32,
+    main_status: Option<i32>,
+    main_exited_at: Option<Instant>,
+    seen: Seen,
+    parents: HashMap<i32, i32>,
+    tree: Vec<i32>,
+    marks_path: PathBuf,
+    marks_read: usize,
+    /// Programs whose main thread has finished -> when.
+    shutdown_at: HashMap<i32, Instant>,
+    pythons: BTreeSet<i32>,
+    /// Names that processes of the run registered with a resource tracker.
+    registered: BTreeSet<String>,
+    signals_seen: usize,
+    interrupted_at: Option<Instant>,
+}
+
+impl Supervisor<'_> {
+    fn tick(&mut self, watch: &mut Watch) {
+        self.reap();
+        // What was just created is looked at first, while its creator may still hold it.
+        let mut known = self.tree.clone();
+        if self.main_status.is_none() && !known.contains(&self.main) {
+            known.push(self.main);
+        }
+        watch.observe(self.proc_root, &known);
+        let table = tree::table(self.proc_root);
+        self.tree = tree::descendants(&table, self.me);
+        for &pid in &self.tree {
+            if !self.seen.contains_key(&pid) {
+                self.seen.insert(pid, tree::cmdline(self.proc_root, pid));
+            }
+            if let Some(st) = table.get(&pid) {
+                self.parents.insert(pid, st.ppid);
+            }
+        }
+        let fresh: Vec<i32> = self
+            .tree
+            .iter()
+            .copied()
+            .filter(|pid| !known.contains(pid))
+            .collect();
+        watch.observe(self.proc_root, &fresh);
+        self.read_marks();
+        self.take_signals();
+    }
+
+    fn reap(&mut self) {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid on any child with a valid status pointer.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                break;
+            }
+            if pid == self.main {
+                self.main_status = Some(status);
+                self.main_exited_at = Some(Instant::now());
+            }
+        }
+    }
+
+    fn read_marks(&mut self) {
+        let Ok(text) = std::fs::read(&self.marks_path) else {
+            return;
+        };
+        let Some(new) = text.get(self.marks_read..) else {
+            return;
+        };
+        // Only whole lines: a writer may be between its bytes.
+        let Some(end) = new.iter().rposition(|b| *b == b'\n') else {
+            return;
+        };
+        for line in String::from_utf8_lossy(&new[..=end]).lines() {
+            let mut parts = line.splitn(4, ' ');
+            let (Some(tag), Some(pid)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(pid) = pid.trim().parse::<i32>() else {
+                continue;
+            };
+            match tag {
+                "R" => {
+                    if let (Some(rtype), Some(name)) = (parts.next(), parts.next()) {
+                        self.registered.insert(match rtype {
+                            // The semaphore `/mp-abc` is the file `sem.mp-abc`.
+                            "semaphore" => format!("sem.{}", name.trim_start_matches('/')),
+                            _ => name.to_string(),
+                        });
+                    }
+                }
+                "S" => {
+                    self.pythons.insert(pid);
+                }
+                "E" => {
+                    self.shutdown_at.entry(pid).or_insert_with(Instant::now);
+                }
+                _ => {}
+            }
+        }
+        self.marks_read += end + 1;
+    }
+
+    fn take_signals(&mut self) {
+        let (count, last, from_terminal) = signals::pending();
+        if count == self.signals_seen {
+            return;
+        }
+        self.signals_seen = count;
+        if self.interrupted_at.is_none() {
+            self.interrupted_at = Some(Instant::now());
+        }
+        // A terminal already sent it to the whole foreground group, the command included.
+        if !from_terminal {
+            for &pid in &self.tree {
+                // SAFETY: kill(2) with a pid of our own tree.
+                unsafe { libc::kill(pid, last) };
+            }
+        }
+    }
+
+    /// Whether the run has to be stopped now, and why.
+    fn trigger(&self, options: &RunOptions, started: Instant) -> Option<Trigger> {
+        let now = Instant::now();
+        if let Some(at) = self.interrupted_at {
+            let (count, _, _) = signals::pending();
+            if count > 1 || now.duration_since(at) > INTERRUPT_GRACE {
+                return Some(Trigger::Interrupted);
+            }
+        }
+        if let Some(limit) = options.hang_timeout {
+            let mut hung: Vec<(i32, Duration)> = self
+                .shutdown_at
+                .iter()
+                .filter(|(pid, _)| self.tree.contains(pid))
+                .map(|(pid, at)| (*pid, now.duration_since(*at)))
+                .filter(|(_, waited)| *waited > limit)
+                .collect();
+            hung.sort();
+            if let Some((pid, waited)) = hung.first() {
+                return Some(Trigger::ExitHang {
+                    pid: *pid,
+                    seconds: waited.as_secs_f64(),
+                });
+            }
+        }
+        if let Some(at) = self.main_exited_at {
+            let grace = options.hang_timeout.unwrap_or(DEFAULT_LEFTOVER_GRACE);
+            let waited = now.duration_since(at);
+            if waited > grace {
+                return Some(Trigger::Outlived {
+                    seconds: waited.as_secs_f64(),
+                });
+            }
+        }
+        if let Some(limit) = options.timeout
+            && self.main_status.is_none()
+            && now.duration_since(started) > limit
+        {
+            return Some(Trigger::Timeout {
+                seconds: limit.as_secs_f64(),
+            });
+        }
+        None
+    }
+
+    fn inspect_tree(&self) -> Vec<Stuck> {
+        self.tree
+            .iter()
+            .filter_map(|&pid| {
+                let mut stuck = tree::inspect(self.proc_root, pid)?;
+                if self.pythons.contains(&pid) {
+                    stuck.python_stack = tree::python_stack(pid);
+                }
+                Some(stuck)
+            })
+            .collect()
+    }
+
+    /// Stops every process of the run: SIGTERM to all but the cleanup helpers, then
+    /// SIGKILL; the resource trackers go last, once what they guard is gone, so they can
+    /// still remove it.
+    fn stop(&mut self, watch: &mut Watch) {
+        let helpers: BTreeSet<i32> = self
+            .tree
+            .iter()
+            .copied()
+            .filter(|pid| {
+                self.seen
+                    .get(pid)
+                    .is_some_and(|c| tree::is_cleanup_helper(c))
+            })
+            .collect();
+        // The deepest processes first: once a stuck child is gone, its parent's join
+        // returns and the parent can still exit normally, cleaning up after itself.
+        let leaves: Vec<i32> = self
+            .tree
+            .iter()
+            .copied()
+            .filter(|pid| *pid != self.main && !helpers.contains(pid))
+            .filter(|pid| {
+                !self
+                    .tree
+                    .iter()
+                    .any(|c| self.parents.get(c) == Some(pid) && !helpers.contains(c))
+            })
+            .collect();
+        if !leaves.is_empty() {
+            for &pid in &leaves {
+                // SAFETY: kill(2) with a pid of our own tree.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+            let until = Instant::now() + Duration::from_secs(1);
+            while Instant::now() < until && !self.tree.is_empty() {
+                watch.wait(Duration::from_millis(50));
+                self.tick(watch);
+            }
+        }
+        // (signal, to the helpers too, how long to wait, wait for the helpers too)
+        let rounds = [
+            (libc::SIGTERM, false, Duration::from_secs(1), false),
+            (libc::SIGKILL, false, Duration::from_secs(2), true),
+            (libc::SIGKILL, true, Duration::from_secs(5), true),
+        ];
+        for (signal, to_helpers, wait, all) in rounds {
+            for &pid in &self.tree {
+                if to_helpers || !helpers.contains(&pid) {
+                    // SAFETY: kill(2) with a pid of our own tree.
+                    unsafe { libc::kill(pid, signal) };
+                }
+            }
+            let until = Instant::now() + wait;
+            while Instant::now() < until {
+                watch.wait(Duration::from_millis(50));
+                self.tick(watch);
+                if !self.tree.iter().any(|pid| all || !helpers.contains(pid)) {
+                    break;
+                }
+            }
+            if self.tree.is_empty() {
+                break;
+            }
+        }
+        // The main process was killed if it had not exited: collect its status.
+        for _ in 0..50 {
+            if self.main_status.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            self.reap();
+        }
+    }
+}

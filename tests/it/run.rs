@@ -1,0 +1,534 @@
+//! `mpdoctor run`: real Python programs from `fixtures/run/` under the watchdog.
+//!
+//! Each run is its own process group, killed when the test ends however it ends, and
+//! every segment a test makes or expects is removed by a guard: a failing test leaves
+//! nothing running and nothing in `/dev/shm`.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{python_available, root};
+
+/// Kills the process group of a run when dropped.
+struct Group(Option<Child>);
+
+impl Group {
+    fn wait(mut self, limit: Duration) -> Output {
+        let child = self.0.take().unwrap();
+        let pid = child.id() as i32;
+        let until = Instant::now() + limit;
+        let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+        while !waiter.is_finished() {
+            if Instant::now() > until {
+                // SAFETY: kill(2) on the group this test created.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                panic!("mpdoctor run did not finish within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = waiter.join().unwrap();
+        // Whatever the run left in its group goes too (it should have left nothing).
+        // SAFETY: as above.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        out
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            // SAFETY: kill(2) on the group this test created.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Removes shared-memory names when dropped.
+struct Segments(Vec<PathBuf>);
+
+impl Drop for Segments {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn start(args: &[&str], report: &Path) -> Group {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mpdoctor"));
+    cmd.arg("run")
+        .arg("--output-format")
+        .arg("json")
+        .arg("--output")
+        .arg(report)
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    Group(Some(cmd.spawn().unwrap()))
+}
+
+struct Ran {
+    out: Output,
+    report: Value,
+}
+
+impl Ran {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn finding(&self, id: &str) -> &Value {
+        self.report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("no `{id}` finding in {:#}", self.report))
+    }
+
+    /// No process the run ever had is alive (or a zombie) now.
+    fn assert_nothing_left(&self) {
+        for p in self.report["processes"].as_array().unwrap() {
+            let pid = p["pid"].as_i64().unwrap();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // A reused pid belongs to another command line.
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let same = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            assert!(
+                stat.is_empty() || !same.trim().eq(p["cmdline"].as_str().unwrap().trim()),
+                "process {pid} of the run is still there: {stat}"
+            );
+        }
+    }
+}
+
+fn run(args: &[&str], limit: Duration) -> Ran {
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+    let out = start(args, &report_path).wait(limit);
+    let text = std::fs::read_to_string(&report_path).unwrap_or_else(|e| {
+        panic!(
+            "no report ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let report = serde_json::from_str(&text).unwrap();
+    Ran { out, report }
+}
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_segment_left_by_a_killed_tracker_is_a_leak_of_the_run() {
+    if !python_available() {
+        return;
+    }
+    let ran = run(
+        &["--", "python3", "fixtures/run/leak_killed_tracker.py"],
+        LIMIT,
+    );
+    let name = ran
+        .stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("segment: ").map(str::to_string))
+        .unwrap_or_else(|| panic!("no segment name: {}", ran.stderr()));
+    let path = PathBuf::from("/dev/shm").join(&name);
+    let _cleanup = Segments(vec![path.clone()]);
+    assert_eq!(ran.out.status.code(), Some(0), "{}", ran.stderr());
+    assert!(path.exists(), "the fixture no longer leaks");
+    assert_eq!(ran.ids(), vec!["leaked-shared-memory"], "{:#}", ran.report);
+    let left = &ran.report["left_behind"][0];
+    assert_eq!(left["path"], path.display().to_string());
+    assert_eq!(left["size"], 1024 * 1024);
+    assert_eq!(left["origin"], "python-shared-memory");
+    let main = ran.report["processes"][0]["pid"].clone();
+    assert!(
+        left["held_by"].as_array().unwrap().contains(&main),
+        "the creating process held it: {left}"
+    );
+    ran.assert_nothing_left();
+}
+
+#[test]
+fn a_queue_nobody_reads_is_a_hang_at_exit_and_the_tree_is_stopped() {
+    if !python_available() {
+        return;
+    }
+    for method in ["fork", "spawn", "forkserver"] {
+        let started = Instant::now();
+        let ran = run(
+            &[
+                "--hang-timeout",
+                "1",
+                "--start-method",
+                method,
+                "--",
+                "python3",
+                "fixtures/run/hang_undrained_queue.py",
+            ],
+            LIMIT,
+        );
+        assert!(ran.stdout().contains("main body finished"), "{method}");
+        assert_eq!(
+            ran.out.status.code(),
+            Some(124),
+            "{method}: {}",
+            ran.stderr()
+        );
+        let hang = ran.finding("exit-hang");
+        assert_eq!(hang["rule"], "MP102", "{method}: {hang}");
+        let message = hang["message"].as_str().unwrap();
+        assert!(message.contains("feeder thread"), "{method}: {message}");
+        assert!(message.contains("its child"), "{method}: {message}");
+        assert!(ran.report["stopped"]["kind"] == "exit-hang");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{method}: stopping took {:?}",
+            started.elapsed()
+        );
+        ran.assert_nothing_left();
+    }
+}
+
+#[test]
+fn the_errno2_tracker_warning_is_explained() {
+    if !python_available() {
+        return;
+    }
+    let args = [
+        "--start-method",
+        "spawn",
+        "--",
+        "python3",
+        "fixtures/run/tracker_errno2.py",
+    ];
+    let ran = run(&args, LIMIT);
+    assert_eq!(ran.out.status.code(), Some(0), "{}", ran.stderr());
+    // The tracker's lines still reach the user.
+    assert!(ran.stderr().contains("[Errno 2] No such file or directory"));
+    assert_eq!(
+        ran.ids(),
+        vec!["tracker-missing-segment"],
+        "{:#}",
+        ran.report
+    );
+    let f = ran.finding("tracker-missing-segment");
+    assert!(f["title"].as_str().unwrap().contains("/psm_"));
+    assert!(f["fix"].as_str().unwrap().contains("track=False"));
+    assert_eq!(f["category"], "warning");
+    // --fail-on turns the warning into a failure; the command itself succeeded.
+    let failing: Vec<&str> = ["--fail-on", "warning"].into_iter().chain(args).collect();
+    assert_eq!(run(&failing, LIMIT).out.status.code(), Some(3));
+    let other: Vec<&str> = ["--fail-on", "leak,hang"].into_iter().chain(args).collect();
+    assert_eq!(run(&other, LIMIT).out.status.code(), Some(0));
+}
+
+#[test]
+fn a_clean_program_reports_nothing() {
+    if !python_available() {
+        return;
+    }
+    for method in ["fork", "spawn", "forkserver"] {
+        let ran = run(
+            &[
+                "--fail-on",
+                "all",
+                "--hang-timeout",
+                "5",
+                "--start-method",
+                method,
+                "--",
+                "python3",
+                "fixtures/run/clean.py",
+            ],
+            LIMIT,
+        );
+        assert_eq!(ran.out.status.code(), Some(0), "{method}: {}", ran.stderr());
+        assert!(ran.ids().is_empty(), "{method}: {:#}", ran.report);
+        assert!(
+            ran.stdout().contains(&format!("clean: {method}:")),
+            "{method}"
+        );
+        assert!(ran.report["left_behind"].as_array().unwrap().is_empty());
+        ran.assert_nothing_left();
+    }
+}
+
+#[test]
+fn a_missing_main_guard_fails_only_under_spawn_and_names_mp001() {
+    if !python_available() {
+        return;
+    }
+    let script = ["--", "python3", "fixtures/run/needs_guard.py"];
+    let fork: Vec<&str> = ["--start-method", "fork"]
+        .into_iter()
+        .chain(script)
+        .collect();
+    let ran = run(&fork, LIMIT);
+    assert_eq!(ran.out.status.code(), Some(0), "{}", ran.stderr());
+    assert!(ran.ids().is_empty(), "{:#}", ran.report);
+
+    let spawn: Vec<&str> = ["--start-method", "spawn", "--fail-on", "error"]
+        .into_iter()
+        .chain(script)
+        .collect();
+    let ran = run(&spawn, LIMIT);
+    assert!(ran.stdout().contains("start method spawn, child exit 1"));
+    assert_eq!(ran.out.status.code(), Some(3), "{}", ran.stderr());
+    let f = ran.finding("bootstrapping-error");
+    assert_eq!(f["rule"], "MP001");
+    assert_eq!(ran.report["start_method"], "spawn");
+    // The static rule agrees.
+    let check = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args([
+            "check",
+            "--output-format",
+            "concise",
+            "fixtures/run/needs_guard.py",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&check.stdout).contains("MP001"));
+}
+
+#[test]
+fn another_process_leaking_during_the_run_is_not_blamed() {
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let go = dir.path().join("go");
+    let outside = PathBuf::from(format!(
+        "/dev/shm/mpdoctor-test-outside-{}",
+        std::process::id()
+    ));
+    let _cleanup = Segments(vec![outside.clone()]);
+    let program = "import os, sys, time\n\
+                   open(sys.argv[1], 'w').close()\n\
+                   end = time.time() + 20\n\
+                   while not os.path.exists(sys.argv[2]) and time.time() < end:\n    \
+                   time.sleep(0.01)\n";
+    let report_path = dir.path().join("report.json");
+    let group = start(
+        &[
+            "--",
+            "python3",
+            "-c",
+            program,
+            ready.to_str().unwrap(),
+            go.to_str().unwrap(),
+        ],
+        &report_path,
+    );
+    let until = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // This test process is not part of the run: what it leaves is someone else's.
+    std::fs::write(&outside, vec![1u8; 4096]).unwrap();
+    std::fs::write(&go, "").unwrap();
+    let out = group.wait(LIMIT);
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert!(
+        report["findings"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+    let unattributed: Vec<&str> = report["unattributed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        unattributed.contains(&outside.to_str().unwrap()),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn an_interrupt_reaches_the_command_and_the_report_is_still_written() {
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let report_path = dir.path().join("report.json");
+    let program = "import sys, time\n\
+                   open(sys.argv[1], 'w').close()\n\
+                   try:\n    time.sleep(60)\n\
+                   except KeyboardInterrupt:\n    print('got interrupt', flush=True)\n    \
+                   sys.exit(7)\n";
+    let group = start(
+        &["--", "python3", "-c", program, ready.to_str().unwrap()],
+        &report_path,
+    );
+    let pid = group.0.as_ref().unwrap().id() as i32;
+    let until = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) of the mpdoctor this test started; not its group.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = group.wait(LIMIT);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("got interrupt"));
+    assert_eq!(out.status.code(), Some(7), "the command's own code");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["exit_code"], 7);
+}
+
+#[test]
+fn processes_that_outlive_the_command_are_reported_and_stopped() {
+    let ran = run(
+        &[
+            "--hang-timeout",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "sleep 60 & echo started",
+        ],
+        LIMIT,
+    );
+    assert_eq!(ran.out.status.code(), Some(124), "{}", ran.stderr());
+    let f = ran.finding("outlived-command");
+    assert!(
+        f["details"][0].as_str().unwrap().contains("sleep 60"),
+        "{f}"
+    );
+    ran.assert_nothing_left();
+}
+
+#[test]
+fn an_existing_sitecustomize_still_runs() {
+    if !python_available() {
+        return;
+    }
+    let user = tempfile::tempdir().unwrap();
+    std::fs::write(
+        user.path().join("sitecustomize.py"),
+        "import sys\nsys.stdout.write('user sitecustomize ran\\n')\n",
+    )
+    .unwrap();
+    let report_path = user.path().join("report.json");
+    let program = "import multiprocessing as mp; print('method', mp.get_start_method())";
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mpdoctor"));
+    cmd.args(["run", "--json", "--output"])
+        .arg(&report_path)
+        .args([
+            "--start-method",
+            "forkserver",
+            "--",
+            "python3",
+            "-c",
+            program,
+        ])
+        .env("PYTHONPATH", user.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let out = Group(Some(cmd.spawn().unwrap())).wait(LIMIT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("user sitecustomize ran"), "{stdout}");
+    assert!(stdout.contains("method forkserver"), "{stdout}");
+}
+
+#[test]
+fn a_start_method_that_reaches_no_python_is_said() {
+    if !python_available() {
+        return;
+    }
+    let ran = run(
+        &[
+            "--start-method",
+            "spawn",
+            "--",
+            "python3",
+            "-I",
+            "-c",
+            "pass",
+        ],
+        LIMIT,
+    );
+    assert_eq!(ran.ids(), vec!["start-method-not-applied"]);
+    assert_eq!(ran.out.status.code(), Some(0));
+}
+
+#[test]
+fn ci_formats_and_startup_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("out");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mpdoctor"));
+    cmd.args(["run", "--output-format", "sarif", "--output"])
+        .arg(&report)
+        .args(["--hang-timeout", "0.5", "--", "sh", "-c", "sleep 30 & true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    Group(Some(cmd.spawn().unwrap())).wait(LIMIT);
+    let sarif: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "outlived-command");
+    assert_eq!(result["level"], "error");
+    assert_eq!(
+        sarif["runs"][0]["tool"]["driver"]["rules"][0]["id"],
+        "outlived-command"
+    );
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mpdoctor"));
+    cmd.args([
+        "run",
+        "--output-format",
+        "github",
+        "--hang-timeout",
+        "0.5",
+        "--",
+    ])
+    .args(["sh", "-c", "sleep 30 & true"])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0);
+    let out = Group(Some(cmd.spawn().unwrap())).wait(LIMIT);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("::error title=mpdoctor run (outlived-command)::"),
+        "{text}"
+    );
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(["run", "--", "mpdoctor-no-such-command"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot run"));
+}
