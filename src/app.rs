@@ -182,12 +182,14 @@ fn shm(args: &ShmArgs, out: &mut dyn Write) -> Result<(u8, io::Result<()>), Stri
             include_dirs: args.include_dirs,
             any_user: args.any_user,
         };
-        shm::clean::clean(&report.items, &options, clean)
-            .map_err(|e| format!("cannot open {}: {e}", args.dir.display()))?
+        let mut actions = shm::clean::clean(&report.items, &options, clean)
+            .map_err(|e| format!("cannot open {}: {e}", args.dir.display()))?;
+        actions.extend(shm::clean::clean_sysv(&report.sysv, clean));
+        actions
     } else {
         Vec::new()
     };
-    let leaked = report.leaked().count();
+    let leaked = report.leaked_count();
     let removed = actions
         .iter()
         .filter(|a| matches!(a.outcome, "removed" | "gone"))

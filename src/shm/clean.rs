@@ -225,3 +225,31 @@ fn unlink(dir: &impl AsFd, name: &CStr, kind: Kind, dev: u64) -> std::io::Result
     }
     Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
 }
+
+/// Cleans the leaked System V segments of a report through `shmctl(IPC_RMID)`, each
+/// checked again first.
+pub fn clean_sysv(segments: &[super::sysv::Segment], clean: CleanOptions) -> Vec<Action> {
+    segments
+        .iter()
+        .filter(|s| s.verdict == Verdict::Leaked)
+        .map(|s| {
+            let (outcome, reason) = if !clean.yes {
+                (
+                    "would-remove",
+                    "leaked; run with --yes to remove".to_string(),
+                )
+            } else {
+                match super::sysv::remove(s, clean.any_user) {
+                    Ok(()) => ("removed", "leaked".to_string()),
+                    Err(why) => ("refused", why),
+                }
+            };
+            Action {
+                name: format!("sysv:{} (key {})", s.shmid, s.key),
+                outcome,
+                reason,
+                bytes: s.size,
+            }
+        })
+        .collect()
+}

@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod origin;
 pub mod output;
 pub mod procs;
+pub mod sysv;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -168,11 +169,23 @@ pub struct Report {
     pub deleted_mappings: Vec<DeletedMapping>,
     /// Memory of deleted files mapped by any process, each file counted once.
     pub deleted_mapped_bytes: u64,
+    /// System V shared memory segments (after the filters).
+    pub sysv: Vec<sysv::Segment>,
 }
 
 impl Report {
     pub fn leaked(&self) -> impl Iterator<Item = &Item> {
         self.items.iter().filter(|i| i.verdict == Verdict::Leaked)
+    }
+
+    /// Leaked entries and System V segments.
+    pub fn leaked_count(&self) -> usize {
+        self.leaked().count()
+            + self
+                .sysv
+                .iter()
+                .filter(|s| s.verdict == Verdict::Leaked)
+                .count()
     }
 
     pub fn likely_leaked(&self) -> impl Iterator<Item = &Item> {
@@ -374,6 +387,7 @@ pub fn inspect(options: &Options) -> Result<Report, ShmError> {
         }
     }
     let deleted_mapped_bytes = unique.values().sum();
+    let sysv = sysv::judge(sysv::read(&options.proc_root), &scan, options, &users);
     Ok(Report {
         dir: options.dir.display().to_string(),
         items,
@@ -383,6 +397,7 @@ pub fn inspect(options: &Options) -> Result<Report, ShmError> {
         helpers,
         deleted_mappings,
         deleted_mapped_bytes,
+        sysv,
     })
 }
 

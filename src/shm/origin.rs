@@ -23,10 +23,12 @@ pub enum Origin {
     /// Another POSIX semaphore (`sem.*`).
     Semaphore,
     Other,
+    /// A System V shared memory segment (`/proc/sysvipc/shm`), never a file.
+    SysV,
 }
 
 impl Origin {
-    pub const ALL: [Origin; 11] = [
+    pub const ALL: [Origin; 12] = [
         Origin::PythonSharedMemory,
         Origin::PythonSemaphore,
         Origin::Loky,
@@ -38,6 +40,7 @@ impl Origin {
         Origin::Chromium,
         Origin::Semaphore,
         Origin::Other,
+        Origin::SysV,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +56,7 @@ impl Origin {
             Origin::Chromium => "chromium",
             Origin::Semaphore => "semaphore",
             Origin::Other => "other",
+            Origin::SysV => "sysv",
         }
     }
 }

@@ -79,6 +79,7 @@ pub fn table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             item.reason
         )?;
     }
+    sysv_table(report, out)?;
     if !report.helpers.is_empty() {
         writeln!(out, "cleanup helpers running:")?;
         for h in &report.helpers {
@@ -107,6 +108,18 @@ pub fn table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         leaked.len(),
         human(leaked_bytes)
     )?;
+    let sysv_leaked = report
+        .sysv
+        .iter()
+        .filter(|s| s.verdict == Verdict::Leaked)
+        .count();
+    if !report.sysv.is_empty() {
+        write!(
+            out,
+            "; {} System V segment(s), {sysv_leaked} leaked",
+            report.sysv.len()
+        )?;
+    }
     let likely: Vec<_> = report.likely_leaked().collect();
     if !likely.is_empty() {
         write!(
@@ -147,6 +160,48 @@ pub fn table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+fn sysv_table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    if report.sysv.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "System V shared memory:")?;
+    writeln!(
+        out,
+        "{:<13} {:>10} {:>5} {:<10} {:>7} {:>10} {:<18} KEY",
+        "VERDICT", "SIZE", "AGE", "OWNER", "ATTACH", "SHMID", "HOLDERS"
+    )?;
+    for seg in &report.sysv {
+        let holders = if seg.holders.is_empty() {
+            "-".to_string()
+        } else {
+            let pids: Vec<String> = seg.holders.iter().map(|h| h.pid.to_string()).collect();
+            pids.join(",")
+        };
+        writeln!(
+            out,
+            "{:<13} {:>10} {:>5} {:<10} {:>7} {:>10} {:<18} {}",
+            seg.verdict.as_str(),
+            human(seg.size),
+            age(seg.age_seconds),
+            seg.owner.clone().unwrap_or_else(|| seg.uid.to_string()),
+            seg.attachments,
+            seg.shmid,
+            holders,
+            seg.key
+        )?;
+    }
+    for seg in report.sysv.iter().filter(|s| s.verdict != Verdict::InUse) {
+        writeln!(
+            out,
+            "  shmid {}: {} ({})",
+            seg.shmid,
+            seg.verdict.as_str(),
+            seg.reason
+        )?;
+    }
+    Ok(())
+}
+
 pub fn json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, report)?;
     writeln!(out)
@@ -159,6 +214,11 @@ pub fn prometheus_text(report: &Report) -> String {
         let c = counts.entry((item.verdict, item.origin)).or_default();
         c.0 += 1;
         c.1 += item.allocated;
+    }
+    for seg in &report.sysv {
+        let c = counts.entry((seg.verdict, Origin::SysV)).or_default();
+        c.0 += 1;
+        c.1 += seg.resident.unwrap_or(seg.size);
     }
     let mut s = String::new();
     s.push_str("# HELP mpdoctor_shm_entries Entries in the shared-memory directory.\n");

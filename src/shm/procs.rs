@@ -41,6 +41,9 @@ pub struct ProcScan {
     pub procs: Vec<ProcInfo>,
     /// (dev, ino) -> holders (pid, how), sorted.
     pub holders: HashMap<(u64, u64), Vec<(i32, Hold)>>,
+    /// System V segment id -> processes that have it attached (`/SYSV<key>` mappings,
+    /// whose inode is the segment id), sorted.
+    pub sysv: HashMap<u64, Vec<i32>>,
 }
 
 impl ProcScan {
@@ -66,7 +69,7 @@ fn boot_time(proc_root: &Path) -> Option<i64> {
 pub struct ShmFs<'k> {
     pub dir: &'k Path,
     pub dev: u64,
-    pub known: &'k dyn Fn(u64) -> bool,
+    pub known: &'k (dyn Fn(u64) -> bool + Sync),
 }
 
 /// Reads every process under `proc_root`.
@@ -90,11 +93,24 @@ pub fn scan(proc_root: &Path, fs: &ShmFs<'_>) -> std::io::Result<ProcScan> {
             "it does not list this process: it belongs to another pid namespace",
         ));
     }
-    for pid in pids {
-        let path = proc_root.join(pid.to_string());
-        if let Some(info) = read_process(&path, pid, boot, ticks, fs, &mut out.holders) {
-            out.procs.push(info);
+    // Processes are independent: read them in parallel, then merge in pid order.
+    use rayon::prelude::*;
+    let read: Vec<Read> = pids
+        .par_iter()
+        .filter_map(|&pid| read_process(&proc_root.join(pid.to_string()), pid, boot, ticks, fs))
+        .collect();
+    for r in read {
+        for (key, hold) in r.holds {
+            out.holders.entry(key).or_default().push((r.info.pid, hold));
         }
+        for id in r.sysv {
+            out.sysv.entry(id).or_default().push(r.info.pid);
+        }
+        out.procs.push(r.info);
+    }
+    for pids in out.sysv.values_mut() {
+        pids.sort_unstable();
+        pids.dedup();
     }
     for holders in out.holders.values_mut() {
         holders.sort_unstable();
@@ -103,14 +119,22 @@ pub fn scan(proc_root: &Path, fs: &ShmFs<'_>) -> std::io::Result<ProcScan> {
     Ok(out)
 }
 
+/// One process as read: what it is, what it holds, which System V segments it maps.
+struct Read {
+    info: ProcInfo,
+    holds: Vec<((u64, u64), Hold)>,
+    sysv: Vec<u64>,
+}
+
 fn read_process(
     path: &Path,
     pid: i32,
     boot: Option<i64>,
     ticks: i64,
     fs: &ShmFs<'_>,
-    holders: &mut HashMap<(u64, u64), Vec<(i32, Hold)>>,
-) -> Option<ProcInfo> {
+) -> Option<Read> {
+    let mut holds = Vec::new();
+    let mut sysv = Vec::new();
     let process = Process::new_with_root(PathBuf::from(path)).ok()?;
     let uid = process.uid().ok();
     let cmdline = process
@@ -138,10 +162,7 @@ fn read_process(
                     // stat follows the link to the open file itself, deleted or not.
                     if let Ok(meta) = std::fs::metadata(fd.path()) {
                         use std::os::unix::fs::MetadataExt;
-                        holders
-                            .entry((meta.dev(), meta.ino()))
-                            .or_default()
-                            .push((pid, Hold::Fd));
+                        holds.push(((meta.dev(), meta.ino()), Hold::Fd));
                     }
                 }
             }
@@ -167,10 +188,12 @@ fn read_process(
                 continue;
             }
             let dev = rustix::fs::makedev(map.dev.0 as u32, map.dev.1 as u32);
-            holders
-                .entry((dev, map.inode))
-                .or_default()
-                .push((pid, Hold::Map));
+            // `/SYSV<key> (deleted)`: a System V segment, whose inode is its id.
+            if matches!(&map.pathname, MMapPath::Vsys(_)) {
+                sysv.push(map.inode);
+                continue;
+            }
+            holds.push(((dev, map.inode), Hold::Map));
             // A mapping of a file below the directory whose inode has no name there:
             // memory that `ls` cannot explain. (A live glibc semaphore is mapped under a
             // deleted temporary name, but its inode has a name: it is not counted.)
@@ -185,12 +208,16 @@ fn read_process(
             *slot = (*slot).max(bytes);
         }
     }
-    Some(ProcInfo {
-        pid,
-        uid,
-        cmdline,
-        started_at,
-        unreadable,
-        deleted_mappings,
+    Some(Read {
+        info: ProcInfo {
+            pid,
+            uid,
+            cmdline,
+            started_at,
+            unreadable,
+            deleted_mappings,
+        },
+        holds,
+        sysv,
     })
 }

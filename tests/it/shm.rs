@@ -405,6 +405,7 @@ fn filters_formats_and_exit_codes() {
 fn readable_proc_view() -> tempfile::TempDir {
     let view = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink("/proc/stat", view.path().join("stat")).unwrap();
+    std::os::unix::fs::symlink("/proc/sysvipc", view.path().join("sysvipc")).unwrap();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name();
         let Some(pid) = name
@@ -430,8 +431,13 @@ struct Py {
 
 impl Py {
     fn start(code: &str) -> Py {
+        Py::start_args(code, &[])
+    }
+
+    fn start_args(code: &str, args: &[&str]) -> Py {
         let mut child = Command::new("python3")
             .args(["-c", code])
+            .args(args)
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -476,6 +482,35 @@ impl Drop for Segment {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// Removes System V segments when dropped, whatever the test did.
+struct SysvSegments(Vec<i32>);
+
+impl Drop for SysvSegments {
+    fn drop(&mut self) {
+        for id in &self.0 {
+            // SAFETY: IPC_RMID on a segment this test created; takes no buffer.
+            unsafe { libc::shmctl(*id, libc::IPC_RMID, std::ptr::null_mut()) };
+        }
+    }
+}
+
+/// Python that makes System V segments through libc: `attached` of them attached.
+const SYSV: &str = "import ctypes, sys\n\
+    libc = ctypes.CDLL(None, use_errno=True)\n\
+    libc.shmat.restype = ctypes.c_void_p\n\
+    ids = [libc.shmget(0, 65536, 0o1000 | 0o600) for _ in range(int(sys.argv[1]))]\n\
+    for i in ids[:int(sys.argv[2])]:\n    libc.shmat(i, None, 0)\n\
+    print(' '.join(map(str, ids)), flush=True)\n\
+    sys.stdin.readline()\n";
+
+fn sysv(doc: &serde_json::Value, shmid: i32) -> Option<&serde_json::Value> {
+    doc["report"]["sysv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["shmid"] == shmid)
 }
 
 fn real_shm(proc: &Path, extra: &[&str]) -> serde_json::Value {
@@ -798,4 +833,147 @@ fn group_access_and_an_empty_process_table() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("lists no process"));
+}
+
+#[test]
+fn system_v_segments_are_judged_by_attachments_and_their_creator() {
+    if !python_available() {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let mut py = Py::start_args(SYSV, &["2", "1"]);
+    let ids: Vec<i32> = py.line().split(' ').map(|i| i.parse().unwrap()).collect();
+    let _cleanup = SysvSegments(ids.clone());
+    let view = readable_proc_view();
+    let doc = real_shm(view.path(), &["--min-age", "0", "--origin", "sysv"]);
+    let attached = sysv(&doc, ids[0]).unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(attached["verdict"], "in-use", "{attached}");
+    assert_eq!(attached["holders"][0]["pid"], py.pid());
+    let detached = sysv(&doc, ids[1]).unwrap();
+    assert_eq!(detached["verdict"], "unknown", "{detached}");
+    assert!(detached["reason"].as_str().unwrap().contains("still runs"));
+    // --clean would not touch either while their creator lives. (Only a dry run: a real
+    // one here could race with the test that cleans a leaked segment.)
+    let out = mpdoctor(&[
+        "shm",
+        "--json",
+        "--proc",
+        view.path().to_str().unwrap(),
+        "--min-age",
+        "0",
+        "--origin",
+        "sysv",
+        "--clean",
+    ]);
+    let doc = json(&out);
+    let planned: Vec<&str> = doc["clean"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    for id in &ids {
+        let prefix = format!("sysv:{id} ");
+        assert!(!planned.iter().any(|n| n.starts_with(&prefix)), "{doc}");
+    }
+    py.kill_group();
+}
+
+#[test]
+fn a_system_v_segment_whose_creator_is_gone_is_leaked_and_cleaned() {
+    if !python_available() {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let mut py = Py::start_args(SYSV, &["1", "0"]);
+    let id: i32 = py.line().parse().unwrap();
+    let _cleanup = SysvSegments(vec![id]);
+    py.kill_group();
+    let view = readable_proc_view();
+    let doc = real_shm(view.path(), &["--min-age", "0", "--origin", "sysv"]);
+    let seg = sysv(&doc, id).unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(seg["verdict"], "leaked", "{seg}");
+    assert_eq!(seg["creator_alive"], false);
+    // Too young for the default --min-age.
+    let doc = real_shm(view.path(), &["--origin", "sysv"]);
+    assert_eq!(sysv(&doc, id).unwrap()["verdict"], "unknown");
+    // Without --yes nothing happens; with it, IPC_RMID.
+    let args = |yes: bool| {
+        let mut a = vec!["shm", "--json", "--proc", view.path().to_str().unwrap()];
+        a.extend(["--min-age", "0", "--origin", "sysv", "--clean"]);
+        if yes {
+            a.push("--yes");
+        }
+        mpdoctor(&a)
+    };
+    let listed = |id: i32| {
+        std::fs::read_to_string("/proc/sysvipc/shm")
+            .unwrap()
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(&id.to_string()))
+    };
+    let dry = json(&args(false));
+    let outcome = |doc: &serde_json::Value| {
+        let prefix = format!("sysv:{id} ");
+        doc["clean"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"].as_str().unwrap().starts_with(&prefix))
+            .map(|a| a["outcome"].clone())
+    };
+    assert_eq!(outcome(&dry).unwrap(), "would-remove");
+    assert!(listed(id));
+    let out = args(true);
+    let done = json(&out);
+    assert_eq!(outcome(&done).unwrap(), "removed", "{done}");
+    assert!(!listed(id));
+}
+
+#[test]
+fn system_v_verdicts_check_creator_and_last_user_against_pid_reuse() {
+    let fake = Fake::new();
+    let t = now() - 1000;
+    std::fs::create_dir_all(fake.proc.join("sysvipc")).unwrap();
+    let header = "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap";
+    let rows = [
+        // The creator's pid now belongs to a process that started after the segment.
+        format!("0 1 600 4096 402 0 0 0 0 0 0 0 0 {t} 0 0"),
+        // Its last user still runs.
+        format!("0 2 600 4096 999 401 0 0 0 0 0 {t} 0 {t} 0 0"),
+        // Attached twice.
+        format!("305419896 3 600 8192 999 999 2 0 0 0 0 {t} 0 {t} 8192 0"),
+    ];
+    std::fs::write(
+        fake.proc.join("sysvipc/shm"),
+        format!("{header}\n{}\n", rows.join("\n")),
+    )
+    .unwrap();
+    fake.process(401, 100_000, &[], &[]);
+    fake.process(402, 100, &[], &[]);
+    let out = fake.shm(&[]);
+    let doc = json(&out);
+    let seg = |id: i32| sysv(&doc, id).unwrap_or_else(|| panic!("{doc}")).clone();
+    assert_eq!(seg(1)["verdict"], "leaked", "{}", seg(1));
+    assert_eq!(seg(1)["creator_alive"], false);
+    assert_eq!(seg(2)["verdict"], "unknown");
+    assert!(
+        seg(2)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("last user (pid 401)")
+    );
+    assert_eq!(seg(3)["verdict"], "in-use");
+    assert_eq!(seg(3)["key"], "0x12345678");
+    assert_eq!(out.status.code(), Some(1), "a leaked segment is a leak");
+    let prom = fake.shm.parent().unwrap().join("sysv.prom");
+    fake.shm(&["--prometheus", prom.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains("mpdoctor_shm_entries{verdict=\"leaked\",origin=\"sysv\"} 1"),
+        "{text}"
+    );
+    // The origin filter keeps System V out of a file-only listing.
+    let files = json(&fake.shm(&["--origin", "python-shared-memory"]));
+    assert!(files["report"]["sysv"].as_array().unwrap().is_empty());
 }
