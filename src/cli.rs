@@ -58,6 +58,13 @@ pub enum FailOn {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(
+    override_usage = "mpdoctor run [OPTIONS] -- <COMMAND>...",
+    after_help = "Exit codes: the command's own (128+N when signal N ended it); 124 when \
+                  mpdoctor stopped a hung run; 3 when the command exited 0 but --fail-on \
+                  matched; 125 mpdoctor could not start; 126 the command cannot run; 127 it \
+                  was not found."
+)]
 pub struct RunArgs {
     /// Stop and report the run when a program's main thread has finished but the
     /// process has not exited this many seconds later, or when processes outlive the

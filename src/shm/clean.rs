@@ -156,10 +156,8 @@ fn verify(
     clean: CleanOptions,
     scan: &procs::ProcScan,
 ) -> Result<(), String> {
-    let st = rustix::fs::statat(dir, private, AtFlags::SYMLINK_NOFOLLOW)
-        .map_err(|e| format!("cannot stat it now: {e}"))?;
-    let mut now = inventory::from_stat(item.raw_name.clone(), &st);
-    now.created = inventory::created_at(dir, private, now.created);
+    let now =
+        inventory::stat_entry(dir, private).map_err(|e| format!("cannot stat it now: {e}"))?;
     if (now.dev, now.ino) != (item.dev, item.ino) {
         return Err("it was replaced since the scan".into());
     }

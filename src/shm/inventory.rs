@@ -97,13 +97,11 @@ pub fn scan(dir: &Path) -> std::io::Result<(OwnedFd, Vec<Entry>)> {
         if name == b"." || name == b".." {
             continue;
         }
-        let st = match rustix::fs::statat(&fd, item.file_name(), AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
+        let mut entry = match stat_entry(&fd, item.file_name()) {
+            Ok(entry) => entry,
             Err(rustix::io::Errno::NOENT) => continue,
             Err(e) => return Err(e.into()),
         };
-        let mut entry = from_stat(name.to_vec(), &st);
-        entry.created = created_at(&fd, item.file_name(), entry.created);
         if entry.kind == Kind::File && entry.size == 32 && name.starts_with(b"sem.") {
             entry.semaphore_value = semaphore_value(&fd, item.file_name());
         }
@@ -112,13 +110,50 @@ pub fn scan(dir: &Path) -> std::io::Result<(OwnedFd, Vec<Entry>)> {
     Ok((fd, entries))
 }
 
-/// The birth time of an entry where the filesystem records one (tmpfs does), else
-/// `fallback` (its status-change time).
-pub fn created_at(dir: &impl std::os::fd::AsFd, name: &std::ffi::CStr, fallback: i64) -> i64 {
+/// Everything about one entry in one system call where the kernel has `statx` (with its
+/// birth time, which tmpfs records); `lstat` and the change time otherwise.
+pub fn stat_entry(
+    dir: &impl std::os::fd::AsFd,
+    name: &std::ffi::CStr,
+) -> rustix::io::Result<Entry> {
     use rustix::fs::StatxFlags;
-    match rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BTIME) {
-        Ok(x) if x.stx_mask & StatxFlags::BTIME.bits() != 0 => x.stx_btime.tv_sec,
-        _ => fallback,
+    match rustix::fs::statx(
+        dir,
+        name,
+        AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::BASIC_STATS | StatxFlags::BTIME,
+    ) {
+        Ok(x) => {
+            let mode = u32::from(x.stx_mode);
+            let kind = match mode & S_IFMT {
+                0o100000 => Kind::File,
+                0o040000 => Kind::Directory,
+                0o120000 => Kind::Symlink,
+                _ => Kind::Other,
+            };
+            let created = if x.stx_mask & StatxFlags::BTIME.bits() != 0 {
+                x.stx_btime.tv_sec
+            } else {
+                x.stx_ctime.tv_sec
+            };
+            Ok(Entry {
+                name: name.to_bytes().to_vec(),
+                kind,
+                size: x.stx_size,
+                allocated: x.stx_blocks.saturating_mul(512),
+                uid: x.stx_uid,
+                mode: mode & 0o7777,
+                created,
+                dev: rustix::fs::makedev(x.stx_dev_major, x.stx_dev_minor),
+                ino: x.stx_ino,
+                semaphore_value: None,
+            })
+        }
+        Err(rustix::io::Errno::NOSYS) => {
+            let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+            Ok(from_stat(name.to_bytes().to_vec(), &st))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -155,10 +190,7 @@ pub fn tree(
         if matches!(child.to_bytes(), b"." | b"..") {
             continue;
         }
-        let st = rustix::fs::statat(&dir, child, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| format!("cannot stat inside: {e}"))?;
-        let mut entry = from_stat(child.to_bytes().to_vec(), &st);
-        entry.created = created_at(&dir, child, entry.created);
+        let entry = stat_entry(&dir, child).map_err(|e| format!("cannot stat inside: {e}"))?;
         if entry.dev != dev {
             return Err("another filesystem is mounted inside".into());
         }

@@ -595,3 +595,41 @@ fn ci_formats_and_startup_errors() {
     assert_eq!(missing.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot run"));
 }
+
+#[test]
+fn a_hang_report_has_python_stacks_when_py_spy_is_installed() {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join("py-spy").is_file()));
+    if !python_available() || !on_path {
+        eprintln!("SKIPPED: needs python3 and py-spy (.ci/run installs py-spy)");
+        return;
+    }
+    let ran = run(
+        &[
+            "--hang-timeout",
+            "1",
+            "--start-method",
+            "fork",
+            "--",
+            "python3",
+            "fixtures/run/hang_undrained_queue.py",
+        ],
+        LIMIT,
+    );
+    let stacks: Vec<&str> = ran.report["stuck"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["python_stack"].as_str())
+        .collect();
+    // The parent joins the child at exit; the child joins its queue's feeder thread.
+    assert!(
+        stacks.iter().any(|s| s.contains("_exit_function")),
+        "{stacks:?}"
+    );
+    assert!(
+        stacks.iter().any(|s| s.contains("_finalize_join")),
+        "{stacks:?}"
+    );
+    ran.assert_nothing_left();
+}
