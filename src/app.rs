@@ -98,6 +98,21 @@ fn run(args: &RunArgs) -> u8 {
         start_method: args.start_method,
         shm_dir: args.shm_dir.clone(),
     };
+    // A report that cannot be written is found out before the command runs, not after.
+    let file = match &args.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                let _ = writeln!(
+                    io::stderr(),
+                    "mpdoctor: error: cannot write {}: {e}",
+                    path.display()
+                );
+                return run::RunError::Setup(String::new()).exit_code();
+            }
+        },
+        None => None,
+    };
     let report = match run::run(&options) {
         Ok(report) => report,
         Err(e) => {
@@ -116,12 +131,11 @@ fn run(args: &RunArgs) -> u8 {
         RunFormat::Sarif => run::output::sarif(&report, out),
         RunFormat::Github => run::output::github(&report, out),
     };
-    let written = match &args.output {
-        Some(path) => std::fs::File::create(path).and_then(|f| {
+    let written = match file {
+        Some(f) => {
             let mut f = io::BufWriter::new(f);
-            write(&mut f)?;
-            f.flush()
-        }),
+            write(&mut f).and_then(|()| f.flush())
+        }
         None if format == RunFormat::Human => write(&mut io::stderr().lock()),
         None => {
             let mut out = io::stdout().lock();

@@ -56,6 +56,38 @@ pub struct Finding {
     pub details: Vec<String>,
 }
 
+/// What a kind of finding is, for rule catalogues (SARIF).
+pub fn summary_of(id: &str) -> &'static str {
+    match id {
+        "leaked-shared-memory" => "The run left a shared-memory entry behind in /dev/shm.",
+        "leaked-socket-folder" => "The run left a multiprocessing socket folder (pymp-*) behind.",
+        "exit-hang" => "A program's main thread finished, but the process did not exit.",
+        "outlived-command" => "Processes of the run outlived the command.",
+        "timeout" => "The run went on past --timeout.",
+        "tracker-leaked-shared-memory" => {
+            "Shared memory was never unlinked; the resource tracker removed it."
+        }
+        "tracker-leaked-semaphore" => {
+            "Semaphores were left by dead processes; the resource tracker removed them."
+        }
+        "tracker-leaked" => "The resource tracker cleaned up leaked objects.",
+        "tracker-missing-segment" => {
+            "The resource tracker tried to remove a segment that was already gone."
+        }
+        "tracker-cleanup-failed" => "The resource tracker could not clean up a resource.",
+        "tracker-relaunched" => "The resource tracker died and was relaunched.",
+        "bootstrapping-error" => {
+            "A child process started a process while importing the main module."
+        }
+        "broken-process-pool" => "A worker of a ProcessPoolExecutor died abruptly.",
+        "missing-in-main" => "A child process could not find a function in the main module.",
+        "unpicklable" => "Something sent to a child process cannot be pickled.",
+        "fork-with-threads" => "A process that runs threads was forked.",
+        "hooks-not-loaded" => "No Python process of the run loaded mpdoctor's sitecustomize.",
+        _ => "A finding of mpdoctor run.",
+    }
+}
+
 fn code_name<S: Serializer>(rule: &Option<RuleCode>, s: S) -> Result<S::Ok, S::Error> {
     match rule {
         Some(code) => s.serialize_some(code.as_str()),
@@ -100,16 +132,31 @@ pub fn build(
         let sample = samples.get(message).map(String::as_str).unwrap_or("");
         out.push(explain(message, earlier.unwrap_or(*count), sample, report));
     }
-    if let Some(method) = report.start_method
+    // The program, or the script a shell runs (`bash .../shims/python3`).
+    let python_seen = report.processes.iter().any(|p| {
+        p.cmdline
+            .split(' ')
+            .take(2)
+            .any(|a| a.rsplit('/').next().unwrap_or("").starts_with("python"))
+    });
+    let wanted = match (report.start_method, report.hang_timeout) {
+        (Some(method), _) => Some(format!("--start-method {method} reached no Python process")),
+        (None, true) if python_seen => {
+            Some("--hang-timeout cannot see when a Python program's main thread finishes".into())
+        }
+        _ => None,
+    };
+    if let Some(title) = wanted
         && report.python_processes == 0
     {
         out.push(Finding {
             category: Category::Warning,
-            id: "start-method-not-applied",
+            id: "hooks-not-loaded",
             severity: Severity::Warning,
-            title: format!("--start-method {method} reached no Python process"),
-            message: "No Python process of the run loaded the injected sitecustomize, so the \
-                      start method was not changed."
+            title,
+            message: "No Python process of the run loaded the injected sitecustomize: the \
+                      start method was not changed, and a hang at exit is seen only once the \
+                      command has exited and other processes outlive it."
                 .into(),
             why: "mpdoctor changes the start method through PYTHONPATH. Python ignores it \
                   under -E and -I, and a command may clear the environment."
@@ -216,8 +263,9 @@ fn leak(report: &RunReport, left: &super::LeftBehind) -> Finding {
         ),
         why: why.into(),
         fix: format!(
-            "{fix} To remove what is already leaked: `mpdoctor shm --clean --yes` (it \
-             removes only what no process holds)."
+            "{fix} To remove what is already leaked: `mpdoctor shm --clean --yes` once it \
+             is older than --min-age (5 minutes by default); it removes only what no process \
+             holds."
         ),
         rule: None,
         details: Vec::new(),
@@ -264,42 +312,67 @@ fn diagnose(report: &RunReport) -> Diagnosis {
                 s.pid
             ));
         }
+        let server = |c: &Stuck| {
+            is_forkserver(&c.cmdline)
+                && !report
+                    .stuck
+                    .iter()
+                    .any(|q| q.pid == c.ppid && is_forkserver(&q.cmdline))
+        };
+        // Only a process that waits for a child: waitpid() (fork, spawn) or a poll of the
+        // child's sentinel (forkserver). Not a pool waiting on a condition.
+        let waits = main_wchan(s).is_some_and(|w| w.starts_with("do_wait") || w.contains("poll"));
+        if server(s) || !waits {
+            continue;
+        }
+        // Its children, and under forkserver the forkserver's children it started.
+        let servers: Vec<i32> = report
+            .stuck
+            .iter()
+            .filter(|c| c.ppid == s.pid && server(c))
+            .map(|c| c.pid)
+            .collect();
         let stuck_children: Vec<i32> = report
             .stuck
             .iter()
-            .filter(|c| c.ppid == s.pid && !super::tree::is_cleanup_helper(&c.cmdline))
+            .filter(|c| c.ppid == s.pid || servers.contains(&c.ppid))
+            .filter(|c| !super::tree::is_cleanup_helper(&c.cmdline) && !server(c))
             .map(|c| c.pid)
             .collect();
         if !stuck_children.is_empty() {
-            // do_wait: waitpid(); fork and spawn. forkserver parents poll a sentinel.
-            let how = match main_wchan(s) {
-                Some(w) if w.starts_with("do_wait") => "waits for",
-                _ => "waits (polling) for",
-            };
             causes.push(format!(
-                "pid {} {how} its child {} to exit (Process.join(), or the join of \
+                "pid {} waits for its child {} to exit (Process.join(), or the join of \
                  non-daemon children at exit)",
                 s.pid,
                 join_pids(&stuck_children)
             ));
         }
-        // A child of a stuck process that vanished during the run: a pool worker that died
-        // leaves its pool waiting for a result that will never come.
-        let gone: Vec<i32> = report
-            .processes
-            .iter()
-            .filter(|p| p.ppid == s.pid && !report.stuck.iter().any(|x| x.pid == p.pid))
-            .map(|p| p.pid)
-            .collect();
-        if !gone.is_empty() && !report.stuck.iter().any(|c| c.ppid == s.pid) {
-            causes.push(format!(
-                "pid {} is waiting while its children {} already ended: if it waits on a \
-                 multiprocessing.Pool, a worker that died (killed, os._exit(), a crash) took \
-                 its task with it, and the pool waits for that result forever",
-                s.pid,
-                join_pids(&gone)
-            ));
-        }
+    }
+    // Worker processes (copies of their parent under fork, `--multiprocessing-fork` or
+    // forkserver children otherwise) that ended while the run went on: a multiprocessing
+    // Pool replaces a dead worker, but the task it held is lost and its result never comes.
+    let gone: Vec<i32> = report
+        .processes
+        .iter()
+        .filter(|p| !report.stuck.iter().any(|x| x.pid == p.pid))
+        .filter(|p| {
+            let parent = report.processes.iter().find(|q| q.pid == p.ppid);
+            p.cmdline.contains("--multiprocessing-fork")
+                || parent.is_some_and(|q| q.cmdline == p.cmdline || is_forkserver(&q.cmdline))
+        })
+        .map(|p| p.pid)
+        .collect();
+    let pool_waits = report
+        .stuck
+        .iter()
+        .any(|s| !is_forkserver(&s.cmdline) && main_wchan(s).is_some_and(|w| w.contains("futex")));
+    if !gone.is_empty() && pool_waits && rule.is_none() {
+        causes.push(format!(
+            "worker process(es) {} ended while the run went on: if the program waits on a \
+             multiprocessing.Pool, a worker that died (killed, os._exit(), a crash) took its \
+             task with it, and the pool waits for that result forever",
+            join_pids(&gone)
+        ));
     }
     if rule == Some(RuleCode::MP102) && causes.iter().any(|c| c.contains("its child")) {
         causes.push(
@@ -310,6 +383,10 @@ fn diagnose(report: &RunReport) -> Diagnosis {
         );
     }
     Diagnosis { causes, rule }
+}
+
+fn is_forkserver(cmdline: &str) -> bool {
+    cmdline.contains("from multiprocessing.forkserver import main")
 }
 
 fn join_pids(pids: &[i32]) -> String {
@@ -329,17 +406,17 @@ fn hang(
         Trigger::ExitHang { pid, seconds } => (
             "exit-hang",
             format!(
-                "pid {pid} finished its work but had not exited {seconds:.0}s later \
-                 (--hang-timeout)"
+                "the main thread of pid {pid} finished but the process had not exited \
+                 {seconds:.1}s later (--hang-timeout)"
             ),
         ),
         Trigger::Outlived { seconds } => (
             "outlived-command",
-            format!("processes of the run were still alive {seconds:.0}s after the command exited"),
+            format!("processes of the run were still alive {seconds:.1}s after the command exited"),
         ),
         Trigger::Timeout { seconds } => (
             "timeout",
-            format!("the command was still running after {seconds:.0}s (--timeout)"),
+            format!("the run was still going after {seconds:.1}s (--timeout)"),
         ),
         Trigger::Interrupted => ("interrupted", "the run was interrupted".into()),
     };
@@ -382,16 +459,30 @@ fn hang(
         severity: Severity::Error,
         title,
         message,
-        why: "A multiprocessing program exits only when its non-daemon children have exited, \
-              and a child exits only when its queue feeder threads have flushed into the \
-              pipe, which holds about 64 KiB. Anything that stops the reading side (a join \
-              before the read, a queue nobody reads, a pool worker that died) stops the exit."
-            .into(),
-        fix: "Read every queue a child writes before joining the child, or give the child a \
-              daemon flag only when losing its data is acceptable; with a Pool, use \
-              ProcessPoolExecutor, which reports a dead worker as BrokenProcessPool instead \
-              of waiting forever."
-            .into(),
+        why: if diagnosis.causes.is_empty() {
+            "The program did not exit: a non-daemon thread still runs, an exit handler \
+             (atexit, the join of multiprocessing children) waits, or a process outlives \
+             its parent. Where each thread waits is listed below."
+                .into()
+        } else {
+            "A multiprocessing program exits only when its non-daemon children have exited, \
+             and a child exits only when its queue feeder threads have flushed into the \
+             pipe, which holds about 64 KiB. Anything that stops the reading side (a join \
+             before the read, a queue nobody reads, a pool worker that died) stops the exit."
+                .into()
+        },
+        fix: if diagnosis.causes.is_empty() {
+            "Find what the listed threads wait for (py-spy dump shows Python stacks); end \
+             helper threads or make them daemon threads, and make sure every child process \
+             can finish."
+                .into()
+        } else {
+            "Read every queue a child writes before joining the child, or give the child a \
+             daemon flag only when losing its data is acceptable; with a Pool, use \
+             ProcessPoolExecutor, which reports a dead worker as BrokenProcessPool instead \
+             of waiting forever."
+                .into()
+        },
         rule: diagnosis.rule,
         details,
     }

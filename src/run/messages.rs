@@ -52,14 +52,16 @@ const MAX_LINE: usize = 64 * 1024;
 const MAX_SAMPLE: usize = 300;
 
 impl Scanner {
+    /// Lines end at `\n` or `\r` (progress bars redraw with `\r`). Of a longer line only
+    /// the end is kept: a warning printed after output without a newline lands there.
     pub fn feed(&mut self, bytes: &[u8]) {
-        for chunk in bytes.split_inclusive(|b| *b == b'\n') {
-            if self.pending.len() < MAX_LINE {
-                let room = MAX_LINE - self.pending.len();
-                self.pending
-                    .extend_from_slice(&chunk[..chunk.len().min(room)]);
+        for chunk in bytes.split_inclusive(|b| matches!(*b, b'\n' | b'\r')) {
+            self.pending.extend_from_slice(chunk);
+            if self.pending.len() > MAX_LINE {
+                let extra = self.pending.len() - MAX_LINE;
+                self.pending.drain(..extra);
             }
-            if chunk.ends_with(b"\n") {
+            if chunk.ends_with(b"\n") || chunk.ends_with(b"\r") {
                 self.line_done();
             }
         }
@@ -253,13 +255,17 @@ mod tests {
         s.feed(b"phore objects to clean up at shutdown\n");
         s.feed(b"UserWarning: resource_tracker: There appear to be 1 leaked semaphore objects");
         s.finish();
+        // After a 200 KB progress line without a newline, and after `\r` redraws.
+        s.feed(&vec![b'#'; 200_000]);
+        s.feed(b"x.py:1: UserWarning: resource_tracker: There appear to be 1 leaked semaphore objects to clean up at shutdown\n");
+        s.feed(b"50%\r60%\rUserWarning: resource_tracker: There appear to be 1 leaked semaphore objects\r");
         assert_eq!(
             s.found.get(&Message::TrackerLeaked {
                 kind: "semaphore".into(),
                 count: 1,
                 names: Vec::new(),
             }),
-            Some(&2)
+            Some(&4)
         );
     }
 }

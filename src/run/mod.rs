@@ -78,6 +78,8 @@ pub struct RunReport {
     pub signal: Option<i32>,
     pub duration_seconds: f64,
     pub start_method: Option<&'static str>,
+    /// Whether `--hang-timeout` was given.
+    pub hang_timeout: bool,
     /// Python processes that loaded the injected `sitecustomize`.
     pub python_processes: usize,
     pub processes: Vec<ProcessSeen>,
@@ -154,6 +156,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         .tempdir()
         .map_err(|e| setup("cannot create a temporary directory", e))?;
     std::fs::write(inject.path().join("sitecustomize.py"), SITECUSTOMIZE)
+        .and_then(|()| std::fs::write(inject.path().join(".mpdoctor-run"), ""))
         .map_err(|e| setup("cannot write sitecustomize.py", e))?;
     let marks = inject.path().join("marks");
     signals::install();
@@ -170,11 +173,20 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
     if let Some(method) = options.start_method {
         command.env("MPDOCTOR_RUN_START_METHOD", method.as_str());
     }
+    // At a terminal the command stays in the foreground group, so ^C and job control
+    // reach it as they would without mpdoctor. Elsewhere it gets its own group: a signal
+    // sent to mpdoctor's group (by `timeout`, a CI runner) then reaches it once, passed
+    // on by mpdoctor, instead of twice.
+    // SAFETY: isatty on a descriptor number.
+    let own_group = unsafe { libc::isatty(0) } == 0;
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             // If the watchdog itself is killed, the command goes with it.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            if own_group {
+                libc::setpgid(0, 0);
+            }
             Ok(())
         });
     }
@@ -222,6 +234,8 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         marks_path: marks,
         marks_read: 0,
         shutdown_at: HashMap::new(),
+        starts: HashMap::new(),
+        ticks: 0,
         pythons: BTreeSet::new(),
         registered: BTreeSet::new(),
         signals_seen: 0,
@@ -289,6 +303,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         signal,
         duration_seconds: started.elapsed().as_secs_f64(),
         start_method: options.start_method.map(|m| m.as_str()),
+        hang_timeout: options.hang_timeout.is_some(),
         python_processes: sup.pythons.len(),
         processes: sup
             .seen
@@ -360,8 +375,12 @@ struct Supervisor<'a> {
     tree: Vec<i32>,
     marks_path: PathBuf,
     marks_read: usize,
-    /// Programs whose main thread has finished -> when.
-    shutdown_at: HashMap<i32, Instant>,
+    /// Programs whose main thread has finished -> (their start time, when). The start
+    /// time tells them from a later process that got the same pid.
+    shutdown_at: HashMap<i32, (u64, Instant)>,
+    /// Start times of the processes in the tree.
+    starts: HashMap<i32, u64>,
+    ticks: u64,
     pythons: BTreeSet<i32>,
     /// Names that processes of the run registered with a resource tracker.
     registered: BTreeSet<String>,
@@ -373,19 +392,33 @@ impl Supervisor<'_> {
     fn tick(&mut self, watch: &mut Watch) {
         self.reap();
         // What was just created is looked at first, while its creator may still hold it.
+        // Without news, the descriptors and mappings of the tree are read twice a second.
+        self.ticks += 1;
+        let look = watch.dirty() || self.ticks.is_multiple_of(5);
         let mut known = self.tree.clone();
         if self.main_status.is_none() && !known.contains(&self.main) {
             known.push(self.main);
         }
-        watch.observe(self.proc_root, &known);
+        if look {
+            watch.observe(self.proc_root, &known);
+        }
         let table = tree::table(self.proc_root);
         self.tree = tree::descendants(&table, self.me);
         for &pid in &self.tree {
+            // The main process's line is read again while it runs: a shim may exec the
+            // real interpreter after the first look.
+            if pid == self.main {
+                let line = tree::cmdline(self.proc_root, pid);
+                if !line.is_empty() {
+                    self.seen.insert(pid, line);
+                }
+            }
             if !self.seen.contains_key(&pid) {
                 self.seen.insert(pid, tree::cmdline(self.proc_root, pid));
             }
             if let Some(st) = table.get(&pid) {
                 self.parents.insert(pid, st.ppid);
+                self.starts.insert(pid, st.start);
             }
         }
         let fresh: Vec<i32> = self
@@ -447,7 +480,11 @@ impl Supervisor<'_> {
                     self.pythons.insert(pid);
                 }
                 "E" => {
-                    self.shutdown_at.entry(pid).or_insert_with(Instant::now);
+                    if let Some(st) = tree::stat(self.proc_root, pid) {
+                        self.shutdown_at
+                            .entry(pid)
+                            .or_insert_with(|| (st.start, Instant::now()));
+                    }
                 }
                 _ => {}
             }
@@ -486,8 +523,10 @@ impl Supervisor<'_> {
             let mut hung: Vec<(i32, Duration)> = self
                 .shutdown_at
                 .iter()
-                .filter(|(pid, _)| self.tree.contains(pid))
-                .map(|(pid, at)| (*pid, now.duration_since(*at)))
+                .filter(|(pid, (start, _))| {
+                    self.tree.contains(pid) && self.starts.get(pid) == Some(start)
+                })
+                .map(|(pid, (_, at))| (*pid, now.duration_since(*at)))
                 .filter(|(_, waited)| *waited > limit)
                 .collect();
             hung.sort();
@@ -508,7 +547,6 @@ impl Supervisor<'_> {
             }
         }
         if let Some(limit) = options.timeout
-            && self.main_status.is_none()
             && now.duration_since(started) > limit
         {
             return Some(Trigger::Timeout {

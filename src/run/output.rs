@@ -37,7 +37,7 @@ pub fn summary(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
         let how = if report.stopped == Some(Trigger::Interrupted) {
             "interrupted; mpdoctor stopped what was left of the run"
         } else {
-            "interrupted; the signal was passed on to the run"
+            "interrupted; the signal reached the run"
         };
         writeln!(out, "  {how}")?;
     }
@@ -121,12 +121,13 @@ pub fn sarif(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
             let f = report.findings.iter().find(|f| f.id == *id);
             json!({
                 "id": id,
-                "shortDescription": {"text": f.map(|f| f.title.clone()).unwrap_or_default()},
+                "shortDescription": {"text": super::findings::summary_of(id)},
                 "help": {"text": f.map(|f| format!("Why: {}\n\nFix: {}", f.why, f.fix)).unwrap_or_default()},
                 "properties": {"tags": ["multiprocessing", "runtime"]},
             })
         })
         .collect();
+    let artifact = script(report);
     let results: Vec<Value> = report
         .findings
         .iter()
@@ -137,7 +138,12 @@ pub fn sarif(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
                 text.push_str(d);
             }
             text.push_str(&format!("\nWhy: {}\nFix: {}", f.why, f.fix));
+            // GitHub code scanning rejects results without a location: the script run.
             let mut result = json!({
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": artifact},
+                    "region": {"startLine": 1},
+                }}],
                 "ruleId": f.id,
                 "ruleIndex": ids.iter().position(|i| *i == f.id).unwrap_or(0),
                 "level": level(f.severity),
@@ -158,6 +164,19 @@ pub fn sarif(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     }]);
     serde_json::to_writer_pretty(&mut *out, &log)?;
     writeln!(out)
+}
+
+/// The Python file the command runs (its first argument ending in `.py` that exists),
+/// else the program.
+fn script(report: &RunReport) -> String {
+    report
+        .command
+        .iter()
+        .skip(1)
+        .find(|a| a.ends_with(".py") && std::path::Path::new(a.as_str()).is_file())
+        .or(report.command.first())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// GitHub Actions workflow commands: one annotation per finding, not tied to a file.

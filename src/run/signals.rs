@@ -16,11 +16,18 @@ extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut
     COUNT.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Catches SIGINT, SIGTERM and SIGHUP. The command gets default handlers back at exec.
+/// Catches SIGINT, SIGTERM and SIGHUP, except those the caller ignores (`nohup`, `trap ''`):
+/// they stay ignored, for mpdoctor and, through exec, for the command.
 pub fn install() {
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: a zeroed sigaction with a handler that only touches atomics.
+        // SAFETY: sigaction reads the current action into a zeroed struct, then installs
+        // a handler that only touches atomics.
         unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut old);
+            if old.sa_sigaction == libc::SIG_IGN {
+                continue;
+            }
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_signal as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;

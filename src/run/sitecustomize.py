@@ -99,11 +99,28 @@ def _mpdoctor_setup():
 
 
 def _mpdoctor_chain():
+    # Every injected copy is skipped (mpdoctor run inside mpdoctor run), not just this one.
+    rest = [
+        p
+        for p in sys.path
+        if not os.path.isfile(os.path.join(p or os.curdir, ".mpdoctor-run"))
+    ]
+    if sys.version_info[0] < 3:
+        import imp
+
+        try:
+            found = imp.find_module("sitecustomize", rest)
+        except ImportError:
+            return
+        try:
+            imp.load_module("sitecustomize", *found)
+        finally:
+            if found[0]:
+                found[0].close()
+        return
     import importlib.machinery
     import importlib.util
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
     if spec is None or spec.loader is None:
         return
@@ -112,5 +129,8 @@ def _mpdoctor_chain():
     spec.loader.exec_module(module)
 
 
-_mpdoctor_setup()
+# Python 2 only gets its own sitecustomize back: multiprocessing there has no start
+# methods and no resource tracker.
+if sys.version_info[0] >= 3:
+    _mpdoctor_setup()
 _mpdoctor_chain()

@@ -18,6 +18,9 @@ use serde::Serialize;
 use crate::shm::inventory::{self, Kind};
 use crate::shm::origin::{self, Origin};
 
+/// How long to gather creation events before looking.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Where CPython keeps the folders of its forkserver and manager sockets.
 pub const PYMP_PREFIX: &[u8] = b"pymp-";
 
@@ -143,11 +146,18 @@ impl Watch {
         unsafe {
             libc::poll(&mut pfd, 1, timeout.as_millis() as libc::c_int);
             if pfd.revents & libc::POLLIN != 0 {
+                // A burst of creations becomes one look, not one look each.
+                std::thread::sleep(COALESCE);
                 let mut buf = [0u8; 4096];
                 while libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) > 0 {}
                 self.dirty = true;
             }
         }
+    }
+
+    /// Whether something was created since the last look.
+    pub fn dirty(&self) -> bool {
+        self.dirty
     }
 
     /// Notes what the processes of the run hold right now.

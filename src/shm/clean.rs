@@ -136,8 +136,10 @@ pub fn clean(
     Ok(actions)
 }
 
-/// What can be refused from the scan alone.
+/// What can be refused from the scan alone, so that a dry run promises only what the
+/// real run would do.
 fn precheck(item: &Item, clean: CleanOptions) -> Result<(), String> {
+    owned(item.uid, clean)?;
     match item.kind {
         Kind::File => Ok(()),
         Kind::Directory if clean.include_dirs => Ok(()),
@@ -224,6 +226,18 @@ fn unlink(dir: &impl AsFd, name: &CStr, kind: Kind, dev: u64) -> std::io::Result
     Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
 }
 
+/// Whether the caller may remove something of user `uid`.
+fn owned(uid: u32, clean: CleanOptions) -> Result<(), String> {
+    let euid = rustix::process::geteuid();
+    if uid == euid.as_raw() || (euid.is_root() && clean.any_user) {
+        Ok(())
+    } else if euid.is_root() {
+        Err("another user's entry: add --any-user to remove it".into())
+    } else {
+        Err("another user's entry".into())
+    }
+}
+
 /// Cleans the leaked System V segments of a report through `shmctl(IPC_RMID)`, each
 /// checked again first.
 pub fn clean_sysv(segments: &[super::sysv::Segment], clean: CleanOptions) -> Vec<Action> {
@@ -231,7 +245,9 @@ pub fn clean_sysv(segments: &[super::sysv::Segment], clean: CleanOptions) -> Vec
         .iter()
         .filter(|s| s.verdict == Verdict::Leaked)
         .map(|s| {
-            let (outcome, reason) = if !clean.yes {
+            let (outcome, reason) = if let Err(why) = owned(s.uid, clean) {
+                ("refused", why)
+            } else if !clean.yes {
                 (
                     "would-remove",
                     "leaked; run with --yes to remove".to_string(),

@@ -142,6 +142,12 @@ fn read_process(
         .map(|args| args.join(" "))
         .unwrap_or_default();
     let stat = process.stat().ok();
+    // Kernel threads hold no files, and their tables cannot be read by other users:
+    // counting them would make every entry look possibly held.
+    const PF_KTHREAD: u32 = 0x0020_0000;
+    if stat.as_ref().is_some_and(|s| s.flags & PF_KTHREAD != 0) {
+        return None;
+    }
     let started_at = match (&stat, boot) {
         (Some(stat), Some(boot)) if ticks > 0 => Some(boot + stat.starttime as i64 / ticks),
         _ => None,

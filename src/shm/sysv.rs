@@ -5,7 +5,9 @@
 //! process cannot hide one: a segment with no attachment, older than `--min-age`, whose
 //! creator and last user are both gone, is leaked. A process could still know its id and
 //! attach later; that is why the creator and the last user must be gone, and why
-//! `--clean` checks everything again with `IPC_STAT` right before `IPC_RMID`.
+//! `--clean` checks everything again with `IPC_STAT` right before `IPC_RMID`. A segment
+//! made with a key (not `IPC_PRIVATE`) can be found again by that key, so it is never
+//! judged leaked.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -154,6 +156,16 @@ pub fn judge(
                     format!(
                         "not attached, but its last user (pid {}) still runs",
                         row.lpid
+                    ),
+                )
+            } else if row.key != 0 {
+                // A key is a name: a program that uses it attaches again after a restart.
+                (
+                    Verdict::Unknown,
+                    format!(
+                        "not attached, but made with key 0x{:08x}, which a program can attach \
+                         to again; `ipcrm -m {}` once you know none will",
+                        row.key as u32, row.shmid
                     ),
                 )
             } else if age < options.min_age {

@@ -13,8 +13,22 @@ use serde_json::Value;
 
 use crate::support::{python_available, root};
 
-/// Kills the process group of a run when dropped.
+/// Stops a run when dropped: SIGTERM to mpdoctor, which stops its whole tree (the
+/// command has a process group of its own), then SIGKILL to what is left of the group.
 struct Group(Option<Child>);
+
+fn stop(child: &mut Child) {
+    let pid = child.id() as i32;
+    // SAFETY: kill(2) on the mpdoctor this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let until = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < until && child.try_wait().ok().flatten().is_none() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on the group this test created.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    let _ = child.wait();
+}
 
 impl Group {
     fn wait(mut self, limit: Duration) -> Output {
@@ -24,7 +38,9 @@ impl Group {
         let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
         while !waiter.is_finished() {
             if Instant::now() > until {
-                // SAFETY: kill(2) on the group this test created.
+                // SAFETY: kill(2) on the mpdoctor this test started, then its group.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                std::thread::sleep(Duration::from_secs(10));
                 unsafe { libc::kill(-pid, libc::SIGKILL) };
                 panic!("mpdoctor run did not finish within {limit:?}");
             }
@@ -41,9 +57,7 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         if let Some(child) = &mut self.0 {
-            // SAFETY: kill(2) on the group this test created.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.wait();
+            stop(child);
         }
     }
 }
@@ -540,8 +554,17 @@ fn a_start_method_that_reaches_no_python_is_said() {
         ],
         LIMIT,
     );
-    assert_eq!(ran.ids(), vec!["start-method-not-applied"]);
+    assert_eq!(ran.ids(), vec!["hooks-not-loaded"]);
     assert_eq!(ran.out.status.code(), Some(0));
+    // Hang detection at exit needs the hooks too: said as well.
+    let ran = run(
+        &["--hang-timeout", "5", "--", "python3", "-I", "-c", "pass"],
+        LIMIT,
+    );
+    assert_eq!(ran.ids(), vec!["hooks-not-loaded"]);
+    // Not for a command without Python.
+    let ran = run(&["--hang-timeout", "5", "--", "true"], LIMIT);
+    assert!(ran.ids().is_empty());
 }
 
 #[test]
@@ -561,6 +584,11 @@ fn ci_formats_and_startup_errors() {
     assert_eq!(sarif["version"], "2.1.0");
     let result = &sarif["runs"][0]["results"][0];
     assert_eq!(result["ruleId"], "outlived-command");
+    // GitHub code scanning needs a location on every result.
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "sh"
+    );
     assert_eq!(result["level"], "error");
     assert_eq!(
         sarif["runs"][0]["tool"]["driver"]["rules"][0]["id"],
@@ -632,4 +660,102 @@ fn a_hang_report_has_python_stacks_when_py_spy_is_installed() {
         "{stacks:?}"
     );
     ran.assert_nothing_left();
+}
+
+/// A program that counts the SIGINTs it gets for a second after saying it is ready.
+const COUNT_INTERRUPTS: &str = "import signal, sys, time\n\
+    n = 0\n\
+    def on_int(*_):\n    global n\n    n += 1\n\
+    signal.signal(signal.SIGINT, on_int)\n\
+    open(sys.argv[1], 'w').close()\n\
+    end = time.time() + 1.5\n\
+    while time.time() < end:\n    time.sleep(0.01)\n\
+    print(f'interrupts {n}', flush=True)\n";
+
+#[test]
+fn a_signal_to_the_whole_group_reaches_the_command_once() {
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let group = start(
+        &[
+            "--",
+            "python3",
+            "-c",
+            COUNT_INTERRUPTS,
+            ready.to_str().unwrap(),
+        ],
+        &dir.path().join("report.json"),
+    );
+    let pid = group.0.as_ref().unwrap().id() as i32;
+    wait_for(&ready);
+    // As `timeout -s INT` or a CI runner does: to mpdoctor's whole process group.
+    // SAFETY: kill(2) on the group this test created.
+    unsafe { libc::kill(-pid, libc::SIGINT) };
+    let out = group.wait(LIMIT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("interrupts 1"), "{stdout}");
+}
+
+#[test]
+fn an_ignored_signal_stays_ignored() {
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let program = "import sys, time\n\
+                   open(sys.argv[1], 'w').close()\n\
+                   time.sleep(1)\n\
+                   print('survived', flush=True)\n";
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mpdoctor"));
+    cmd.args([
+        "run",
+        "--",
+        "python3",
+        "-c",
+        program,
+        ready.to_str().unwrap(),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0);
+    // As `nohup` does.
+    // SAFETY: only signal(2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let group = Group(Some(cmd.spawn().unwrap()));
+    let pid = group.0.as_ref().unwrap().id() as i32;
+    wait_for(&ready);
+    // SAFETY: kill(2) on the mpdoctor this test started.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    let out = group.wait(LIMIT);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("survived"));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn a_report_that_cannot_be_written_stops_before_the_command_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let out = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args([
+            "run",
+            "--json",
+            "--output",
+            "/nonexistent/dir/report.json",
+            "--",
+        ])
+        .args(["touch", marker.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(!marker.exists());
 }

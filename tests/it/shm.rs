@@ -943,6 +943,8 @@ fn system_v_verdicts_check_creator_and_last_user_against_pid_reuse() {
         format!("0 2 600 4096 999 401 0 0 0 0 0 {t} 0 {t} 0 0"),
         // Attached twice.
         format!("305419896 3 600 8192 999 999 2 0 0 0 0 {t} 0 {t} 8192 0"),
+        // Made with a key and unattached: a program may attach by that key again.
+        format!("42 4 600 4096 999 0 0 0 0 0 0 0 0 {t} 0 0"),
     ];
     std::fs::write(
         fake.proc.join("sysvipc/shm"),
@@ -965,6 +967,8 @@ fn system_v_verdicts_check_creator_and_last_user_against_pid_reuse() {
     );
     assert_eq!(seg(3)["verdict"], "in-use");
     assert_eq!(seg(3)["key"], "0x12345678");
+    assert_eq!(seg(4)["verdict"], "unknown");
+    assert!(seg(4)["reason"].as_str().unwrap().contains("ipcrm -m 4"));
     assert_eq!(out.status.code(), Some(1), "a leaked segment is a leak");
     let prom = fake.shm.parent().unwrap().join("sysv.prom");
     fake.shm(&["--prometheus", prom.to_str().unwrap()]);
