@@ -25,6 +25,8 @@ pub const EXIT_ERROR: u8 = 2;
 /// `mpdoctor run`: the run hung (or outlived the command, or passed `--timeout`) and
 /// mpdoctor stopped it; the code `timeout(1)` uses.
 pub const EXIT_RUN_STOPPED: u8 = 124;
+/// `mpdoctor run`: mpdoctor itself could not start or report (as `timeout(1)` uses 125).
+pub const EXIT_RUN_SETUP: u8 = 125;
 /// `mpdoctor shm`: nothing is proven leaked, but entries are `likely-leaked`.
 pub const EXIT_LIKELY_LEAKED: u8 = 3;
 /// `mpdoctor run`: the command succeeded, but the run found what `--fail-on` names.
@@ -108,7 +110,7 @@ fn run(args: &RunArgs) -> u8 {
                     "mpdoctor: error: cannot write {}: {e}",
                     path.display()
                 );
-                return run::RunError::Setup(String::new()).exit_code();
+                return EXIT_RUN_SETUP;
             }
         },
         None => None,

@@ -115,6 +115,7 @@ impl RunError {
         match self {
             RunError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
             RunError::Spawn { .. } => 126,
+            // The code `timeout(1)` uses for its own failures.
             RunError::Setup(_) => 125,
         }
     }
