@@ -132,13 +132,10 @@ pub fn build(
         let sample = samples.get(message).map(String::as_str).unwrap_or("");
         out.push(explain(message, earlier.unwrap_or(*count), sample, report));
     }
-    // The program, or the script a shell runs (`bash .../shims/python3`).
-    let python_seen = report.processes.iter().any(|p| {
-        p.cmdline
-            .split(' ')
-            .take(2)
-            .any(|a| a.rsplit('/').next().unwrap_or("").starts_with("python"))
-    });
+    let python_seen = report
+        .processes
+        .iter()
+        .any(|p| super::tree::runs_python(&p.cmdline));
     let wanted = match (report.start_method, report.hang_timeout) {
         (Some(method), _) => Some(format!("--start-method {method} reached no Python process")),
         (None, true) if python_seen => {

@@ -563,13 +563,7 @@ impl Supervisor<'_> {
             .filter_map(|&pid| {
                 let mut stuck = tree::inspect(self.proc_root, pid)?;
                 // Forked children never ran the sitecustomize: go by the program name too.
-                let program = stuck.cmdline.split(' ').next().unwrap_or("");
-                let python = program
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("")
-                    .starts_with("python");
-                if python || self.pythons.contains(&pid) {
+                if tree::runs_python(&stuck.cmdline) || self.pythons.contains(&pid) {
                     stuck.python_stack = tree::python_stack(pid);
                 }
                 Some(stuck)

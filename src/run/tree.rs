@@ -182,6 +182,15 @@ pub fn python_stack(pid: i32) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
+/// Whether a command line runs Python: its program, or the script a shell runs
+/// (`bash .../shims/python3`), is named `python*`.
+pub fn runs_python(cmdline: &str) -> bool {
+    cmdline
+        .split(' ')
+        .take(2)
+        .any(|a| a.rsplit('/').next().unwrap_or("").starts_with("python"))
+}
+
 /// The processes that clean up after others: stopping them first would leak what they
 /// were about to remove.
 pub fn is_cleanup_helper(cmdline: &str) -> bool {
