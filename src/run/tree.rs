@@ -182,12 +182,12 @@ pub fn python_stack(pid: i32) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// Whether a command line runs Python: its program, or the script a shell runs
-/// (`bash .../shims/python3`), is named `python*`.
+/// Whether a command line runs Python: a word before its first option is named
+/// `python*`, so a launcher counts too (`bash .../pyenv-exec python3 -I ...`).
 pub fn runs_python(cmdline: &str) -> bool {
     cmdline
         .split(' ')
-        .take(2)
+        .take_while(|a| !a.starts_with('-'))
         .any(|a| a.rsplit('/').next().unwrap_or("").starts_with("python"))
 }
 
