@@ -184,6 +184,8 @@ pub enum OutputFormat {
     Github,
     /// JUnit XML, for CI systems that show test reports.
     Junit,
+    /// GitLab CI code quality report (JSON), for merge request widgets.
+    Gitlab,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,9 +4,47 @@ use std::io::{self, Write};
 
 use crate::registry::{FixSafety, RuleCode};
 
+/// Where a rule's generated page is published: `docs/rules/<CODE>.md` of the repository
+/// named in `Cargo.toml`, so the address changes in one place.
+pub fn rule_url(code: RuleCode) -> String {
+    format!(
+        "{}/blob/main/{}",
+        env!("CARGO_PKG_REPOSITORY"),
+        rule_page_path(code)
+    )
+}
+
+/// The generated page of a rule, relative to the repository root.
+pub fn rule_page_path(code: RuleCode) -> String {
+    format!("docs/rules/{code}.md")
+}
+
+/// Terminal text for `mpdoctor rule`, or the Markdown of the published page: the same
+/// sections, so the two cannot drift apart.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Medium {
+    Terminal,
+    Page,
+}
+
 /// The document with ruff's fixed headings.
 pub fn write_rule(code: RuleCode, out: &mut dyn Write) -> io::Result<()> {
+    write_document(code, out, Medium::Terminal)
+}
+
+/// `docs/rules/<CODE>.md`, generated from `rules/<CODE>.yaml`.
+pub fn write_rule_page(code: RuleCode, out: &mut dyn Write) -> io::Result<()> {
+    write_document(code, out, Medium::Page)
+}
+
+fn write_document(code: RuleCode, out: &mut dyn Write, medium: Medium) -> io::Result<()> {
     let doc = code.doc();
+    if medium == Medium::Page {
+        writeln!(
+            out,
+            "<!-- Generated from rules/{code}.yaml by `MPDOCTOR_BLESS=1 cargo test --test it docs`; do not edit. -->"
+        )?;
+    }
     writeln!(out, "# {} ({})\n", doc.name, doc.code)?;
     writeln!(out, "{}\n", doc.summary.trim())?;
     let methods: Vec<&str> = doc.start_methods.iter().map(|m| m.as_str()).collect();
@@ -15,7 +53,7 @@ pub fn write_rule(code: RuleCode, out: &mut dyn Write) -> io::Result<()> {
         "Severity: {}. Breaks under: {}. Python: {}.\n",
         doc.severity.as_str(),
         methods.join(", "),
-        doc.python_versions.trim()
+        doc.python_versions.trim().trim_end_matches('.')
     )?;
     writeln!(out, "## What it does\n{}\n", doc.what_it_does.trim())?;
     writeln!(out, "## Why is this bad?\n{}\n", doc.why.trim())?;
@@ -33,19 +71,53 @@ pub fn write_rule(code: RuleCode, out: &mut dyn Write) -> io::Result<()> {
         doc.good.trim_end()
     )?;
     writeln!(out, "## Fix\n{}\n", doc.fix.trim())?;
-    let safety = match doc.fix_safety {
+    writeln!(out, "## Fix safety\n{}\n", fix_safety_text(doc.fix_safety))?;
+    if !doc.references.is_empty() {
+        writeln!(out, "## References")?;
+        for r in &doc.references {
+            match medium {
+                Medium::Terminal => writeln!(out, "- {}: {}", r.title, r.url)?,
+                Medium::Page => writeln!(out, "- [{}]({})", r.title, r.url)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fix_safety_text(safety: FixSafety) -> &'static str {
+    match safety {
         FixSafety::Safe => "The automatic fix is safe: it is applied by `--fix`.",
         FixSafety::Unsafe => {
             "The automatic fix is unsafe: it may change behaviour, so it is applied only with `--fix --unsafe-fixes`."
         }
         FixSafety::None => "There is no automatic fix.",
-    };
-    writeln!(out, "## Fix safety\n{safety}\n")?;
-    if !doc.references.is_empty() {
-        writeln!(out, "## References")?;
-        for r in &doc.references {
-            writeln!(out, "- {}: {}", r.title, r.url)?;
-        }
+    }
+}
+
+fn fix_label(safety: FixSafety) -> &'static str {
+    match safety {
+        FixSafety::Safe => "safe fix",
+        FixSafety::Unsafe => "unsafe fix",
+        FixSafety::None => "no fix",
+    }
+}
+
+/// The rule table of README.md, linking each rule to its page.
+pub fn write_rules_table(out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "| Code | Name | Severity | Fix | What it finds |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for &code in RuleCode::ALL {
+        let doc = code.doc();
+        // A `|` inside a cell would end it.
+        let summary = doc.summary.trim().replace('|', "\\|");
+        writeln!(
+            out,
+            "| [{code}]({}) | `{}` | {} | {} | {summary} |",
+            rule_page_path(code),
+            doc.name,
+            doc.severity.as_str(),
+            fix_label(doc.fix_safety),
+        )?;
     }
     Ok(())
 }
@@ -64,11 +136,7 @@ pub fn write_rules(out: &mut dyn Write) -> io::Result<()> {
         .unwrap_or(0);
     for code in RuleCode::ALL {
         let doc = code.doc();
-        let fix = match doc.fix_safety {
-            FixSafety::Safe => "safe fix",
-            FixSafety::Unsafe => "unsafe fix",
-            FixSafety::None => "no fix",
-        };
+        let fix = fix_label(doc.fix_safety);
         writeln!(
             out,
             "{}  {:<width$} {:<8} {:<10}  {}",

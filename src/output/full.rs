@@ -52,6 +52,15 @@ impl miette::Diagnostic for Report<'_> {
         }))
     }
 
+    /// The rule's published page: a hyperlink on the code in colour terminals, written out
+    /// after it otherwise.
+    fn url<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        match self.diagnostic.code {
+            Code::Rule(r) => Some(Box::new(crate::docs::rule_url(r))),
+            _ => None,
+        }
+    }
+
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.diagnostic.severity() {
             Severity::Error => miette::Severity::Error,
@@ -118,7 +127,8 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write, options: RenderOptions) ->
     };
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(WIDTH)
-        .with_links(false);
+        .with_links(options.color)
+        .with_link_display_text("");
     for report in &outcome.reports {
         if let Some(diff) = &report.diff {
             write!(out, "{diff}")?;

@@ -3,6 +3,7 @@
 mod concise;
 mod full;
 pub mod github;
+mod gitlab;
 mod json;
 mod junit;
 pub mod sarif;
@@ -38,6 +39,7 @@ pub fn render(
         OutputFormat::Sarif => sarif::render(outcome, out),
         OutputFormat::Github => github::render(outcome, out),
         OutputFormat::Junit => junit::render(outcome, out),
+        OutputFormat::Gitlab => gitlab::render(outcome, out),
     }
 }
 
@@ -50,6 +52,45 @@ pub fn span(report: &FileReport, d: &Diagnostic) -> (Location, Location) {
             (start, start)
         }
     }
+}
+
+/// One fingerprint per finding, in the order of [`Outcome::diagnostics`]: the rule, the
+/// file and the trimmed text of the line, numbered when they repeat. Code review tools
+/// (GitHub code scanning, GitLab code quality) use it to follow a finding while lines
+/// above it are added or removed.
+pub fn fingerprints(outcome: &Outcome) -> Vec<String> {
+    let mut occurrences: BTreeMap<(String, u64), usize> = BTreeMap::new();
+    outcome
+        .diagnostics()
+        .map(|(report, d)| {
+            let (start, _) = span(report, d);
+            let path = display_path(&report.path);
+            let line_text = report
+                .source
+                .as_ref()
+                .map(|s| {
+                    s.index
+                        .line_text(&s.text, start.line as usize - 1)
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default();
+            let hash = fnv1a(&format!("{}\0{path}\0{line_text}", d.code.as_str()));
+            let n = occurrences.entry((path, hash)).or_insert(0);
+            *n += 1;
+            format!("{hash:016x}:{n}")
+        })
+        .collect()
+}
+
+/// FNV-1a: tiny, stable across platforms and releases, which fingerprints need.
+pub fn fnv1a(s: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 /// A path as shown to users and CI tools: forward slashes, no leading `./`.

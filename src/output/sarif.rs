@@ -1,9 +1,8 @@
-use std::collections::HashMap;
 use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use super::{display_path, span};
+use super::{display_path, fingerprints, span};
 use crate::check::Outcome;
 use crate::diagnostics::Severity;
 use crate::registry::RuleCode;
@@ -38,25 +37,12 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
         })
         .collect();
 
-    let mut occurrences: HashMap<(String, u64), usize> = HashMap::new();
     let results: Vec<Value> = outcome
         .diagnostics()
-        .map(|(report, d)| {
+        .zip(fingerprints(outcome))
+        .map(|((report, d), fingerprint)| {
             let (start, end) = span(report, d);
             let uri = artifact_uri(&report.path);
-            let line_text = report
-                .source
-                .as_ref()
-                .map(|s| {
-                    s.index
-                        .line_text(&s.text, start.line as usize - 1)
-                        .trim()
-                        .to_string()
-                })
-                .unwrap_or_default();
-            let hash = fnv1a(&format!("{}\0{uri}\0{line_text}", d.code.as_str()));
-            let n = occurrences.entry((uri.clone(), hash)).or_insert(0);
-            *n += 1;
             let mut result = json!({
                 "ruleId": d.code.as_str(),
                 "level": level(d.severity()),
@@ -72,7 +58,7 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
                         }
                     }
                 }],
-                "partialFingerprints": {"primaryLocationLineHash": format!("{hash:016x}:{n}")},
+                "partialFingerprints": {"primaryLocationLineHash": fingerprint},
             });
             if let crate::diagnostics::Code::Rule(code) = d.code {
                 result["ruleIndex"] = json!(code as usize);
@@ -156,16 +142,6 @@ fn level(severity: Severity) -> &'static str {
         Severity::Error => "error",
         Severity::Warning => "warning",
     }
-}
-
-/// FNV-1a: tiny, stable across platforms and releases, which fingerprints need.
-fn fnv1a(s: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The binary as users and CI call it: exit codes, formats, stdin, noqa, configuration,
 //! bad input, fixing.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -12,6 +13,7 @@ fn mpdoctor(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("MPDOCTOR_OUTPUT_FORMAT")
+        .env_remove("CI_PROJECT_DIR")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .output()
@@ -123,6 +125,7 @@ fn output_formats() {
         "sarif",
         "github",
         "junit",
+        "gitlab",
     ] {
         let mut args = vec!["check", "--output-format", format];
         args.extend(files);
@@ -132,7 +135,7 @@ fn output_formats() {
         let again = stdout(&mpdoctor(&root(), &args));
         assert_eq!(text, again, "{format}: output differs between runs");
         match format {
-            "json" | "sarif" => {
+            "json" | "sarif" | "gitlab" => {
                 serde_json::from_str::<serde_json::Value>(&text).unwrap();
             }
             "json-lines" => {
@@ -721,6 +724,52 @@ fn machine_formats_are_valid() {
             "{line}"
         );
     }
+}
+
+/// What GitLab needs of a code quality report: the five fields, severities from its list,
+/// a fingerprint unique in the report, and paths relative to the project's root (which
+/// GitLab runners export as `CI_PROJECT_DIR`), also when mpdoctor runs in a folder below.
+#[test]
+fn gitlab_reports_are_what_gitlab_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "pkg/odd name.py", UNGUARDED);
+    write(d, "pkg/copy.py", &format!("{UNGUARDED}{UNGUARDED}"));
+    write(d, "near.py", NEAR_MISS);
+    let out = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(["check", "--output-format", "gitlab", ".", "../near.py"])
+        .current_dir(d.join("pkg"))
+        .env("CI_PROJECT_DIR", d)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let issues: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let issues = issues.as_array().unwrap();
+    let mut fingerprints = BTreeSet::new();
+    let mut paths = BTreeSet::new();
+    for issue in issues {
+        for field in ["description", "check_name", "fingerprint", "severity"] {
+            assert!(
+                issue[field].as_str().is_some_and(|s| !s.is_empty()),
+                "{issue}"
+            );
+        }
+        assert!(
+            ["info", "minor", "major", "critical", "blocker"]
+                .contains(&issue["severity"].as_str().unwrap()),
+            "{issue}"
+        );
+        assert!(fingerprints.insert(issue["fingerprint"].as_str().unwrap().to_string()));
+        let location = &issue["location"];
+        paths.insert(location["path"].as_str().unwrap().to_string());
+        assert!(location["positions"]["begin"]["line"].as_u64().unwrap() >= 1);
+    }
+    // The repeated program gives two findings on equal lines: still two fingerprints.
+    assert!(issues.len() >= 4, "{issues:?}");
+    assert_eq!(
+        paths,
+        BTreeSet::from(["near.py", "pkg/copy.py", "pkg/odd name.py"].map(String::from))
+    );
 }
 
 /// A closed pipe ends the run quietly but keeps the exit code of what was found.
