@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::support::root;
+use crate::support::{assert_valid_sarif, root};
 
 fn mpdoctor(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
@@ -135,9 +135,10 @@ fn output_formats() {
         let again = stdout(&mpdoctor(&root(), &args));
         assert_eq!(text, again, "{format}: output differs between runs");
         match format {
-            "json" | "sarif" | "gitlab" => {
+            "json" | "gitlab" => {
                 serde_json::from_str::<serde_json::Value>(&text).unwrap();
             }
+            "sarif" => assert_valid_sarif(&serde_json::from_str(&text).unwrap()),
             "json-lines" => {
                 for line in text.lines() {
                     serde_json::from_str::<serde_json::Value>(line).unwrap();
@@ -669,7 +670,7 @@ fn machine_formats_are_valid() {
         &["check", "--output-format", "sarif", "."],
     )))
     .unwrap();
-    assert_eq!(sarif["version"], "2.1.0");
+    assert_valid_sarif(&sarif);
     let run = &sarif["runs"][0];
     assert_eq!(run["tool"]["driver"]["name"], "mpdoctor");
     for result in run["results"].as_array().unwrap() {
@@ -688,6 +689,7 @@ fn machine_formats_are_valid() {
         &["check", "--output-format", "sarif", far.to_str().unwrap()],
     )))
     .unwrap();
+    assert_valid_sarif(&sarif);
     let artifact =
         &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
     assert!(
@@ -723,6 +725,34 @@ fn machine_formats_are_valid() {
             properties.contains("file=a&b<c>.py") || properties.contains("odd"),
             "{line}"
         );
+    }
+}
+
+/// The schema check itself can fail: a log that breaks the schema in a way GitHub code
+/// scanning rejects (a result without a message, a made-up level) is refused.
+#[test]
+fn the_sarif_schema_check_rejects_broken_logs() {
+    let out = mpdoctor(
+        &root(),
+        &[
+            "check",
+            "--output-format",
+            "sarif",
+            "fixtures/MP001/bad_pool.py",
+        ],
+    );
+    let good: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_valid_sarif(&good);
+    let mut without_message = good.clone();
+    without_message["runs"][0]["results"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("message");
+    let mut bad_level = good.clone();
+    bad_level["runs"][0]["results"][0]["level"] = "fatal".into();
+    for broken in [without_message, bad_level] {
+        let refused = std::panic::catch_unwind(|| assert_valid_sarif(&broken));
+        assert!(refused.is_err(), "accepted {broken}");
     }
 }
 

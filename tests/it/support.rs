@@ -13,6 +13,23 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Fails the test unless `log` is valid against the SARIF 2.1.0 schema (OASIS errata01,
+/// vendored in `tests/data`).
+pub fn assert_valid_sarif(log: &serde_json::Value) {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let schema = std::fs::read_to_string(root().join("tests/data/sarif-schema-2.1.0.json"))
+            .expect("tests/data/sarif-schema-2.1.0.json");
+        let schema: serde_json::Value = serde_json::from_str(&schema).unwrap();
+        jsonschema::validator_for(&schema).expect("the SARIF schema compiles")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(log)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "invalid SARIF:\n{}", errors.join("\n"));
+}
+
 /// Whether `python3` runs; the tests that need it say so and skip without it.
 pub fn python_available() -> bool {
     std::process::Command::new("python3")
