@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::io::{self, Write};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use mpdoctor::check::{self, CheckSettings, Outcome};
 use mpdoctor::cli::{
@@ -56,6 +56,8 @@ where
         Command::Check(args) => check(&args, &mut out).map_err(|e| e.to_string()),
         Command::Shm(args) => shm(&args, &mut out),
         Command::Run(args) => return run(&args),
+        Command::Completions(args) => Ok((EXIT_CLEAN, completions(args.shell, &mut out))),
+        Command::Manpages(args) => manpages(&args.dir, &mut out),
         Command::Rule(args) => Ok((
             EXIT_CLEAN,
             match args.output_format {
@@ -88,6 +90,44 @@ where
             EXIT_ERROR
         }
     }
+}
+
+/// Generated in memory first: clap_complete cannot report a failed write.
+fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> io::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "mpdoctor", &mut script);
+    out.write_all(&script)
+}
+
+/// `mpdoctor.1` and `mpdoctor-<COMMAND>.1`, as git names its pages; prints what it wrote.
+fn manpages(dir: &std::path::Path, out: &mut dyn Write) -> Result<(u8, io::Result<()>), String> {
+    let mut cli = Cli::command();
+    cli.build();
+    let mut pages = vec![cli.clone()];
+    pages.extend(
+        cli.get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .cloned(),
+    );
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut written = Vec::new();
+    for page in pages {
+        let name = page
+            .get_display_name()
+            .unwrap_or(page.get_name())
+            .to_string();
+        let mut roff = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut roff)
+            .map_err(|e| e.to_string())?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, roff).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        written.push(path);
+    }
+    let listed = written
+        .iter()
+        .try_for_each(|p| writeln!(out, "{}", p.display()));
+    Ok((EXIT_CLEAN, listed))
 }
 
 /// Runs a command under the watchdog. Its exit code is the command's, unless the command

@@ -76,6 +76,8 @@ pub struct CheckSettings {
     start_methods: Option<MethodSet>,
     target_version: Option<PythonVersion>,
     excludes: globset::GlobSet,
+    /// Files named on the command line are excluded too (pre-commit passes every file).
+    force_exclude: bool,
     resolver: Resolver,
     pub fix_mode: Option<FixMode>,
     pub diff: bool,
@@ -122,6 +124,7 @@ impl CheckSettings {
                 .map(|m| m.iter().copied().collect()),
             target_version,
             excludes: discover::exclude_set(&args.extend_exclude)?,
+            force_exclude: args.force_exclude,
             resolver: Resolver::new(args.config.as_deref())?,
             fix_mode,
             diff: args.diff,
@@ -191,6 +194,13 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
             Found::File { path, explicit } => {
                 let config = settings.resolver.for_file(&path)?;
                 if !explicit && settings.resolver.excludes(&path)? {
+                    continue;
+                }
+                if explicit
+                    && settings.force_exclude
+                    && (settings.resolver.excludes(&path)?
+                        || crate::config::excluded_by(&settings.excludes, &path, Path::new(".")))
+                {
                     continue;
                 }
                 let lint = settings.lint_settings(config.as_deref(), &path);

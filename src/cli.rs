@@ -33,6 +33,29 @@ pub enum Command {
     /// Run a command and report the shared memory it leaks, hangs at exit and
     /// multiprocessing warnings.
     Run(RunArgs),
+    /// Print the completion script for a shell.
+    Completions(CompletionsArgs),
+    /// Write the man pages (mpdoctor.1 and one page per subcommand) into a folder.
+    Manpages(ManpagesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Install, for example:\n  \
+    bash: mpdoctor completions bash > ~/.local/share/bash-completion/completions/mpdoctor\n  \
+    zsh:  mpdoctor completions zsh > \"${fpath[1]}/_mpdoctor\"\n  \
+    fish: mpdoctor completions fish > ~/.config/fish/completions/mpdoctor.fish")]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManpagesArgs {
+    /// The folder to write the pages into (created if missing), e.g.
+    /// `~/.local/share/man/man1`.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,6 +135,11 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 nothing leaked (or every leak removed); 1 leaks; \
+                        2 an error; 3 nothing is proven leaked but some entries are \
+                        likely-leaked."
+)]
 pub struct ShmArgs {
     /// The shared-memory directory to scan.
     #[arg(long, default_value = "/dev/shm", value_name = "DIR")]
@@ -202,6 +230,10 @@ pub enum DocFormat {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 no findings; 1 findings (with --diff: changes to show); \
+                        2 an error (a missing path, a bad flag, a broken configuration)."
+)]
 pub struct CheckArgs {
     /// Files or directories to check; `-` reads from standard input. Default: `.`.
     pub paths: Vec<PathBuf>,
@@ -226,7 +258,13 @@ pub struct CheckArgs {
     #[arg(long, value_name = "VERSION")]
     pub target_version: Option<String>,
 
+    /// Apply the excludes also to files named on the command line, as pre-commit and
+    /// editors name them.
+    #[arg(long)]
+    pub force_exclude: bool,
+
     /// Use this configuration file instead of discovering `pyproject.toml`.
+
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 

@@ -802,6 +802,42 @@ fn gitlab_reports_are_what_gitlab_reads() {
     );
 }
 
+/// `--force-exclude` applies the configured, command-line and default excludes to files
+/// named on the command line, as pre-commit names every staged file.
+#[test]
+fn force_exclude_skips_excluded_files_named_explicitly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "pyproject.toml",
+        "[tool.mpdoctor]\nextend-exclude = [\"legacy\"]\n",
+    );
+    for name in ["legacy/old.py", "build/gen.py", "vendored/v.py", "app.py"] {
+        write(d, name, UNGUARDED);
+    }
+    let files = ["legacy/old.py", "build/gen.py", "vendored/v.py", "app.py"];
+    let named = |extra: &[&str]| {
+        let mut args = vec!["check", "--output-format", "concise", "--quiet"];
+        args.extend(extra);
+        args.extend(files);
+        let out = mpdoctor(d, &args);
+        let mut checked: Vec<String> = stdout(&out)
+            .lines()
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .collect();
+        checked.dedup();
+        checked
+    };
+    let mut all = files.map(String::from).to_vec();
+    all.sort();
+    assert_eq!(named(&[]), all);
+    assert_eq!(
+        named(&["--force-exclude", "--extend-exclude", "vendored"]),
+        vec!["app.py".to_string()]
+    );
+}
+
 /// A closed pipe ends the run quietly but keeps the exit code of what was found.
 #[test]
 fn closed_pipe_keeps_the_exit_code() {
