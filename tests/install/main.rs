@@ -10,6 +10,7 @@
 //! under `.ci/run`, which sets `MPDOCTOR_REQUIRE_TOOLS=1` so that nothing is skipped.
 
 mod package;
+mod recipes;
 mod ruff;
 mod shells;
 

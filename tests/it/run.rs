@@ -629,6 +629,10 @@ fn a_hang_report_has_python_stacks_when_py_spy_is_installed() {
     let on_path = std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join("py-spy").is_file()));
     if !python_available() || !on_path {
+        assert!(
+            std::env::var_os("MPDOCTOR_REQUIRE_TOOLS").is_none_or(|v| v != "1"),
+            "py-spy is not on PATH (bash .ci/run installs it)"
+        );
         eprintln!("SKIPPED: needs python3 and py-spy (.ci/run installs py-spy)");
         return;
     }
