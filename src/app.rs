@@ -100,33 +100,38 @@ fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> io::Result<(
 }
 
 /// `mpdoctor.1` and `mpdoctor-<COMMAND>.1`, as git names its pages; prints what it wrote.
+/// Every page is rendered before the first is written.
 fn manpages(dir: &std::path::Path, out: &mut dyn Write) -> Result<(u8, io::Result<()>), String> {
     let mut cli = Cli::command();
     cli.build();
-    let mut pages = vec![cli.clone()];
-    pages.extend(
-        cli.get_subcommands()
-            .filter(|c| c.get_name() != "help")
-            .cloned(),
-    );
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut written = Vec::new();
-    for page in pages {
+    let mut pages = Vec::new();
+    for page in std::iter::once(&cli).chain(cli.get_subcommands()) {
         let name = page
             .get_display_name()
             .unwrap_or(page.get_name())
             .to_string();
         let mut roff = Vec::new();
-        clap_mangen::Man::new(page)
+        clap_mangen::Man::new(page.clone())
             .render(&mut roff)
             .map_err(|e| e.to_string())?;
-        let path = dir.join(format!("{name}.1"));
-        std::fs::write(&path, roff).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        written.push(path);
+        pages.push((dir.join(format!("{name}.1")), roff));
     }
-    let listed = written
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (done, (path, roff)) in pages.iter().enumerate() {
+        std::fs::write(path, roff).map_err(|e| {
+            format!(
+                "cannot write {}: {e} ({done} of {} pages written)",
+                path.display(),
+                pages.len()
+            )
+        })?;
+    }
+    let listed = pages
         .iter()
-        .try_for_each(|p| writeln!(out, "{}", p.display()));
+        .try_for_each(|(p, _)| writeln!(out, "{}", p.display()));
     Ok((EXIT_CLEAN, listed))
 }
 

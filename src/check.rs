@@ -178,11 +178,39 @@ impl CheckSettings {
     }
 }
 
+impl CheckSettings {
+    /// Under `--force-exclude`, whether a path named on the command line (or standard
+    /// input's `--stdin-filename`) is excluded: by a configuration's `extend-exclude`, or by
+    /// the default and `--extend-exclude` patterns on its path below the working directory
+    /// (only on its name when it lies elsewhere, so folders above the project never count).
+    fn force_excluded(&mut self, path: &Path) -> Result<bool, UsageError> {
+        if !self.force_exclude {
+            return Ok(false);
+        }
+        if self.resolver.excludes(path)? {
+            return Ok(true);
+        }
+        let cwd = std::env::current_dir().unwrap_or_default();
+        Ok(match crate::paths::relative_to(path, &cwd) {
+            Some(relative) => crate::config::matches_path_or_parents(&self.excludes, &relative),
+            None => path.file_name().is_some_and(|n| self.excludes.is_match(n)),
+        })
+    }
+}
+
 /// Runs the check. Usage errors come back before any file is read.
 pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
     if settings.stdin {
         return run_stdin(&mut settings);
     }
+    // `--force-exclude` drops excluded folders named on the command line too.
+    let mut roots = Vec::new();
+    for path in std::mem::take(&mut settings.paths) {
+        if !(path.is_dir() && settings.force_excluded(&path)?) {
+            roots.push(path);
+        }
+    }
+    settings.paths = roots;
     let found = discover::discover(&settings.paths, &settings.excludes)
         .map_err(|m| UsageError::MissingPath(m.0))?;
 
@@ -196,11 +224,7 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
                 if !explicit && settings.resolver.excludes(&path)? {
                     continue;
                 }
-                if explicit
-                    && settings.force_exclude
-                    && (settings.resolver.excludes(&path)?
-                        || crate::config::excluded_by(&settings.excludes, &path, Path::new(".")))
-                {
+                if explicit && settings.force_excluded(&path)? {
                     continue;
                 }
                 let lint = settings.lint_settings(config.as_deref(), &path);
@@ -234,6 +258,14 @@ fn run_stdin(settings: &mut CheckSettings) -> Result<Outcome, UsageError> {
         .stdin_filename
         .clone()
         .unwrap_or_else(|| PathBuf::from("-"));
+    if settings.stdin_filename.is_some() && settings.force_excluded(&path)? {
+        // Excluded: nothing to report, and under `--fix` the input goes back unchanged,
+        // as an editor expects.
+        return Ok(Outcome {
+            reports: Vec::new(),
+            stdin_fixed: (settings.fix_mode.is_some() && !settings.diff).then_some(bytes),
+        });
+    }
     let config = settings.resolver.for_file(&path)?;
     let lint = settings.lint_settings(config.as_deref(), &path);
     let decoded = match source::decode(bytes.clone()) {

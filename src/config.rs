@@ -217,8 +217,8 @@ impl Config {
 /// The forms a pattern may match: the path relative to the root, and each of its
 /// components' names, as ruff matches `exclude` patterns.
 fn match_candidates(file: &Path, root: &Path) -> Vec<PathBuf> {
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let (file_abs, root_abs) = (absolute(file), absolute(root));
+    let file_abs = crate::paths::resolve_file(file).unwrap_or_else(|| file.to_path_buf());
+    let root_abs = crate::paths::resolve(root).unwrap_or_else(|| root.to_path_buf());
     let relative = file_abs
         .strip_prefix(&root_abs)
         .map(Path::to_path_buf)
@@ -233,7 +233,11 @@ fn match_candidates(file: &Path, root: &Path) -> Vec<PathBuf> {
 /// Whether the set matches the file or any directory between the root and it.
 pub fn excluded_by(set: &GlobSet, file: &Path, root: &Path) -> bool {
     let candidates = match_candidates(file, root);
-    let relative = &candidates[0];
+    matches_path_or_parents(set, &candidates[0])
+}
+
+/// Whether the set matches a relative path, one of its parents, or one of their names.
+pub fn matches_path_or_parents(set: &GlobSet, relative: &Path) -> bool {
     relative
         .ancestors()
         .filter(|a| !a.as_os_str().is_empty())
@@ -281,7 +285,7 @@ impl Resolver {
         if let Some(c) = &self.explicit {
             return Ok(Some(c.clone()));
         }
-        let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let absolute = crate::paths::resolve_file(file).unwrap_or_else(|| file.to_path_buf());
         let dir = absolute.parent().unwrap_or(Path::new("/")).to_path_buf();
         self.for_dir(&dir)
     }
@@ -292,7 +296,7 @@ impl Resolver {
         if let Some(c) = &self.explicit {
             return Ok(c.excludes(file));
         }
-        let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let absolute = crate::paths::resolve_file(file).unwrap_or_else(|| file.to_path_buf());
         let mut dir = absolute.parent();
         while let Some(d) = dir {
             if let Some(c) = self.own_config(d)?

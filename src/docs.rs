@@ -39,6 +39,11 @@ pub fn write_rule_page(code: RuleCode, out: &mut dyn Write) -> io::Result<()> {
 
 fn write_document(code: RuleCode, out: &mut dyn Write, medium: Medium) -> io::Result<()> {
     let doc = code.doc();
+    // Prose goes to Markdown escaped; code blocks never are.
+    let prose = |text: &str| match medium {
+        Medium::Terminal => text.trim().to_string(),
+        Medium::Page => markdown_escape(text.trim()),
+    };
     if medium == Medium::Page {
         writeln!(
             out,
@@ -46,21 +51,21 @@ fn write_document(code: RuleCode, out: &mut dyn Write, medium: Medium) -> io::Re
         )?;
     }
     writeln!(out, "# {} ({})\n", doc.name, doc.code)?;
-    writeln!(out, "{}\n", doc.summary.trim())?;
+    writeln!(out, "{}\n", prose(&doc.summary))?;
     let methods: Vec<&str> = doc.start_methods.iter().map(|m| m.as_str()).collect();
     writeln!(
         out,
         "Severity: {}. Breaks under: {}. Python: {}.\n",
         doc.severity.as_str(),
         methods.join(", "),
-        doc.python_versions.trim().trim_end_matches('.')
+        prose(&doc.python_versions).trim_end_matches('.')
     )?;
-    writeln!(out, "## What it does\n{}\n", doc.what_it_does.trim())?;
-    writeln!(out, "## Why is this bad?\n{}\n", doc.why.trim())?;
+    writeln!(out, "## What it does\n{}\n", prose(&doc.what_it_does))?;
+    writeln!(out, "## Why is this bad?\n{}\n", prose(&doc.why))?;
     if !doc.symptoms.is_empty() {
         writeln!(out, "## What you see")?;
         for s in &doc.symptoms {
-            writeln!(out, "{}:\n```\n{}\n```", s.when.trim(), s.text.trim_end())?;
+            writeln!(out, "{}:\n```\n{}\n```", prose(&s.when), s.text.trim_end())?;
         }
         writeln!(out)?;
     }
@@ -70,18 +75,34 @@ fn write_document(code: RuleCode, out: &mut dyn Write, medium: Medium) -> io::Re
         "## Use instead\n```python\n{}\n```\n",
         doc.good.trim_end()
     )?;
-    writeln!(out, "## Fix\n{}\n", doc.fix.trim())?;
+    writeln!(out, "## Fix\n{}\n", prose(&doc.fix))?;
     writeln!(out, "## Fix safety\n{}\n", fix_safety_text(doc.fix_safety))?;
     if !doc.references.is_empty() {
         writeln!(out, "## References")?;
         for r in &doc.references {
             match medium {
                 Medium::Terminal => writeln!(out, "- {}: {}", r.title, r.url)?,
-                Medium::Page => writeln!(out, "- [{}]({})", r.title, r.url)?,
+                Medium::Page => writeln!(out, "- [{}]({})", prose(&r.title), r.url)?,
             }
         }
     }
     Ok(())
+}
+
+/// Escapes what GitHub Markdown would read as emphasis, HTML or links (`__main__` turns
+/// bold otherwise), leaving `code spans` as they are.
+fn markdown_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_code = false;
+    for c in text.chars() {
+        if c == '`' {
+            in_code = !in_code;
+        } else if !in_code && matches!(c, '\\' | '_' | '*' | '<' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn fix_safety_text(safety: FixSafety) -> &'static str {
@@ -108,8 +129,8 @@ pub fn write_rules_table(out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "|---|---|---|---|---|")?;
     for &code in RuleCode::ALL {
         let doc = code.doc();
-        // A `|` inside a cell would end it.
-        let summary = doc.summary.trim().replace('|', "\\|");
+        // A `|` inside a cell would end it, even in a code span.
+        let summary = markdown_escape(doc.summary.trim()).replace('|', "\\|");
         writeln!(
             out,
             "| [{code}]({}) | `{}` | {} | {} | {summary} |",
@@ -154,4 +175,17 @@ pub fn write_rules_json(out: &mut dyn Write) -> io::Result<()> {
     let docs: Vec<_> = RuleCode::ALL.iter().map(|c| c.doc()).collect();
     serde_json::to_writer_pretty(&mut *out, &docs)?;
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::markdown_escape;
+
+    #[test]
+    fn markdown_escapes_prose_but_not_code() {
+        assert_eq!(
+            markdown_escape("if __name__ == `__main__` or *x* <module>"),
+            "if \\_\\_name\\_\\_ == `__main__` or \\*x\\* \\<module>"
+        );
+    }
 }

@@ -16,6 +16,7 @@ pub mod fix;
 pub mod linter;
 pub mod noqa;
 pub mod output;
+pub mod paths;
 pub mod python;
 pub mod registry;
 pub mod rules;

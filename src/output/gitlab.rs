@@ -6,19 +6,23 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::{display_path, fingerprints, fnv1a, span};
+use super::{display_path, fingerprints, relative_to, span};
 use crate::check::Outcome;
 use crate::diagnostics::Severity;
+use crate::paths::resolve_file;
 
 pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
-    let project_dir = std::env::var_os("CI_PROJECT_DIR").map(PathBuf::from);
+    let project_dir = std::env::var_os("CI_PROJECT_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
     let cwd = std::env::current_dir().ok();
+    let base = project_dir.or(cwd);
+    let path_of = |path: &Path| repository_path(path, base.as_deref());
     let issues: Vec<Value> = outcome
         .diagnostics()
-        .zip(fingerprints(outcome))
+        .zip(fingerprints(outcome, path_of))
         .map(|((report, d), fingerprint)| {
             let (start, end) = span(report, d);
-            let path = repository_path(&report.path, project_dir.as_deref(), cwd.as_deref());
             json!({
                 "check_name": d.code.as_str(),
                 "description": format!("{}: {}", d.code.as_str(), d.message),
@@ -26,11 +30,9 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
                     Severity::Error => "major",
                     Severity::Warning => "minor",
                 },
-                // GitLab wants a plain string, unique per report; the line-hash
-                // fingerprint already is, but hashing it again keeps it one token.
-                "fingerprint": format!("{:016x}", fnv1a(&format!("{fingerprint}\0{path}"))),
+                "fingerprint": fingerprint,
                 "location": {
-                    "path": path,
+                    "path": path_of(&report.path),
                     "positions": {
                         "begin": {"line": start.line, "column": start.column},
                         "end": {"line": end.line, "column": end.column},
@@ -44,35 +46,11 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// GitLab resolves paths against the repository root, which its runners export as
-/// `CI_PROJECT_DIR`; elsewhere the working directory stands in for it.
-fn repository_path(path: &Path, project_dir: Option<&Path>, cwd: Option<&Path>) -> String {
-    let absolute = match cwd {
-        Some(cwd) if path.is_relative() => cwd.join(path),
-        _ => path.to_path_buf(),
-    };
-    let absolute = normalize(&absolute);
-    for base in [project_dir, cwd].into_iter().flatten() {
-        if let Ok(relative) = absolute.strip_prefix(normalize(base)) {
-            return display_path(relative);
-        }
-    }
-    display_path(path)
-}
-
-/// Drops `.` and resolves `..` lexically, without touching the file system (the file
-/// may be standard input under a made-up name).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
+/// `CI_PROJECT_DIR`; elsewhere the working directory stands in for it. A file outside it
+/// keeps its absolute path: a `../` path would name a file inside the repository.
+fn repository_path(path: &Path, base: Option<&Path>) -> String {
+    base.and_then(|b| relative_to(path, b))
+        .unwrap_or_else(|| display_path(&resolve_file(path).unwrap_or_else(|| path.to_path_buf())))
 }
 
 #[cfg(test)]
@@ -80,24 +58,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_are_relative_to_the_project() {
-        let cwd = Path::new("/builds/group/project/sub");
-        let project = Path::new("/builds/group/project");
-        assert_eq!(
-            repository_path(Path::new("./a.py"), Some(project), Some(cwd)),
-            "sub/a.py"
-        );
-        assert_eq!(
-            repository_path(Path::new("../b/c.py"), Some(project), Some(cwd)),
-            "b/c.py"
-        );
-        assert_eq!(
-            repository_path(Path::new("./a.py"), None, Some(cwd)),
-            "a.py"
-        );
-        assert_eq!(
-            repository_path(Path::new("/elsewhere/d.py"), Some(project), Some(cwd)),
-            "/elsewhere/d.py"
+    fn paths_are_relative_to_the_project_or_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(project.join("sub")).unwrap();
+        std::fs::create_dir_all(dir.path().join("other")).unwrap();
+        let through_link = repository_path(&project.join("sub/../sub/a.py"), Some(&project));
+        assert_eq!(through_link, "sub/a.py");
+        let outside = repository_path(&dir.path().join("other/b.py"), Some(&project));
+        assert!(
+            outside.starts_with('/') && outside.ends_with("other/b.py"),
+            "{outside}"
         );
     }
 }

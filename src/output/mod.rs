@@ -54,17 +54,18 @@ pub fn span(report: &FileReport, d: &Diagnostic) -> (Location, Location) {
     }
 }
 
-/// One fingerprint per finding, in the order of [`Outcome::diagnostics`]: the rule, the
-/// file and the trimmed text of the line, numbered when they repeat. Code review tools
-/// (GitHub code scanning, GitLab code quality) use it to follow a finding while lines
-/// above it are added or removed.
-pub fn fingerprints(outcome: &Outcome) -> Vec<String> {
+/// One fingerprint per finding, in the order of [`Outcome::diagnostics`]: the rule, where
+/// the format says the file is (`location`: a URI, a repository path), and the trimmed
+/// text of the line, numbered when they repeat. Code review tools (GitHub code scanning,
+/// GitLab code quality) use it to follow a finding while lines above it are added or
+/// removed, so it must not depend on how the path was spelled on the command line.
+pub fn fingerprints(outcome: &Outcome, location: impl Fn(&Path) -> String) -> Vec<String> {
     let mut occurrences: BTreeMap<(String, u64), usize> = BTreeMap::new();
     outcome
         .diagnostics()
         .map(|(report, d)| {
             let (start, _) = span(report, d);
-            let path = display_path(&report.path);
+            let place = location(&report.path);
             let line_text = report
                 .source
                 .as_ref()
@@ -75,12 +76,17 @@ pub fn fingerprints(outcome: &Outcome) -> Vec<String> {
                         .to_string()
                 })
                 .unwrap_or_default();
-            let hash = fnv1a(&format!("{}\0{path}\0{line_text}", d.code.as_str()));
-            let n = occurrences.entry((path, hash)).or_insert(0);
+            let hash = fnv1a(&format!("{}\0{place}\0{line_text}", d.code.as_str()));
+            let n = occurrences.entry((place, hash)).or_insert(0);
             *n += 1;
             format!("{hash:016x}:{n}")
         })
         .collect()
+}
+
+/// A file's path below `base`, with forward slashes, or `None` when it lies elsewhere.
+pub fn relative_to(path: &Path, base: &Path) -> Option<String> {
+    crate::paths::relative_to(path, base).map(|p| display_path(&p))
 }
 
 /// FNV-1a: tiny, stable across platforms and releases, which fingerprints need.

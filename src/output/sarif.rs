@@ -2,9 +2,10 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use super::{display_path, fingerprints, span};
+use super::{display_path, fingerprints, relative_to, span};
 use crate::check::Outcome;
 use crate::diagnostics::Severity;
+use crate::paths::resolve_file;
 use crate::registry::RuleCode;
 
 /// SARIF 2.1.0 with the full rule catalogue, relative URIs and stable fingerprints, so
@@ -39,7 +40,7 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
 
     let results: Vec<Value> = outcome
         .diagnostics()
-        .zip(fingerprints(outcome))
+        .zip(fingerprints(outcome, artifact_uri))
         .map(|((report, d), fingerprint)| {
             let (start, end) = span(report, d);
             let uri = artifact_uri(&report.path);
@@ -74,8 +75,6 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
-/// A URI relative to the working directory where the file lies below it (what code
-/// scanning expects); otherwise an absolute `file://` URI.
 /// A SARIF 2.1.0 log of one run of mpdoctor.
 pub fn envelope(rules: Vec<Value>, results: Vec<Value>) -> Value {
     json!({
@@ -92,24 +91,16 @@ pub fn envelope(rules: Vec<Value>, results: Vec<Value>) -> Value {
     })
 }
 
+/// A URI relative to the working directory where the file lies below it (what code
+/// scanning expects); otherwise an absolute `file://` URI.
 fn artifact_uri(path: &std::path::Path) -> String {
-    let below_cwd = path.is_relative()
-        && path
-            .components()
-            .all(|c| !matches!(c, std::path::Component::ParentDir));
-    if below_cwd {
-        return percent_encode(&display_path(path));
-    }
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let relative = std::env::current_dir().ok().and_then(|cwd| {
-        absolute
-            .strip_prefix(cwd)
-            .ok()
-            .map(std::path::Path::to_path_buf)
-    });
-    match relative {
-        Some(r) => percent_encode(&display_path(&r)),
-        None => format!("file://{}", percent_encode(&display_path(&absolute))),
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match relative_to(path, &cwd) {
+        Some(relative) => percent_encode(&relative),
+        None => {
+            let absolute = resolve_file(path).unwrap_or_else(|| path.to_path_buf());
+            format!("file://{}", percent_encode(&display_path(&absolute)))
+        }
     }
 }
 

@@ -38,9 +38,16 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             std::env::var_os("MPDOCTOR_REQUIRE_TOOLS").is_none_or(|v| v != "1"),
             "`{name}` is not installed (bash .ci/run installs it)"
         );
-        eprintln!("SKIPPED: needs `{name}` (bash .ci/run installs it)");
+        skipped(&format!("needs `{name}` (bash .ci/run installs it)"));
     }
     found
+}
+
+/// Says that a test skipped, on the real standard error: libtest swallows `eprintln!` of
+/// tests that pass, and a skip must be seen.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
 /// Runs `cmd`, with its output kept for the failure message.

@@ -78,10 +78,11 @@ complete -C 'mpdoctor check --output-format '"#;
     assert!(formats.lines().any(|l| l.starts_with("gitlab")), "{stdout}");
 }
 
-/// Zsh has no way to ask for completions outside an interactive line editor, so this
-/// only proves the script parses and defines its function once loaded.
+/// Zsh offers completions only inside its line editor, so this checks what loading the
+/// script does: it parses, registers `_mpdoctor` for `mpdoctor` with compinit, and the
+/// function offers the subcommands and the output formats.
 #[test]
-fn zsh_loads_the_completion_script() {
+fn zsh_registers_the_completion_function() {
     let Some(zsh) = tool("zsh") else { return };
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("_mpdoctor");
@@ -89,10 +90,9 @@ fn zsh_loads_the_completion_script() {
     let out = output(Command::new(&zsh).arg("-n").arg(&script));
     assert!(out.status.success(), "{}", text(&out));
     let program = r#"autoload -Uz compinit && compinit -u -d "$2/zcompdump"
-fpath=("$2" $fpath)
-autoload -Uz _mpdoctor
 source "$1"
-whence -w _mpdoctor"#;
+print -r -- "registered: ${_comps[mpdoctor]}"
+functions _mpdoctor"#;
     let out = output(
         Command::new(&zsh)
             .args(["-f", "-c", program, "zsh"])
@@ -101,11 +101,11 @@ whence -w _mpdoctor"#;
             .env("HOME", dir.path()),
     );
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("_mpdoctor: function"),
-        "{}",
-        text(&out)
-    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("registered: _mpdoctor\n"), "{}", text(&out));
+    for offered in ["check", "completions", "gitlab", "sarif", "--force-exclude"] {
+        assert!(stdout.contains(offered), "{offered}: {}", text(&out));
+    }
 }
 
 #[test]
@@ -136,6 +136,7 @@ fn man_pages_render_cleanly() {
         [
             "mpdoctor-check.1",
             "mpdoctor-completions.1",
+            "mpdoctor-help.1",
             "mpdoctor-manpages.1",
             "mpdoctor-rule.1",
             "mpdoctor-rules.1",
@@ -148,6 +149,31 @@ fn man_pages_render_cleanly() {
     assert!(
         check.contains("output\\-format") && check.contains("Exit codes"),
         "{check}"
+    );
+    // The main page lists every other page, and each page it lists exists.
+    let main = std::fs::read_to_string(pages.join("mpdoctor.1")).unwrap();
+    let mut listed: Vec<String> = main
+        .lines()
+        .filter_map(|l| l.strip_suffix("(1)"))
+        .filter(|l| l.starts_with("mpdoctor\\-"))
+        .map(|l| format!("{}.1", l.replace("\\-", "-")))
+        .collect();
+    listed.push("mpdoctor.1".to_string());
+    listed.sort();
+    assert_eq!(listed, names);
+    // Not a folder: an error, and nothing written.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = output(
+        Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+            .arg("manpages")
+            .arg(&file),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a directory"),
+        "{}",
+        text(&out)
     );
     let Some(groff) = tool("groff") else { return };
     for name in &names {

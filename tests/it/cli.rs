@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::support::{assert_valid_sarif, root};
+use crate::support::{assert_valid_sarif, root, skipped};
 
 fn mpdoctor(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
@@ -709,7 +709,7 @@ fn machine_formats_are_valid() {
         .output();
     match parsed {
         Ok(o) => assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr)),
-        Err(_) => eprintln!("SKIPPED the XML parse: python3 is not installed"),
+        Err(_) => skipped("the XML parse: python3 is not installed"),
     }
     let github = stdout(&mpdoctor(d, &["check", "--output-format", "github", "."]));
     for line in github.lines() {
@@ -836,6 +836,87 @@ fn force_exclude_skips_excluded_files_named_explicitly() {
         named(&["--force-exclude", "--extend-exclude", "vendored"]),
         vec!["app.py".to_string()]
     );
+    // `..` is resolved before matching: `build/../app.py` is `app.py`.
+    let out = mpdoctor(d, &["check", "--force-exclude", "build/../app.py"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Excluded folders named on the command line are skipped too.
+    let out = mpdoctor(d, &["check", "--force-exclude", "build", "legacy"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // Folders above the working directory do not count: a project that lives under a
+    // folder named `build` is still checked.
+    let nested = d.join("build/project");
+    write(&nested, "main.py", UNGUARDED);
+    let out = mpdoctor(&nested, &["check", "--force-exclude", "main.py"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    // Standard input under an excluded name: nothing reported, and `--fix` hands the
+    // text back unchanged.
+    for fix in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mpdoctor"));
+        cmd.args([
+            "check",
+            "--force-exclude",
+            "--stdin-filename",
+            "legacy/old.py",
+        ])
+        .args(fix.then_some("--fix"))
+        .arg("-")
+        .current_dir(d)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(UNGUARDED.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        if fix {
+            assert_eq!(stdout(&out), UNGUARDED);
+        } else {
+            assert!(!stdout(&out).contains("MP001"), "{}", stdout(&out));
+        }
+    }
+}
+
+/// The fingerprints code scanning and GitLab follow findings by do not depend on how the
+/// path was spelled or where mpdoctor ran.
+#[test]
+fn fingerprints_do_not_depend_on_the_spelling_of_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "sub/a.py", UNGUARDED);
+    let absolute = d.join("sub/a.py");
+    let spellings: [(&Path, &str); 4] = [
+        (d, "sub/a.py"),
+        (d, "./sub/../sub/a.py"),
+        (d, absolute.to_str().unwrap()),
+        (&d.join("sub"), "a.py"),
+    ];
+    let mut sarif = BTreeSet::new();
+    let mut gitlab = BTreeSet::new();
+    for (cwd, path) in spellings {
+        let out = mpdoctor(cwd, &["check", "--output-format", "sarif", path]);
+        let log: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let result = &log["runs"][0]["results"][0];
+        if cwd == d {
+            sarif.insert(result["partialFingerprints"].to_string());
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+            .args(["check", "--output-format", "gitlab", path])
+            .current_dir(cwd)
+            .env("CI_PROJECT_DIR", d)
+            .output()
+            .unwrap();
+        let issues: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        gitlab.insert((
+            issues[0]["fingerprint"].to_string(),
+            issues[0]["location"]["path"].to_string(),
+        ));
+    }
+    assert_eq!(sarif.len(), 1, "{sarif:?}");
+    assert_eq!(gitlab.len(), 1, "{gitlab:?}");
 }
 
 /// A closed pipe ends the run quietly but keeps the exit code of what was found.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{assert_valid_sarif, python_available, root};
+use crate::support::{assert_valid_sarif, python_available, root, skipped};
 
 /// Stops a run when dropped: SIGTERM to mpdoctor, which stops its whole tree (the
 /// command has a process group of its own), then SIGKILL to what is left of the group.
@@ -633,7 +633,7 @@ fn a_hang_report_has_python_stacks_when_py_spy_is_installed() {
             std::env::var_os("MPDOCTOR_REQUIRE_TOOLS").is_none_or(|v| v != "1"),
             "py-spy is not on PATH (bash .ci/run installs it)"
         );
-        eprintln!("SKIPPED: needs python3 and py-spy (.ci/run installs py-spy)");
+        skipped("needs python3 and py-spy (.ci/run installs py-spy)");
         return;
     }
     let ran = run(

@@ -252,7 +252,7 @@ fn run_parallel(runs: Vec<Run>, judge: impl Fn(&Run) -> Option<String> + Sync) -
 #[test]
 fn fixtures_show_their_documented_behaviour_under_python() {
     if !python_available() {
-        eprintln!("SKIPPED runtime proofs: python3 is not installed");
+        skipped("runtime proofs: python3 is not installed");
         return;
     }
     let runs = planned_runs();
@@ -292,7 +292,7 @@ fn fixed_bad_fixtures_run_cleanly() {
     use mpdoctor::fix::FixMode;
     use mpdoctor::linter::{self, LintSettings};
     if !python_available() {
-        eprintln!("SKIPPED runtime proofs of fixes: python3 is not installed");
+        skipped("runtime proofs of fixes: python3 is not installed");
         return;
     }
     let settings = LintSettings::default();
@@ -421,7 +421,7 @@ fn bad_and_good_fixtures_declare_runtime_proofs() {
 #[test]
 fn package_main_with_module_level_pool_works_under_spawn() {
     if !python_available() {
-        eprintln!("SKIPPED: python3 is not installed");
+        skipped("python3 is not installed");
         return;
     }
     let work = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use crate::support::python_available;
+use crate::support::{python_available, skipped};
 
 fn mpdoctor(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
@@ -529,7 +529,7 @@ fn real_shm(proc: &Path, extra: &[&str]) -> serde_json::Value {
 #[test]
 fn a_live_shared_memory_segment_is_in_use_by_its_process() {
     if !python_available() {
-        eprintln!("SKIPPED: python3 is not installed");
+        skipped("python3 is not installed");
         return;
     }
     let mut py = Py::start(
@@ -561,7 +561,7 @@ fn a_live_shared_memory_segment_is_in_use_by_its_process() {
 #[test]
 fn a_segment_leaked_by_killing_its_creator_and_tracker_is_leaked_and_cleaned() {
     if !python_available() {
-        eprintln!("SKIPPED: python3 is not installed");
+        skipped("python3 is not installed");
         return;
     }
     let mut py = Py::start(
@@ -598,7 +598,7 @@ fn a_segment_leaked_by_killing_its_creator_and_tracker_is_leaked_and_cleaned() {
 #[test]
 fn a_live_spawn_semaphore_is_in_use_although_mapped_under_another_name() {
     if !python_available() {
-        eprintln!("SKIPPED: python3 is not installed");
+        skipped("python3 is not installed");
         return;
     }
     let mut py = Py::start(
@@ -660,7 +660,7 @@ fn a_planted_symlink_is_never_followed_or_removed() {
 #[test]
 fn churn_never_removes_a_held_entry() {
     if !python_available() {
-        eprintln!("SKIPPED: python3 is not installed");
+        skipped("python3 is not installed");
         return;
     }
     let scan = tempfile::tempdir().unwrap();
@@ -755,7 +755,7 @@ fn a_leaked_semaphore_at_zero_is_explained() {
 #[test]
 fn other_users_entries_need_root_and_any_user() {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("SKIPPED: changing an entry's owner needs root");
+        skipped("changing an entry's owner needs root");
         return;
     }
     let fake = Fake::new();
@@ -805,7 +805,7 @@ fn a_held_file_deep_inside_a_directory_keeps_the_directory() {
 #[test]
 fn group_access_and_an_empty_process_table() {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("SKIPPED: changing owners needs root");
+        skipped("changing owners needs root");
         return;
     }
     let fake = Fake::new();
@@ -838,7 +838,7 @@ fn group_access_and_an_empty_process_table() {
 #[test]
 fn system_v_segments_are_judged_by_attachments_and_their_creator() {
     if !python_available() {
-        eprintln!("SKIPPED: python3 is not installed");
+        skipped("python3 is not installed");
         return;
     }
     let mut py = Py::start_args(SYSV, &["2", "1"]);
@@ -882,7 +882,7 @@ fn system_v_segments_are_judged_by_attachments_and_their_creator() {
 #[test]
 fn a_system_v_segment_whose_creator_is_gone_is_leaked_and_cleaned() {
     if !python_available() {
-        eprintln!("SKIPPED: python3 is not installed");
+        skipped("python3 is not installed");
         return;
     }
     let mut py = Py::start_args(SYSV, &["1", "0"]);

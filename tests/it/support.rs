@@ -30,6 +30,13 @@ pub fn assert_valid_sarif(log: &serde_json::Value) {
     assert!(errors.is_empty(), "invalid SARIF:\n{}", errors.join("\n"));
 }
 
+/// Says that a test skipped, on the real standard error: libtest swallows `eprintln!` of
+/// tests that pass, and a skip must be seen.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
+
 /// Whether `python3` runs; the tests that need it say so and skip without it.
 pub fn python_available() -> bool {
     std::process::Command::new("python3")
