@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{display_path, span};
 use crate::check::{FileReport, Outcome};
-use crate::diagnostics::{Applicability, Diagnostic};
+use crate::diagnostics::{Applicability, Code, Diagnostic};
 use crate::source::Location;
 
 #[derive(Serialize)]
@@ -32,6 +32,8 @@ struct JsonFinding<'a> {
     end_location: Location,
     help: Option<&'a str>,
     fix: Option<JsonFix<'a>>,
+    /// The rule's page; `null` for `io-error`, `syntax-error` and `invalid-noqa`.
+    url: Option<String>,
 }
 
 fn finding<'a>(report: &'a FileReport, d: &'a Diagnostic) -> JsonFinding<'a> {
@@ -67,6 +69,10 @@ fn finding<'a>(report: &'a FileReport, d: &'a Diagnostic) -> JsonFinding<'a> {
         end_location,
         help: d.help.as_deref(),
         fix,
+        url: match d.code {
+            Code::Rule(r) => Some(crate::docs::rule_url(r)),
+            _ => None,
+        },
     }
 }
 

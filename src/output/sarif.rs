@@ -31,9 +31,7 @@ pub fn render(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
                 "defaultConfiguration": {"level": level(doc.severity)},
                 "properties": {"tags": ["multiprocessing"]},
             });
-            if let Some(reference) = doc.references.first() {
-                rule["helpUri"] = json!(reference.url);
-            }
+            rule["helpUri"] = json!(crate::docs::rule_url(*code));
             rule
         })
         .collect();
