@@ -176,9 +176,7 @@ impl CheckSettings {
             rule_settings: RuleSettings { start_methods },
         }
     }
-}
 
-impl CheckSettings {
     /// Under `--force-exclude`, whether a path named on the command line (or standard
     /// input's `--stdin-filename`) is excluded: by a configuration's `extend-exclude`, or by
     /// the default and `--extend-exclude` patterns on its path below the working directory

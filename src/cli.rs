@@ -42,7 +42,7 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Install, for example:\n  \
     bash: mpdoctor completions bash > ~/.local/share/bash-completion/completions/mpdoctor\n  \
-    zsh:  mpdoctor completions zsh > \"${fpath[1]}/_mpdoctor\"\n  \
+    zsh:  mpdoctor completions zsh > ~/.zfunc/_mpdoctor  (with fpath+=(~/.zfunc) before compinit)\n  \
     fish: mpdoctor completions fish > ~/.config/fish/completions/mpdoctor.fish")]
 pub struct CompletionsArgs {
     /// The shell to complete for.
@@ -264,7 +264,6 @@ pub struct CheckArgs {
     pub force_exclude: bool,
 
     /// Use this configuration file instead of discovering `pyproject.toml`.
-
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 

@@ -168,6 +168,8 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
+        // Real, as the files it is compared with (`Resolver::real_file`).
+        let root = crate::paths::resolve(&root).unwrap_or(root);
         let glob = |pattern: &str, key: &str| {
             Glob::new(pattern).map_err(|e| {
                 let at = text.find(pattern).map(|s| s..s + pattern.len());
@@ -217,8 +219,9 @@ impl Config {
 /// The forms a pattern may match: the path relative to the root, and each of its
 /// components' names, as ruff matches `exclude` patterns.
 fn match_candidates(file: &Path, root: &Path) -> Vec<PathBuf> {
-    let file_abs = crate::paths::resolve_file(file).unwrap_or_else(|| file.to_path_buf());
-    let root_abs = crate::paths::resolve(root).unwrap_or_else(|| root.to_path_buf());
+    // Callers pass real paths (`Resolver::real_file`, configuration folders).
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (file_abs, root_abs) = (absolute(file), absolute(root));
     let relative = file_abs
         .strip_prefix(&root_abs)
         .map(Path::to_path_buf)
@@ -252,6 +255,9 @@ pub struct Resolver {
     by_dir: HashMap<PathBuf, Option<Arc<Config>>>,
     /// The configuration a directory's own `pyproject.toml` holds.
     own: HashMap<PathBuf, Option<Arc<Config>>>,
+    /// Real paths of the folders files were named in: resolving costs a system call per
+    /// component, and a tree has far fewer folders than files.
+    real_dirs: HashMap<PathBuf, PathBuf>,
 }
 
 impl Resolver {
@@ -276,7 +282,27 @@ impl Resolver {
             explicit,
             by_dir: HashMap::new(),
             own: HashMap::new(),
+            real_dirs: HashMap::new(),
         })
+    }
+
+    /// The file's real folder joined with its name (see [`crate::paths::resolve_file`]).
+    fn real_file(&mut self, file: &Path) -> PathBuf {
+        let (Some(parent), Some(name)) = (file.parent(), file.file_name()) else {
+            return crate::paths::resolve(file).unwrap_or_else(|| file.to_path_buf());
+        };
+        let real = self
+            .real_dirs
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| {
+                let folder = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                crate::paths::resolve(folder).unwrap_or_else(|| parent.to_path_buf())
+            });
+        real.join(name)
     }
 
     /// The configuration for a file: the nearest `pyproject.toml` with `[tool.mpdoctor]`
@@ -285,7 +311,7 @@ impl Resolver {
         if let Some(c) = &self.explicit {
             return Ok(Some(c.clone()));
         }
-        let absolute = crate::paths::resolve_file(file).unwrap_or_else(|| file.to_path_buf());
+        let absolute = self.real_file(file);
         let dir = absolute.parent().unwrap_or(Path::new("/")).to_path_buf();
         self.for_dir(&dir)
     }
@@ -293,10 +319,10 @@ impl Resolver {
     /// Whether `extend-exclude` of any configuration at or above the file excludes it:
     /// a directory excluded higher up stays excluded even if it has a configuration.
     pub fn excludes(&mut self, file: &Path) -> Result<bool, ConfigError> {
+        let absolute = self.real_file(file);
         if let Some(c) = &self.explicit {
-            return Ok(c.excludes(file));
+            return Ok(c.excludes(&absolute));
         }
-        let absolute = crate::paths::resolve_file(file).unwrap_or_else(|| file.to_path_buf());
         let mut dir = absolute.parent();
         while let Some(d) = dir {
             if let Some(c) = self.own_config(d)?
