@@ -288,19 +288,14 @@ impl Resolver {
 
     /// The file's real folder joined with its name (see [`crate::paths::resolve_file`]).
     fn real_file(&mut self, file: &Path) -> PathBuf {
-        let (Some(parent), Some(name)) = (file.parent(), file.file_name()) else {
+        let Some((folder, name)) = crate::paths::folder_and_name(file) else {
             return crate::paths::resolve(file).unwrap_or_else(|| file.to_path_buf());
         };
         let real = self
             .real_dirs
-            .entry(parent.to_path_buf())
+            .entry(folder.to_path_buf())
             .or_insert_with(|| {
-                let folder = if parent.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    parent
-                };
-                crate::paths::resolve(folder).unwrap_or_else(|| parent.to_path_buf())
+                crate::paths::resolve(folder).unwrap_or_else(|| folder.to_path_buf())
             });
         real.join(name)
     }

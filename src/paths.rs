@@ -26,17 +26,21 @@ pub fn resolve(path: &Path) -> Option<PathBuf> {
 /// link as the file itself is not (it is checked where it is named). The file need not
 /// exist (standard input under `--stdin-filename`).
 pub fn resolve_file(path: &Path) -> Option<PathBuf> {
-    match (path.parent(), path.file_name()) {
-        (Some(parent), Some(name)) => {
-            let parent = if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                parent
-            };
-            Some(resolve(parent)?.join(name))
-        }
-        _ => resolve(path),
+    match folder_and_name(path) {
+        Some((folder, name)) => Some(resolve(folder)?.join(name)),
+        None => resolve(path),
     }
+}
+
+/// The folder a file is named in (`.` for a bare name) and its name; `None` for `/`, `..`.
+pub fn folder_and_name(path: &Path) -> Option<(&Path, &std::ffi::OsStr)> {
+    let (parent, name) = (path.parent()?, path.file_name()?);
+    let folder = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    Some((folder, name))
 }
 
 /// The file's path below `base`, or `None` when it lies elsewhere.

@@ -63,8 +63,8 @@ mod tests {
         let project = dir.path().join("project");
         std::fs::create_dir_all(project.join("sub")).unwrap();
         std::fs::create_dir_all(dir.path().join("other")).unwrap();
-        let through_link = repository_path(&project.join("sub/../sub/a.py"), Some(&project));
-        assert_eq!(through_link, "sub/a.py");
+        let with_dots = repository_path(&project.join("sub/../sub/a.py"), Some(&project));
+        assert_eq!(with_dots, "sub/a.py");
         let outside = repository_path(&dir.path().join("other/b.py"), Some(&project));
         assert!(
             outside.starts_with('/') && outside.ends_with("other/b.py"),
