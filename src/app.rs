@@ -296,7 +296,7 @@ fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<(u8, io::Result<()>), 
     let found = if args.diff {
         outcome.reports.iter().any(|r| r.diff.is_some())
     } else {
-        outcome.diagnostics().next().is_some()
+        outcome.reports.iter().any(|r| r.fails())
     };
     let code = if found && !args.exit_zero {
         EXIT_FINDINGS

@@ -8,11 +8,11 @@ use rayon::prelude::*;
 
 use crate::cli::CheckArgs;
 use crate::config::{self, Config, ConfigError, PythonVersion, Resolver};
-use crate::diagnostics::{Code, Diagnostic};
+use crate::diagnostics::{Code, Diagnostic, Severity};
 use crate::discover::{self, Found};
 use crate::fix::FixMode;
 use crate::linter::{self, LintSettings};
-use crate::output::display_path;
+use crate::paths::display_path;
 use crate::registry::{RuleCode, Selector};
 use crate::rules::RuleSettings;
 use crate::semantic::mp::MethodSet;
@@ -48,6 +48,17 @@ pub struct FileReport {
     pub diff: Option<String>,
     /// Why fixing stopped or writing failed, if it did.
     pub fix_note: Option<String>,
+    /// The least severity that fails the run, under the configuration of this file.
+    pub fail_on: Severity,
+}
+
+impl FileReport {
+    /// Whether a finding here fails the check (exit code 1).
+    pub fn fails(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity().fails(self.fail_on))
+    }
 }
 
 /// The outcome of a check run.
@@ -75,6 +86,7 @@ pub struct CheckSettings {
     ignore: Option<Vec<Selector>>,
     start_methods: Option<MethodSet>,
     target_version: Option<PythonVersion>,
+    fail_on: Option<Severity>,
     excludes: globset::GlobSet,
     /// Files named on the command line are excluded too (pre-commit passes every file).
     force_exclude: bool,
@@ -123,12 +135,20 @@ impl CheckSettings {
                 .as_ref()
                 .map(|m| m.iter().copied().collect()),
             target_version,
+            fail_on: args.fail_on,
             excludes: discover::exclude_set(&args.extend_exclude)?,
             force_exclude: args.force_exclude,
             resolver: Resolver::new(args.config.as_deref())?,
             fix_mode,
             diff: args.diff,
         })
+    }
+
+    /// What fails the run for one file: the command line, else its configuration.
+    fn fail_on(&self, config: Option<&Config>) -> Severity {
+        self.fail_on
+            .or_else(|| config.and_then(|c| c.options.fail_on))
+            .unwrap_or(Severity::Error)
     }
 
     /// The lint settings for one file under the configuration that applies to it.
@@ -226,7 +246,8 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
                     continue;
                 }
                 let lint = settings.lint_settings(config.as_deref(), &path);
-                jobs.push((path, lint));
+                let fail_on = settings.fail_on(config.as_deref());
+                jobs.push((path, lint, fail_on));
             }
             Found::Error { path, message } => errors.push(io_report(path, message)),
         }
@@ -236,7 +257,10 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
     let diff = settings.diff;
     let mut reports: Vec<FileReport> = with_big_stacks(|| {
         jobs.into_par_iter()
-            .map(|(path, lint)| check_file(path, &lint, fix_mode, diff))
+            .map(|(path, lint, fail_on)| FileReport {
+                fail_on,
+                ..check_file(path, &lint, fix_mode, diff)
+            })
             .collect()
     });
     reports.extend(errors);
@@ -278,6 +302,7 @@ fn run_stdin(settings: &mut CheckSettings) -> Result<Outcome, UsageError> {
     let source = decoded.into_source(path.clone());
     let (fix_mode, diff) = (settings.fix_mode, settings.diff);
     let mut report = with_big_stacks(|| lint_or_fix(&source, &lint, fix_mode, diff));
+    report.fail_on = settings.fail_on(config.as_deref());
     // Unchanged input goes back byte for byte (whatever its encoding).
     let stdin_fixed = match (settings.fix_mode, settings.diff, &report.source) {
         (Some(_), false, Some(fixed)) if report.fixed > 0 => Some(encoded(fixed)),
@@ -320,6 +345,7 @@ fn io_report(path: PathBuf, message: String) -> FileReport {
         fixed: 0,
         diff: None,
         fix_note: None,
+        fail_on: Severity::Error,
     }
 }
 
@@ -368,6 +394,7 @@ fn lint_or_fix(
             source: Some(Arc::new(source.clone())),
             fixed: 0,
             diff: None,
+            fail_on: Severity::Error,
             fix_note: fixable.then(|| {
                 format!(
                     "not fixed: the file is encoded in {}, and fixes are written only to UTF-8 files",
@@ -393,6 +420,7 @@ fn lint_or_fix(
         fixed: if changed { fixed.fixed } else { 0 },
         diff: diff_text,
         fix_note: fixed.refused,
+        fail_on: Severity::Error,
     }
 }
 

@@ -231,8 +231,10 @@ pub enum DocFormat {
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit codes: 0 no findings; 1 findings (with --diff: changes to show); \
-                        2 an error (a missing path, a bad flag, a broken configuration)."
+    after_help = "Exit codes: 0 nothing fails the run; 1 findings at or above --fail-on \
+                        (errors by default: warnings are printed but do not fail; with \
+                        --diff: changes to show); 2 an error (a missing path, a bad flag, a \
+                        broken configuration)."
 )]
 pub struct CheckArgs {
     /// Files or directories to check; `-` reads from standard input. Default: `.`.
@@ -274,6 +276,11 @@ pub struct CheckArgs {
     /// Print a count of findings per rule.
     #[arg(long)]
     pub statistics: bool,
+
+    /// Exit with 1 on findings of this severity or worse: `error` (the default; warnings
+    /// are printed but do not fail) or `warning` (any finding fails).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<crate::diagnostics::Severity>,
 
     /// Exit with 0 even when there are findings.
     #[arg(long)]

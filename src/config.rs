@@ -76,6 +76,8 @@ pub struct Options {
     pub per_file_ignores: Option<BTreeMap<String, Vec<Selector>>>,
     pub target_version: Option<PythonVersion>,
     pub start_methods: Option<Vec<StartMethod>>,
+    /// The least severity that fails `check`: `error` (the default) or `warning`.
+    pub fail_on: Option<crate::diagnostics::Severity>,
 }
 
 #[derive(Deserialize)]

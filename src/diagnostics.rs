@@ -50,7 +50,10 @@ impl Serialize for Code {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// How sure a finding is to bite. An error is a bug that will (a hang, a crash, lost
+/// work); a warning is a risk a reader should judge. By default only errors fail a check:
+/// see [`Severity::fails`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -63,6 +66,12 @@ impl Severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         }
+    }
+
+    /// Whether a finding of this severity fails a run that fails on `threshold`
+    /// (`--fail-on`): `error` fails on errors only, `warning` on warnings and errors.
+    pub fn fails(self, threshold: Severity) -> bool {
+        self == Severity::Error || threshold == Severity::Warning
     }
 }
 

@@ -50,6 +50,12 @@ pub fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
     file.strip_prefix(&base).ok().map(Path::to_path_buf)
 }
 
+/// A path as shown to users and CI tools: forward slashes, no leading `./`.
+pub fn display_path(path: &Path) -> String {
+    let s = path.to_string_lossy().replace('\\', "/");
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

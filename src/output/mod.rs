@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crate::check::{FileReport, Outcome};
 use crate::cli::OutputFormat;
-use crate::diagnostics::{Applicability, Code, Diagnostic};
+use crate::diagnostics::{Applicability, Code, Diagnostic, Severity};
 use crate::fix::FixMode;
 use crate::source::Location;
 
@@ -99,11 +99,7 @@ pub fn fnv1a(s: &str) -> u64 {
     hash
 }
 
-/// A path as shown to users and CI tools: forward slashes, no leading `./`.
-pub fn display_path(path: &Path) -> String {
-    let s = path.to_string_lossy().replace('\\', "/");
-    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
-}
+pub use crate::paths::display_path;
 
 pub fn fix_applies(d: &Diagnostic, mode: FixMode) -> bool {
     d.fix.as_ref().is_some_and(|f| mode.allows(f.applicability))
@@ -144,15 +140,37 @@ pub fn summary(outcome: &Outcome, out: &mut dyn Write, options: RenderOptions) -
         }
         return Ok(());
     }
+    let errors = outcome
+        .diagnostics()
+        .filter(|(_, d)| d.severity() == Severity::Error)
+        .count();
+    let kinds = match (errors, total - errors) {
+        (e, 0) => format!("{e} error{}", plural(e)),
+        (0, w) => format!("{w} warning{}", plural(w)),
+        (e, w) => format!("{e} error{}, {w} warning{}", plural(e), plural(w)),
+    };
     if fixed > 0 {
         writeln!(
             out,
-            "Found {} finding{} ({fixed} fixed, {total} remaining).",
+            "Found {} finding{} ({fixed} fixed, {total} remaining: {kinds}).",
             total + fixed,
             plural(total + fixed)
         )?;
     } else {
-        writeln!(out, "Found {total} finding{}.", plural(total))?;
+        writeln!(out, "Found {total} finding{}: {kinds}.", plural(total))?;
+    }
+    let passing = outcome
+        .diagnostics()
+        .filter(|(r, d)| !d.severity().fails(r.fail_on))
+        .count();
+    if passing > 0 {
+        writeln!(
+            out,
+            "{passing} warning{} do{} not fail the run (`--fail-on warning` makes {}).",
+            plural(passing),
+            if passing == 1 { "es" } else { "" },
+            if passing == 1 { "it" } else { "them" }
+        )?;
     }
     if fixable > 0 {
         let flag = match options.fix_mode {

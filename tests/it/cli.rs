@@ -110,6 +110,58 @@ fn select_and_ignore() {
     assert!(stdout(&by_name).contains("MP001") && !stdout(&by_name).contains("MP002"));
 }
 
+/// Warnings are printed and do not fail the run unless `--fail-on warning` (or the same
+/// key in the configuration) asks; errors always fail; the command line wins.
+#[test]
+fn warnings_fail_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let warning_only = r#"import multiprocessing as mp
+
+def square(q, n):
+    q.put(n * n)
+
+if __name__ == '__main__':
+    q = mp.Queue()
+    p = mp.Process(target=square, args=(q, 3))
+    p.start()
+    while not q.empty():
+        print(q.get())
+    p.join()
+"#;
+    write(d, "warn/job.py", warning_only);
+    let plain = mpdoctor(d, &["check", "--output-format", "concise", "warn"]);
+    let text = stdout(&plain);
+    assert!(text.contains("warn/job.py:10:15: warning: MP106"), "{text}");
+    assert!(text.contains("Found 1 finding: 1 warning."), "{text}");
+    assert!(
+        text.contains("1 warning does not fail the run (`--fail-on warning` makes it)"),
+        "{text}"
+    );
+    assert_eq!(plain.status.code(), Some(0), "{text}");
+    let strict = mpdoctor(d, &["check", "--fail-on", "warning", "warn"]);
+    assert_eq!(strict.status.code(), Some(1), "{}", stdout(&strict));
+
+    write(
+        d,
+        "warn/pyproject.toml",
+        "[tool.mpdoctor]\nfail-on = \"warning\"\n",
+    );
+    let configured = mpdoctor(d, &["check", "warn"]);
+    assert_eq!(configured.status.code(), Some(1), "{}", stdout(&configured));
+    let overridden = mpdoctor(d, &["check", "--fail-on", "error", "warn"]);
+    assert_eq!(overridden.status.code(), Some(0), "{}", stdout(&overridden));
+
+    // An error fails whatever the threshold.
+    write(d, "bad.py", UNGUARDED);
+    let error = mpdoctor(d, &["check", "--fail-on", "error", "bad.py"]);
+    assert_eq!(error.status.code(), Some(1), "{}", stdout(&error));
+    let json = stdout(&mpdoctor(d, &["check", "--output-format", "json", "warn"]));
+    assert!(json.contains("\"severity\": \"warning\""), "{json}");
+    let bad_value = mpdoctor(d, &["check", "--fail-on", "hang", "warn"]);
+    assert_eq!(bad_value.status.code(), Some(2));
+}
+
 /// Every format on the same two fixtures, from the repository root so paths are stable.
 #[test]
 fn output_formats() {
@@ -219,7 +271,7 @@ fn stdin_is_checked_and_fixed() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).starts_with("job.py:6:8: MP001"),
+        stdout(&out).starts_with("job.py:6:8: error: MP001"),
         "{}",
         stdout(&out)
     );
@@ -260,8 +312,11 @@ fn noqa_comments() {
         !text.contains("line.py") && !text.contains("bare.py") && !text.contains("file.py"),
         "{text}"
     );
-    assert!(text.contains("other.py:2:8: MP001"), "{text}");
-    assert!(text.contains("typo.py:1:8: invalid-noqa"), "{text}");
+    assert!(text.contains("other.py:2:8: error: MP001"), "{text}");
+    assert!(
+        text.contains("typo.py:1:8: warning: invalid-noqa"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -289,7 +344,7 @@ fn configuration_is_discovered_per_directory() {
     );
     write(d, "fork_only/job.py", UNGUARDED);
     let text = stdout(&mpdoctor(d, &["check", "--output-format", "concise", "."]));
-    assert!(text.contains("app.py:6:8: MP001"), "{text}");
+    assert!(text.contains("app.py:6:8: error: MP001"), "{text}");
     assert!(
         !text.contains("app.py:8"),
         "MP002 is ignored at the root: {text}"
@@ -297,7 +352,7 @@ fn configuration_is_discovered_per_directory() {
     assert!(!text.contains("legacy"), "per-file-ignores: {text}");
     assert!(!text.contains("generated"), "extend-exclude: {text}");
     assert!(
-        text.contains("sub/mod.py:8:16: MP002") && !text.contains("sub/mod.py:6"),
+        text.contains("sub/mod.py:8:16: error: MP002") && !text.contains("sub/mod.py:6"),
         "nearest config wins: {text}"
     );
     assert!(!text.contains("fork_only"), "only fork configured: {text}");
@@ -307,7 +362,7 @@ fn configuration_is_discovered_per_directory() {
         &["check", "--output-format", "concise", "generated/gen.py"],
     ));
     assert!(
-        explicit.contains("generated/gen.py:6:8: MP001"),
+        explicit.contains("generated/gen.py:6:8: error: MP001"),
         "{explicit}"
     );
     let cli = stdout(&mpdoctor(
@@ -381,26 +436,26 @@ fn bad_input_is_reported_and_the_rest_still_checked() {
     let out = mpdoctor(d, &["check", "--output-format", "concise", "."]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("py2.py:1:7: syntax-error"), "{text}");
+    assert!(text.contains("py2.py:1:7: error: syntax-error"), "{text}");
     assert!(
-        text.contains("py2.py:7:8: MP001"),
+        text.contains("py2.py:7:8: error: MP001"),
         "analysis goes on after a syntax error: {text}"
     );
     assert!(
-        text.contains("latin1.py:3:16: MP002"),
+        text.contains("latin1.py:3:16: error: MP002"),
         "a declared encoding is decoded: {text}"
     );
     assert!(
-        text.contains("binary.py:1:1: io-error file is not valid UTF-8"),
+        text.contains("binary.py:1:1: error: io-error file is not valid UTF-8"),
         "{text}"
     );
-    assert!(text.contains("good.py:6:8: MP001"), "{text}");
+    assert!(text.contains("good.py:6:8: error: MP001"), "{text}");
     let dangling = stdout(&mpdoctor(
         d,
         &["check", "--output-format", "concise", "dangling.py"],
     ));
     assert!(
-        dangling.contains("dangling.py:1:1: io-error cannot read file"),
+        dangling.contains("dangling.py:1:1: error: io-error cannot read file"),
         "{dangling}"
     );
     // A file in another encoding is never rewritten, and says so.
@@ -570,7 +625,7 @@ fn discovery_skips_stubs_default_excludes_and_gitignored_files() {
     assert_eq!(files, ["app.py", "gui.pyw"], "{text}");
     let quiet = stdout(&mpdoctor(d, &["check", "--quiet", "app.py"]));
     assert_eq!(quiet.lines().count(), 1, "{quiet}");
-    assert!(quiet.starts_with("app.py:6:8: MP001"), "{quiet}");
+    assert!(quiet.starts_with("app.py:6:8: error: MP001"), "{quiet}");
 }
 
 #[test]
@@ -592,7 +647,7 @@ fn package_main_and_main_module_names_are_not_reported() {
         !text.contains("__main__.py") && !text.contains("main.py:"),
         "{text}"
     );
-    assert!(text.contains("other.py:1:16: MP002"), "{text}");
+    assert!(text.contains("other.py:1:16: error: MP002"), "{text}");
 }
 
 /// Regressions from the first review: fixes that once produced wrong code.

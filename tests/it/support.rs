@@ -103,6 +103,7 @@ pub fn report_for(source: &SourceFile, settings: &LintSettings) -> FileReport {
         fixed: 0,
         diff: None,
         fix_note: None,
+        fail_on: mpdoctor::diagnostics::Severity::Error,
     }
 }
 
