@@ -2,10 +2,11 @@
 //! `X.release()`.
 
 use crate::ast::*;
-use crate::diagnostics::{Applicability, Code, Diagnostic, Edit, Fix};
+use crate::diagnostics::{Applicability, Code, Diagnostic, Edit, Fix, Severity};
 use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::cfg::{Edge, EscapeKind, NodeKind};
+use crate::semantic::failure::{Failure, failure_kind};
 use crate::semantic::mp::SharedKind;
 use crate::semantic::objects::{MethodCall, Tracked};
 use crate::semantic::paths::{Closing, FunctionPaths};
@@ -181,7 +182,11 @@ fn report<'a>(
             )
         }
         (_, Some((_, range))) if escape.by_exception && !raise_stmt => (
-            format!("if `{}` raises", snippet(cx.text(range))),
+            format!(
+                "if `{}` raises ({})",
+                snippet(cx.text(range)),
+                failure_kind(escape.failure)
+            ),
             format!("if this raises, `{lock}` stays held"),
         ),
         (EscapeKind::Again, _) => (
@@ -245,6 +250,9 @@ fn report<'a>(
     ));
     if let Some((_, range)) = culprit {
         d = d.with_annotation(range, label);
+    }
+    if escape.failure == Failure::Possible {
+        d = d.with_severity(Severity::Warning);
     }
     let fix = if escape.by_exception {
         with_fix(cx, f, acquire)

@@ -2,10 +2,11 @@
 //! marking it done, while someone waits in `join()` for all items to be done.
 
 use crate::ast::*;
-use crate::diagnostics::{Code, Diagnostic};
+use crate::diagnostics::{Code, Diagnostic, Severity};
 use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants, first_line};
 use crate::semantic::cfg::{Edge, Escape, EscapeKind, NodeKind};
+use crate::semantic::failure::{Failure, failure_kind};
 use crate::semantic::links::LaunchKind;
 use crate::semantic::mp::{Family, SharedKind};
 use crate::semantic::objects::{MethodCall, Tracked};
@@ -130,7 +131,11 @@ fn report<'a>(
     let culprit = escape.culprit.and_then(|n| Some((n, paths.cfg.range(n)?)));
     let (why, label) = match (escape.kind, culprit) {
         (_, Some((_, range))) if escape.by_exception => (
-            format!("if `{}` raises", first_line(cx.text(range))),
+            format!(
+                "if `{}` raises ({})",
+                first_line(cx.text(range)),
+                failure_kind(escape.failure)
+            ),
             "if this raises, the item is never marked done".to_string(),
         ),
         (EscapeKind::Again, _) => (
@@ -164,6 +169,9 @@ fn report<'a>(
     ));
     if let Some((_, range)) = culprit {
         d = d.with_annotation(range, label);
+    }
+    if escape.failure == Failure::Possible {
+        d = d.with_severity(Severity::Warning);
     }
     cx.report(d);
 }

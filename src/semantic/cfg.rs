@@ -24,6 +24,7 @@
 use std::collections::HashMap;
 
 use crate::ast::*;
+use crate::semantic::failure::{Failure, may_raise};
 
 pub type NodeId = usize;
 
@@ -151,8 +152,10 @@ impl<'a> Cfg<'a> {
     /// without passing a node for which `stops` holds. Returns that path's last step:
     /// the node it left from and how.
     ///
-    /// `quiet` nodes raise nothing worth following (their only calls are on the object the
-    /// question is about, as `cond.wait()` is for a lock).
+    /// `failure` says how likely a node is to raise (see [`crate::semantic::failure`]).
+    /// Plain paths are looked for first, then paths through a likely failure, then paths
+    /// through a possible one: the escape found is the most certain there is, and says
+    /// which kind it is.
     ///
     /// `accept` can pass over an escape that the question does not care about; the search
     /// then goes on for another one.
@@ -161,22 +164,24 @@ impl<'a> Cfg<'a> {
         start: NodeId,
         first: &[Edge],
         stops: &dyn Fn(NodeId) -> bool,
-        quiet: &dyn Fn(NodeId) -> bool,
+        failure: &dyn Fn(NodeId) -> Failure,
         accept: &dyn Fn(&Escape) -> bool,
     ) -> Option<Escape> {
-        // A path without exceptions is the plainest to report: look for one first.
-        self.search(start, first, stops, &|_| true, accept, false)
-            .or_else(|| self.search(start, first, stops, quiet, accept, true))
+        [None, Some(Failure::Likely), Some(Failure::Possible)]
+            .into_iter()
+            .find_map(|least| self.search(start, first, stops, failure, accept, least))
     }
 
+    /// A search that takes exceptional edges only from nodes that fail at least as
+    /// likely as `least` (none at all when `least` is `None`).
     fn search(
         &self,
         start: NodeId,
         first: &[Edge],
         stops: &dyn Fn(NodeId) -> bool,
-        quiet: &dyn Fn(NodeId) -> bool,
+        failure: &dyn Fn(NodeId) -> Failure,
         accept: &dyn Fn(&Escape) -> bool,
-        exceptions: bool,
+        least: Option<Failure>,
     ) -> Option<Escape> {
         // A state is a node together with whether the path to it took an exceptional
         // edge: the same node reached both ways is explored both ways, because `accept`
@@ -204,7 +209,10 @@ impl<'a> Cfg<'a> {
             if let Some(kind) = kind {
                 let saved = parent[here];
                 parent[here] = Some(from);
-                let found = self.describe(start_state, &parent, here, kind);
+                let mut found = self.describe(start_state, &parent, here, kind);
+                if let Some(culprit) = found.culprit.filter(|_| found.by_exception) {
+                    found.failure = failure(culprit);
+                }
                 if accept(&found) {
                     return Some(found);
                 }
@@ -219,7 +227,9 @@ impl<'a> Cfg<'a> {
                 continue;
             }
             let mut succs = self.nodes[id].succs.clone();
-            if !exceptions || quiet(id) {
+            // Only the first exception on a path is weighed; once raised, it travels
+            // through handlers and `finally` bodies along exceptional edges freely.
+            if !raised && least.is_none_or(|least| failure(id) < least) {
                 succs.retain(|(_, e)| *e != Edge::Exception);
             }
             // Exceptional edges go on the stack first, so the normal ones are popped first.
@@ -308,6 +318,7 @@ impl<'a> Cfg<'a> {
                 kind,
                 culprit: Some(culprit),
                 by_exception: true,
+                failure: Failure::Likely,
             };
         }
         let inner = || {
@@ -336,6 +347,7 @@ impl<'a> Cfg<'a> {
             kind,
             culprit,
             by_exception: false,
+            failure: Failure::Never,
         }
     }
 
@@ -364,6 +376,8 @@ pub struct Escape {
     pub culprit: Option<NodeId>,
     /// Whether that step was an exception raised by the culprit.
     pub by_exception: bool,
+    /// How likely the culprit is to raise: `Never` on a path without exceptions.
+    pub failure: Failure,
 }
 
 /// Ways to leave a block early.
@@ -647,10 +661,7 @@ impl<'a> Builder<'a> {
                     }
                 });
                 // A Python 2 `print x` statement recovers as the bare name `print` followed
-                // by its operands: it is a call all the same.
-                if let StmtKind::Expr(e) = &stmt.kind {
-                    raises |= e.as_name() == Some("print");
-                }
+                // by its operands: console output, which never raises in practice.
                 if raises {
                     self.raise_from(node);
                 }
@@ -802,41 +813,6 @@ fn catches_everything(h: &Handler) -> bool {
             ..
         }) => items.iter().any(broad),
         Some(t) => broad(t),
-    }
-}
-
-/// Whether evaluating `expr` calls something that may raise (lambda bodies run later and
-/// do not count).
-pub fn may_raise(expr: &Expr) -> bool {
-    match &expr.kind {
-        ExprKind::Call(call) if !harmless(call) => true,
-        ExprKind::Suspend(_) => true,
-        ExprKind::Lambda(_) => false,
-        _ => {
-            let mut found = false;
-            crate::semantic::exec::for_each_subexpr(expr, |e| found |= may_raise(e));
-            found
-        }
-    }
-}
-
-/// Calls that do not raise in practice, whatever they are called on: an exceptional edge
-/// from them would only make findings nobody can act on (`items.append(x)` between
-/// `acquire()` and `release()`).
-fn harmless(call: &Call) -> bool {
-    match &call.func.kind {
-        ExprKind::Name(name) => matches!(
-            name.as_str(),
-            "len" | "isinstance" | "issubclass" | "id" | "callable" | "type"
-        ),
-        ExprKind::Attribute { value, attr } => {
-            matches!(
-                attr.name.as_str(),
-                "append" | "appendleft" | "add" | "clear" | "copy" | "items" | "keys" | "values"
-            ) || (value.as_name() == Some("time")
-                && matches!(attr.name.as_str(), "time" | "monotonic" | "perf_counter"))
-        }
-        _ => false,
     }
 }
 

@@ -563,7 +563,8 @@ pub fn walk_all_exprs<'a>(body: &'a [Stmt], scope: ScopeId, on: &mut dyn FnMut(&
     }
 }
 
-fn walk_expr_tree<'a>(expr: &'a Expr, scope: ScopeId, on: &mut dyn FnMut(&'a Expr, ScopeId)) {
+/// Visits `expr` and every expression inside it, with the scope each is evaluated in.
+pub fn walk_expr_tree<'a>(expr: &'a Expr, scope: ScopeId, on: &mut dyn FnMut(&'a Expr, ScopeId)) {
     on(expr, scope);
     let inner = match &expr.kind {
         ExprKind::Lambda(l) => Some(l.scope),

@@ -7,6 +7,7 @@
 
 pub mod cfg;
 pub mod exec;
+pub mod failure;
 pub mod guard;
 pub mod links;
 pub mod mp;

@@ -2,18 +2,25 @@
 //! call, does every path reach `X.release()`?"
 
 use crate::ast::*;
-use crate::semantic::cfg::{Cfg, Edge, Escape, NodeId};
+use crate::semantic::cfg::{Cfg, Edge, Escape, NodeId, NodeKind};
+use crate::semantic::failure::{Failure, Origins, expr_failure};
 use crate::semantic::objects::{MethodCall, Objects, Tracked};
+use crate::semantic::{Model, Value};
 
 /// One function's graph with its method calls placed on nodes.
 pub struct FunctionPaths<'a> {
     pub cfg: Cfg<'a>,
     calls: Vec<(NodeId, MethodCall<'a>)>,
+    /// Where the names the body calls methods on come from, for the failure model.
+    origins: Origins<'a>,
+    scope: ScopeId,
 }
 
 impl<'a> FunctionPaths<'a> {
     pub fn new(objects: &Objects<'_, 'a>, f: &'a FunctionDef) -> Option<Self> {
-        Self::for_body(objects, &f.body, f.scope)
+        let mut paths = Self::for_body(objects, &f.body, f.scope)?;
+        paths.origins = Origins::of(f, objects.model.method_of(f.scope).is_some());
+        Some(paths)
     }
 
     /// The same for any body run as a unit: a function's, or the module's.
@@ -25,7 +32,12 @@ impl<'a> FunctionPaths<'a> {
                 calls.push((node, mc));
             }
         }
-        Some(Self { cfg, calls })
+        Some(Self {
+            cfg,
+            calls,
+            origins: Origins::default(),
+            scope,
+        })
     }
 
     /// The nodes that evaluate `call`.
@@ -66,8 +78,67 @@ impl<'a> FunctionPaths<'a> {
                 && mine.iter().all(|(_, mc)| on_object(mc))
                 && calls_in_node(&self.cfg, id) == mine.len()
         };
+        let failure = |id: NodeId| {
+            if quiet(id) {
+                Failure::Never
+            } else {
+                self.failure(objects.model, id)
+            }
+        };
         self.cfg
-            .escape(start, first, &stops, &quiet, closing.accept)
+            .escape(start, first, &stops, &failure, closing.accept)
+    }
+
+    /// How likely a node is to raise, by the failure model; a call of one of the file's
+    /// own functions that raises on purpose (`raise` in its body) is a likely failure.
+    pub fn failure(&self, model: &Model<'a>, id: NodeId) -> Failure {
+        let mut exprs: Vec<&'a Expr> = Vec::new();
+        let level = match self.cfg.nodes[id].kind {
+            NodeKind::Stmt(Stmt {
+                kind: StmtKind::Raise { .. },
+                ..
+            })
+            | NodeKind::Assert(_) => return Failure::Likely,
+            NodeKind::Stmt(s) => {
+                crate::semantic::exec::for_each_child(s, |c| {
+                    if let crate::semantic::exec::Child::Expr(e) = c {
+                        exprs.push(e);
+                    }
+                });
+                exprs
+                    .iter()
+                    .map(|e| expr_failure(e, &self.origins))
+                    .max()
+                    .unwrap_or(Failure::Never)
+            }
+            NodeKind::Test(e) | NodeKind::Eval(e) => {
+                exprs.push(e);
+                expr_failure(e, &self.origins)
+            }
+            NodeKind::Enter(w) => {
+                exprs.push(&w.context);
+                expr_failure(&w.context, &self.origins)
+            }
+            _ => Failure::Never,
+        };
+        if level != Failure::Possible {
+            return level;
+        }
+        let mut raising = false;
+        for e in exprs {
+            crate::semantic::exec::walk_expr_tree(e, self.scope, &mut |e, scope| {
+                if let ExprKind::Call(call) = &e.kind
+                    && let Value::Function(f) = model.resolve(&call.func, scope)
+                {
+                    raising |= raises_on_purpose(&f.body);
+                }
+            });
+        }
+        if raising {
+            Failure::Likely
+        } else {
+            Failure::Possible
+        }
     }
 
     /// The method calls a node evaluates.
@@ -116,4 +187,21 @@ fn calls_in_node(cfg: &Cfg<'_>, id: NodeId) -> usize {
         NodeKind::Enter(w) => count(&w.context),
         _ => 0,
     }
+}
+
+/// Whether a body has a `raise` statement of its own (not in a nested definition).
+fn raises_on_purpose(body: &[Stmt]) -> bool {
+    body.iter().any(|s| match &s.kind {
+        StmtKind::Raise { .. } => true,
+        StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => false,
+        _ => {
+            let mut found = false;
+            crate::semantic::exec::for_each_child(s, |c| {
+                if let crate::semantic::exec::Child::Block(b) = c {
+                    found |= raises_on_purpose(b);
+                }
+            });
+            found
+        }
+    })
 }

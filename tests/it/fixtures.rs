@@ -1,5 +1,5 @@
-//! Every fixture states its own expectations: the lines marked `# error: CODE` are
-//! exactly the findings, and the rendered report and fix diff match the snapshot.
+//! Every fixture states its own expectations: the lines marked `# error: CODE` or
+//! `# warning: CODE` are exactly the findings, with that severity, and the rendered report and fix diff match the snapshot.
 
 use mpdoctor::cli::OutputFormat;
 use mpdoctor::diagnostics::Code;
@@ -21,7 +21,7 @@ fn fixtures_fire_exactly_on_marked_lines() {
             .map(|d| {
                 (
                     source.location(d.range.start).line,
-                    d.code.as_str().to_string(),
+                    format!("{} {}", d.severity().as_str(), d.code.as_str()),
                 )
             })
             .collect();

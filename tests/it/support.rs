@@ -79,14 +79,19 @@ pub fn load(path: &Path) -> SourceFile {
 }
 
 /// The findings a fixture declares: `(line, code)` for each `# error: CODE, CODE`.
+/// The findings a fixture marks, as (line, "severity CODE"): `# error: MP201` for an error,
+/// `# warning: MP201` for a warning; several codes may follow, comma-separated.
 pub fn expected_marks(text: &str) -> Vec<(u32, String)> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        if let Some(at) = line.find("# error:") {
-            for code in line[at + "# error:".len()..].split(',') {
-                let code = code.split_whitespace().next().unwrap_or("");
-                if !code.is_empty() {
-                    out.push((i as u32 + 1, code.to_string()));
+        for severity in ["error", "warning"] {
+            let mark = format!("# {severity}:");
+            if let Some(at) = line.find(&mark) {
+                for code in line[at + mark.len()..].split(',') {
+                    let code = code.split_whitespace().next().unwrap_or("");
+                    if !code.is_empty() {
+                        out.push((i as u32 + 1, format!("{severity} {code}")));
+                    }
                 }
             }
         }
