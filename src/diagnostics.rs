@@ -128,6 +128,8 @@ pub struct Diagnostic {
     pub help: Option<String>,
     pub annotations: Vec<Annotation>,
     pub fix: Option<Fix>,
+    /// Why no fix is offered, when a reader would expect one.
+    pub no_fix: Option<String>,
     /// Set when one finding of a rule is milder than the rule's own severity.
     pub severity: Option<Severity>,
 }
@@ -147,6 +149,7 @@ impl Diagnostic {
             help: None,
             annotations: Vec::new(),
             fix: None,
+            no_fix: None,
             severity: None,
         }
     }
@@ -168,6 +171,12 @@ impl Diagnostic {
 
     pub fn with_fix(mut self, fix: Option<Fix>) -> Self {
         self.fix = fix;
+        self
+    }
+
+    /// Says in one line why this finding gets no fix.
+    pub fn with_no_fix(mut self, why: impl Into<String>) -> Self {
+        self.no_fix = Some(why.into());
         self
     }
 

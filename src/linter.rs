@@ -69,6 +69,19 @@ pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
         _ => true,
     }));
     out.extend(directives.invalid);
+    // A fix is judged by parsing the result, which a file with syntax errors cannot pass:
+    // say so up front rather than offer fixes that `--fix` then refuses.
+    if !parsed.syntax_errors.is_empty() {
+        for d in &mut out {
+            if d.fix.take().is_some() {
+                d.no_fix = Some(
+                    "the file has syntax errors (Python 2?), and fixes are applied only to \
+                     files that parse"
+                        .to_string(),
+                );
+            }
+        }
+    }
     out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     out.dedup();
     out

@@ -58,6 +58,7 @@ rules! {
     MP201 => lock_not_released::LockNotReleased,
     MP202 => lock_acquire_blocking_keyword::LockAcquireBlockingKeyword,
     MP203 => shared_value_race::SharedValueRace,
+    MP204 => lock_acquire_inside_try::LockAcquireInsideTry,
 }
 
 impl RuleCode {

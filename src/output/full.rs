@@ -109,6 +109,11 @@ fn help_text(d: &Diagnostic, options: RenderOptions) -> String {
             help.push('\n');
         }
         help.push_str(&format!("fix: {} ({how})", fix.message));
+    } else if let Some(why) = &d.no_fix {
+        if !help.is_empty() {
+            help.push('\n');
+        }
+        help.push_str(&format!("no fix: {why}"));
     }
     if let Code::Rule(r) = d.code {
         if !help.is_empty() {

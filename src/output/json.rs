@@ -32,6 +32,8 @@ struct JsonFinding<'a> {
     end_location: Location,
     help: Option<&'a str>,
     fix: Option<JsonFix<'a>>,
+    /// Why no fix is offered, where a reader would expect one.
+    no_fix: Option<&'a str>,
     /// The rule's page; `null` for `io-error`, `syntax-error` and `invalid-noqa`.
     url: Option<String>,
 }
@@ -69,6 +71,7 @@ fn finding<'a>(report: &'a FileReport, d: &'a Diagnostic) -> JsonFinding<'a> {
         end_location,
         help: d.help.as_deref(),
         fix,
+        no_fix: d.no_fix.as_deref(),
         url: match d.code {
             Code::Rule(r) => Some(crate::docs::rule_url(r)),
             _ => None,

@@ -7,8 +7,8 @@ use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::cfg::{Edge, EscapeKind, NodeKind};
 use crate::semantic::failure::{Failure, failure_kind};
-use crate::semantic::mp::SharedKind;
-use crate::semantic::objects::{MethodCall, Tracked};
+use crate::semantic::locks::{LockRef, blocks, locate, lock_of};
+use crate::semantic::objects::MethodCall;
 use crate::semantic::paths::{Closing, FunctionPaths};
 
 pub struct LockNotReleased;
@@ -32,15 +32,10 @@ impl Rule for LockNotReleased {
 fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
     let objects = cx.objects;
     let calls = objects.method_calls(f.scope);
-    let lock_of = |mc: &MethodCall<'a>| {
-        objects
-            .track(mc.receiver, mc.scope)
-            .filter(|t| t.shared().is_some_and(|(k, _)| k.is_lock()))
-    };
-    let acquires: Vec<(MethodCall<'a>, Tracked<'a>)> = calls
+    let acquires: Vec<(MethodCall<'a>, LockRef<'a>)> = calls
         .iter()
         .filter(|mc| mc.method == "acquire")
-        .filter_map(|mc| Some((*mc, lock_of(mc)?)))
+        .filter_map(|mc| Some((*mc, lock_of(objects, f, mc)?)))
         .collect();
     if acquires.is_empty() {
         return;
@@ -50,12 +45,9 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
         // A function that never releases the lock hands that job to another one (an
         // `__enter__` with its `__exit__`, `start` with `stop`, a semaphore used as a
         // signal): nothing to pair here.
-        let releases = calls.iter().any(|mc| {
-            mc.method == "release"
-                && objects
-                    .track(mc.receiver, mc.scope)
-                    .is_some_and(|t| t.same_object(&lock))
-        });
+        let releases = calls
+            .iter()
+            .any(|mc| mc.method == "release" && lock.holds(objects, mc));
         if !releases {
             continue;
         }
@@ -64,24 +56,20 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
         // to stay taken past this function on the paths that return normally. Only an
         // exception is then a leak. (A plain lock gets no such pass: an early return that
         // keeps it held is the rule's central case, `__exit__` or not.)
-        let counter = matches!(
-            lock.shared(),
-            Some((SharedKind::Semaphore | SharedKind::BoundedSemaphore, _))
-        );
-        let paired = counter && released_elsewhere(cx, f, &lock);
+        let paired = lock.may_count() && lock.released_elsewhere(objects, f);
         let accept = |e: &crate::semantic::cfg::Escape| !paired || e.by_exception;
-        inside_releasing_try(cx, f, &acquire, &lock);
         let paths = paths.get_or_insert_with(|| FunctionPaths::new(objects, f));
         let Some(paths) = paths.as_ref() else { return };
+        let on_lock = |mc: &MethodCall<'a>| lock.holds(objects, mc);
         for node in paths.nodes_of(&acquire) {
             let Some(first) = acquired_on(paths, node, &acquire) else {
                 continue;
             };
-            if let Some(escape) = paths.unclosed(
-                objects,
+            if let Some(escape) = paths.unclosed_by(
+                cx.model,
                 node,
                 first,
-                &lock,
+                &on_lock,
                 &Closing {
                     methods: &["release"],
                     also: &|_| false,
@@ -93,19 +81,6 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
             }
         }
     }
-}
-
-fn released_elsewhere<'a>(cx: &Checker<'_, 'a>, f: &'a FunctionDef, lock: &Tracked<'a>) -> bool {
-    let objects = cx.objects;
-    let elsewhere = |mc: &MethodCall<'a>| cx.model.enclosing_function(mc.scope) != Some(f.scope);
-    let releases = objects.calls_on(lock, &["release"]);
-    let acquires = objects.calls_on(lock, &["acquire"]);
-    releases.iter().filter(|r| elsewhere(r)).any(|r| {
-        let there = cx.model.enclosing_function(r.scope);
-        !acquires
-            .iter()
-            .any(|a| cx.model.enclosing_function(a.scope) == there)
-    })
 }
 
 /// The edges out of the acquire's node on which the lock is held: after a statement
@@ -129,18 +104,6 @@ fn acquired_on(
         }) if std::ptr::eq(&**inner, call) => Some(&[Edge::False][..]),
         _ => None,
     }
-}
-
-/// Whether `acquire(...)` waits for the lock (its result then carries no news).
-fn blocks(call: &Call) -> bool {
-    let flag = call
-        .args
-        .first()
-        .or_else(|| call.keyword("block"))
-        .or_else(|| call.keyword("blocking"));
-    let waits = flag.is_none_or(|e| matches!(e.kind, ExprKind::Constant(Some(true))));
-    let timeout = call.args.get(1).or_else(|| call.keyword("timeout"));
-    waits && timeout.is_none_or(|e| matches!(e.kind, ExprKind::Constant(Some(false))))
 }
 
 fn report<'a>(
@@ -259,99 +222,16 @@ fn report<'a>(
     } else {
         None
     };
-    cx.report(d.with_fix(fix));
-}
-
-/// `X.acquire()` directly inside a `try:` whose `finally:` calls `X.release()`.
-fn inside_releasing_try<'a>(
-    cx: &mut Checker<'_, 'a>,
-    f: &'a FunctionDef,
-    acquire: &MethodCall<'a>,
-    lock: &Tracked<'a>,
-) {
-    if !blocks(acquire.call) {
-        return;
-    }
-    let Some((suite, index, parent)) = locate(&f.body, acquire.expr, None) else {
-        return;
-    };
-    let stmt = &suite[index];
-    let Some(Stmt {
-        kind: StmtKind::Try {
-            body, finalbody, ..
-        },
-        ..
-    }) = parent
-    else {
-        return;
-    };
-    if !body.iter().any(|s| std::ptr::eq(s, stmt)) {
-        return;
-    }
-    let releases = finalbody.iter().any(|s| match &s.kind {
-        StmtKind::Expr(e) => e.as_call().is_some_and(|c| match &c.func.kind {
-            ExprKind::Attribute { value, attr } => {
-                attr.name == "release"
-                    && cx
-                        .objects
-                        .track(value, acquire.scope)
-                        .is_some_and(|t| t.same_object(lock))
-            }
-            _ => false,
-        }),
-        _ => false,
-    });
-    if !releases {
-        return;
-    }
-    let lock_text = cx.text(acquire.receiver.range).to_string();
-    cx.report(
-        Diagnostic::new(
-            Code::Rule(RuleCode::MP201),
-            acquire.expr.range,
-            format!("`{lock_text}.acquire()` is inside the `try` whose `finally` releases it"),
-            "if this fails, the `finally` releases a lock this code does not hold",
-        )
-        .with_help(format!(
-            "when `acquire()` is interrupted (KeyboardInterrupt, a timeout), the `finally` \
-             still runs `{lock_text}.release()`: a multiprocessing Lock raises ValueError, \
-             an RLock AssertionError, and a semaphore is silently over-released. Call \
-             `{lock_text}.acquire()` just before `try:`, or use `with {lock_text}:`."
-        )),
-    );
-}
-
-/// Where the expression statement `expr` stands: its suite, its index there, and the
-/// compound statement that owns the suite (none at the top of `body`).
-fn locate<'a>(
-    body: &'a [Stmt],
-    expr: &Expr,
-    parent: Option<&'a Stmt>,
-) -> Option<(&'a [Stmt], usize, Option<&'a Stmt>)> {
-    for (i, stmt) in body.iter().enumerate() {
-        if let StmtKind::Expr(e) = &stmt.kind
-            && std::ptr::eq(e, expr)
-        {
-            return Some((body, i, parent));
-        }
-        if !(stmt.range.start <= expr.range.start && expr.range.end <= stmt.range.end)
-            || matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_))
-        {
-            continue;
-        }
-        let mut found = None;
-        crate::semantic::exec::for_each_child(stmt, |c| {
-            if found.is_none()
-                && let crate::semantic::exec::Child::Block(b) = c
-            {
-                found = locate(b, expr, Some(stmt));
-            }
+    if fix.is_none() {
+        d = d.with_no_fix(if escape.by_exception {
+            "`with` fits only when `acquire()` and `release()` are statements of one block \
+             with straight-line code between them; move the release into a `finally:` by hand"
+        } else {
+            "a path that leaves without an exception keeps the lock on purpose or by \
+             mistake, and only a reader can tell which: restructure it by hand"
         });
-        if found.is_some() {
-            return found;
-        }
     }
-    None
+    cx.report(d.with_fix(fix));
 }
 
 /// `X.acquire()` ... `X.release()` as statements of one suite, with only straight-line

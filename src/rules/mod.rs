@@ -7,6 +7,7 @@
 pub mod ineffective_main_guard;
 pub mod join_before_drain;
 pub mod lock_acquire_blocking_keyword;
+pub mod lock_acquire_inside_try;
 pub mod lock_not_released;
 pub mod missing_main_guard;
 pub mod queue_empty_as_signal;

@@ -10,6 +10,7 @@ pub mod exec;
 pub mod failure;
 pub mod guard;
 pub mod links;
+pub mod locks;
 pub mod mp;
 pub mod objects;
 pub mod paths;

@@ -64,6 +64,19 @@ impl<'a> FunctionPaths<'a> {
                 .track(mc.receiver, mc.scope)
                 .is_some_and(|t| t.same_object(object))
         };
+        self.unclosed_by(objects.model, start, first, &on_object, closing)
+    }
+
+    /// The same for an object known by a predicate on the method calls made on it (a
+    /// lock known only by its use).
+    pub fn unclosed_by(
+        &self,
+        model: &Model<'a>,
+        start: NodeId,
+        first: &[Edge],
+        on_object: &dyn Fn(&MethodCall<'a>) -> bool,
+        closing: &Closing<'_>,
+    ) -> Option<Escape> {
         let stops = |id: NodeId| {
             (closing.also)(id)
                 || self.calls.iter().any(|(n, mc)| {
@@ -82,7 +95,7 @@ impl<'a> FunctionPaths<'a> {
             if quiet(id) {
                 Failure::Never
             } else {
-                self.failure(objects.model, id)
+                self.failure(model, id)
             }
         };
         self.cfg
