@@ -57,7 +57,22 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
         // exception is then a leak. (A plain lock gets no such pass: an early return that
         // keeps it held is the rule's central case, `__exit__` or not.)
         let paired = lock.may_count() && lock.released_elsewhere(objects, f);
-        let accept = |e: &crate::semantic::cfg::Escape| !paired || e.by_exception;
+        // `for _ in range(n): sem.acquire()` takes several slots (or several locks) on
+        // purpose: coming back to the acquire is the loop's job. Released by a loop over
+        // the same iterable, the counts match by construction.
+        let counted = counting_loop(f, &acquire);
+        if let Some(iter) = counted
+            && calls.iter().any(|mc| {
+                mc.method == "release"
+                    && lock.holds(objects, mc)
+                    && counting_loop(f, mc).is_some_and(|i| cx.text(i.range) == cx.text(iter.range))
+            })
+        {
+            continue;
+        }
+        let accept = |e: &crate::semantic::cfg::Escape| {
+            (!paired || e.by_exception) && !(counted.is_some() && e.kind == EscapeKind::Again)
+        };
         let paths = paths.get_or_insert_with(|| FunctionPaths::new(objects, f));
         let Some(paths) = paths.as_ref() else { return };
         let on_lock = |mc: &MethodCall<'a>| lock.holds(objects, mc);
@@ -81,6 +96,25 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
             }
         }
     }
+}
+
+/// The iterable of the `for` loop whose whole body is calls of `mc`'s method (`for _ in
+/// range(n): sem.acquire()`), if `mc` stands in one.
+fn counting_loop<'a>(f: &'a FunctionDef, mc: &MethodCall<'a>) -> Option<&'a Expr> {
+    let (suite, _, parent) = locate(&f.body, mc.expr, None)?;
+    let StmtKind::For { iter, body, .. } = &parent?.kind else {
+        return None;
+    };
+    let only_that = std::ptr::eq(suite, &body[..])
+        && body.iter().all(|s| {
+            match &s.kind {
+        StmtKind::Expr(e) => e.as_call().is_some_and(
+            |c| matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr.name == mc.method),
+        ),
+        _ => false,
+    }
+        });
+    only_that.then_some(iter)
 }
 
 /// The edges out of the acquire's node on which the lock is held: after a statement

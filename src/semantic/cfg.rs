@@ -551,9 +551,19 @@ impl<'a> Builder<'a> {
                 if may_raise(iter) {
                     self.raise_from(eval);
                 }
-                let head = self.step(Some(eval), NodeKind::Loop(stmt), Edge::Normal);
+                // A loop over a non-empty literal (`range(5)`, `(a, b)`, `[x]`) runs at
+                // least once: the first round starts without asking the head.
+                let surely = runs_at_least_once(iter);
+                let head = if surely {
+                    self.node(NodeKind::Loop(stmt))
+                } else {
+                    self.step(Some(eval), NodeKind::Loop(stmt), Edge::Normal)
+                };
                 let exit = self.node(NodeKind::Join);
                 let inside = self.node(NodeKind::Join);
+                if surely {
+                    self.edge(eval, inside, Edge::Normal);
+                }
                 self.edge(head, inside, Edge::True);
                 self.frames.push(Frame::Loop { head, exit });
                 if let Some(end) = self.block(body, Some(inside)) {
@@ -803,6 +813,29 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// Whether a `for` loop over `iter` surely runs its body: a non-empty tuple or list
+/// display, or `range(N)` with a literal positive `N` (a negative one is an operation,
+/// not a literal, and zero is false).
+fn runs_at_least_once(iter: &Expr) -> bool {
+    match &iter.kind {
+        ExprKind::Tuple(items) | ExprKind::List(items) => {
+            !items.is_empty() && !items.iter().any(|i| matches!(i.kind, ExprKind::Starred(_)))
+        }
+        ExprKind::Call(call) => {
+            matches!(call.func.as_name(), Some("range" | "xrange"))
+                && call.keywords.is_empty()
+                && matches!(
+                    call.args.as_slice(),
+                    [Expr {
+                        kind: ExprKind::Constant(Some(true)),
+                        ..
+                    }]
+                )
+        }
+        _ => false,
+    }
+}
+
 /// `except:`, `except Exception:`, `except BaseException:`, also inside a tuple.
 fn catches_everything(h: &Handler) -> bool {
     let broad = |e: &Expr| matches!(e.as_name(), Some("BaseException" | "Exception"));
@@ -882,6 +915,13 @@ mod tests {
     #[test]
     fn try_finally_with_and_loops() {
         let src = "def f(lock, items):\n    for item in items:\n        if item is None:\n            continue\n        with lock:\n            try:\n                work(item)\n                break\n            finally:\n                done()\n    return 1\n";
+        insta::assert_snapshot!(graph(src));
+    }
+
+    /// A loop over a non-empty literal enters its body first; one over a variable may not.
+    #[test]
+    fn literal_loops_run_at_least_once() {
+        let src = "def f(sem, n):\n    for _ in range(5):\n        sem.acquire()\n    for _ in range(n):\n        sem.release()\n";
         insta::assert_snapshot!(graph(src));
     }
 
