@@ -152,12 +152,15 @@ fn check_join<'a>(
             else {
                 continue;
             };
+            let mine = || puts.iter().filter(|(_, q)| q.same_object(queue));
+            // A bounded number of small scalars (`q.put((worker_id, count))` once, after
+            // the loop) cannot fill a pipe: no hang to report.
+            if mine().all(|(p, _)| bounded_scalar_put(cx, launch, p)) {
+                continue;
+            }
             // Small literal items fill the pipe only when there are very many of them:
             // still a latent hang, reported as a warning.
-            let tiny = puts
-                .iter()
-                .filter(|(_, q)| q.same_object(queue))
-                .all(|(p, _)| p.call.args.first().is_some_and(small_literal));
+            let tiny = mine().all(|(p, _)| p.call.args.first().is_some_and(small_literal));
             report(cx, join, put, first_read, queue, tiny);
             return;
         }
@@ -257,6 +260,131 @@ fn small_literal(e: &Expr) -> bool {
     match &e.kind {
         ExprKind::Constant(_) => true,
         ExprKind::Str(s) => s.len() < 1024,
+        _ => false,
+    }
+}
+
+/// A put that runs at most once per child (in the target itself, outside any loop) of
+/// a value that pickles to a few bytes: a literal, or a name that only ever holds ints,
+/// or a short tuple of those.
+fn bounded_scalar_put<'a>(
+    cx: &Checker<'_, 'a>,
+    launch: &crate::semantic::links::Launch<'a>,
+    put: &MethodCall<'a>,
+) -> bool {
+    let f = launch.target;
+    put.scope == f.scope
+        && !crate::semantic::exec::repeats(&f.body, put.expr.range)
+        && put
+            .call
+            .args
+            .first()
+            .is_some_and(|v| small_scalar(cx, launch, v, 0))
+}
+
+fn small_scalar<'a>(
+    cx: &Checker<'_, 'a>,
+    launch: &crate::semantic::links::Launch<'a>,
+    value: &'a Expr,
+    depth: u32,
+) -> bool {
+    match &value.kind {
+        ExprKind::Constant(_) => true,
+        ExprKind::Str(s) => s.len() < 1024,
+        ExprKind::Tuple(items) => {
+            depth < 2
+                && items.len() <= 8
+                && items.iter().all(|i| small_scalar(cx, launch, i, depth + 1))
+        }
+        ExprKind::Name(name) => int_only(cx, launch, name),
+        _ => false,
+    }
+}
+
+/// Whether every binding of `name` in the launched function gives it an int: a literal,
+/// `+=` of a literal, a loop over `range(...)`, or a parameter this launch passes an int
+/// literal or a `range` loop variable.
+fn int_only<'a>(
+    cx: &Checker<'_, 'a>,
+    launch: &crate::semantic::links::Launch<'a>,
+    name: &str,
+) -> bool {
+    let f = launch.target;
+    let mut ok = true;
+    let mut seen = false;
+    bindings_of(&f.body, name, &mut |stmt| {
+        seen = true;
+        ok &= match &stmt.kind {
+            StmtKind::Assign { targets, value } => {
+                targets.len() == 1
+                    && targets[0].as_name() == Some(name)
+                    && matches!(value.kind, ExprKind::Constant(_))
+            }
+            StmtKind::AugAssign { target, value } => {
+                target.as_name() == Some(name) && matches!(value.kind, ExprKind::Constant(_))
+            }
+            StmtKind::For { target, iter, .. } => target.as_name() == Some(name) && is_range(iter),
+            _ => false,
+        };
+    });
+    if let Some(index) = f.params.params.iter().position(|p| p.name.name == name) {
+        seen = true;
+        let passed = launch.bindings.iter().find(|(i, _)| *i == index);
+        ok &= passed.is_some_and(|(_, arg)| match &arg.kind {
+            ExprKind::Constant(_) => true,
+            ExprKind::Name(n) => cx
+                .model
+                .bindings_at(n, launch.scope, arg.range.start)
+                .is_some_and(|(_, bs)| {
+                    bs.iter().all(|b| matches!(b.kind, crate::semantic::BindingKind::Iterate(it) if is_range(it)))
+                }),
+            _ => false,
+        });
+    }
+    seen && ok
+}
+
+fn is_range(e: &Expr) -> bool {
+    e.as_call()
+        .is_some_and(|c| matches!(c.func.as_name(), Some("range" | "xrange")))
+}
+
+/// Calls `on` with every statement of `body` (nested definitions aside) that binds `name`.
+fn bindings_of<'a>(body: &'a [Stmt], name: &str, on: &mut dyn FnMut(&'a Stmt)) {
+    for stmt in body {
+        let binds = match &stmt.kind {
+            StmtKind::Assign { targets, .. } => targets.iter().any(|t| names_in(t, name)),
+            StmtKind::AugAssign { target, .. } | StmtKind::AnnAssign { target, .. } => {
+                names_in(target, name)
+            }
+            StmtKind::For { target, .. } => names_in(target, name),
+            StmtKind::With { items, .. } => items
+                .iter()
+                .any(|i| i.target.as_ref().is_some_and(|t| names_in(t, name))),
+            StmtKind::FunctionDef(d) => d.name.name == name,
+            StmtKind::ClassDef(c) => c.name.name == name,
+            StmtKind::Import(_) | StmtKind::ImportFrom { .. } | StmtKind::Delete(_) => true,
+            _ => false,
+        };
+        if binds {
+            on(stmt);
+        }
+        if matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+            continue;
+        }
+        crate::semantic::exec::for_each_child(stmt, |c| {
+            if let crate::semantic::exec::Child::Block(b) = c {
+                bindings_of(b, name, on);
+            }
+        });
+    }
+}
+
+fn names_in(target: &Expr, name: &str) -> bool {
+    match &target.kind {
+        ExprKind::Name(n) => n == name,
+        ExprKind::Tuple(items) | ExprKind::List(items) => items.iter().any(|i| names_in(i, name)),
+        ExprKind::Starred(inner) => names_in(inner, name),
         _ => false,
     }
 }

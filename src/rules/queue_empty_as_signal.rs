@@ -25,10 +25,16 @@ impl Rule for QueueEmptyAsSignal {
 }
 
 fn visit<'a>(cx: &mut Checker<'_, 'a>, body: &'a [Stmt], scope: ScopeId) {
+    visit_in(cx, body, scope, &[]);
+}
+
+/// `flags` are the names the enclosing `while` loops test (`while keep_going:`): setting
+/// one to a false constant ends the work as surely as `break`.
+fn visit_in<'a>(cx: &mut Checker<'_, 'a>, body: &'a [Stmt], scope: ScopeId, flags: &[&'a str]) {
     for stmt in body {
         match &stmt.kind {
-            StmtKind::FunctionDef(f) => visit(cx, &f.body, f.scope),
-            StmtKind::ClassDef(c) => visit(cx, &c.body, c.scope),
+            StmtKind::FunctionDef(f) => visit_in(cx, &f.body, f.scope, &[]),
+            StmtKind::ClassDef(c) => visit_in(cx, &c.body, c.scope, &[]),
             StmtKind::While { test, body, orelse } => {
                 // `while not q.empty():` stops when the queue looks empty; `while
                 // q.empty():` waits for data and decides nothing about the end.
@@ -40,30 +46,49 @@ fn visit<'a>(cx: &mut Checker<'_, 'a>, body: &'a [Stmt], scope: ScopeId) {
                         "the loop stops as soon as `empty()` is true",
                     );
                 }
-                visit(cx, body, scope);
-                visit(cx, orelse, scope);
+                let mut inner_flags = flags.to_vec();
+                inner_flags.extend(test.as_name());
+                visit_in(cx, body, scope, &inner_flags);
+                visit_in(cx, orelse, scope, flags);
             }
             StmtKind::If { branches } => {
-                for branch in branches {
-                    if let Some(test) = &branch.test
-                        && negated(test).is_none()
-                        && branch
-                            .body
-                            .iter()
-                            .any(|s| matches!(s.kind, StmtKind::Break | StmtKind::Return(_)))
+                for (i, branch) in branches.iter().enumerate() {
+                    // The `else` of `if not q.empty():` runs when `empty()` is true.
+                    let test = match &branch.test {
+                        Some(test) if negated(test).is_none() => Some(test),
+                        Some(_) => None,
+                        None if i == 1 => branches[0].test.as_ref().and_then(negated),
+                        None => None,
+                    };
+                    if let Some(test) = test
+                        && ends_work(&branch.body, flags)
                     {
                         signal_in(cx, test, scope, "the work is declared finished here");
                     }
-                    visit(cx, &branch.body, scope);
+                    visit_in(cx, &branch.body, scope, flags);
                 }
             }
             _ => crate::semantic::exec::for_each_child(stmt, |c| {
                 if let crate::semantic::exec::Child::Block(b) = c {
-                    visit(cx, b, scope);
+                    visit_in(cx, b, scope, flags);
                 }
             }),
         }
     }
+}
+
+/// `break`, `return`, or a false constant stored in a flag an enclosing loop tests.
+fn ends_work(body: &[Stmt], flags: &[&str]) -> bool {
+    body.iter().any(|s| match &s.kind {
+        StmtKind::Break | StmtKind::Return(_) => true,
+        StmtKind::Assign { targets, value } => {
+            matches!(value.kind, ExprKind::Constant(Some(false)))
+                && targets
+                    .iter()
+                    .any(|t| t.as_name().is_some_and(|n| flags.contains(&n)))
+        }
+        _ => false,
+    })
 }
 
 /// The `X.empty()` call of `not X.empty()` or `X.empty() is False` (also `== False`).
@@ -97,7 +122,12 @@ fn signal_in<'a>(cx: &mut Checker<'_, 'a>, test: &'a Expr, scope: ScopeId, conse
         let Some((kind, Family::Multiprocessing)) = cx.objects.shared(receiver, scope) else {
             continue;
         };
-        if !matches!(kind, SharedKind::Queue | SharedKind::JoinableQueue) {
+        // A SimpleQueue has no feeder thread, but its `empty()` still says nothing of
+        // the items producers have yet to put.
+        if !matches!(
+            kind,
+            SharedKind::Queue | SharedKind::JoinableQueue | SharedKind::SimpleQueue
+        ) {
             continue;
         }
         if producers_joined_before(cx, scope, call_expr) {
@@ -123,24 +153,79 @@ fn signal_in<'a>(cx: &mut Checker<'_, 'a>, test: &'a Expr, scope: ScopeId, conse
     }
 }
 
-/// After an untimed `join()` of a process the producers are done and their feeders have
-/// flushed: the data is in the pipe and `empty()` tells the truth. (Joining before
-/// draining is its own hazard, MP101.)
+/// Whether every producer is known to have exited before `at` runs: after an untimed
+/// `join()` of a process, or a loop that waits until no process `is_alive()` (or every
+/// `exitcode` is set), earlier in the same body; or inside a process started only after
+/// such a join. An exited producer has flushed its feeder: the data is in the pipe and
+/// `empty()` tells the truth. (Joining before draining is its own hazard, MP101.)
 fn producers_joined_before(cx: &Checker<'_, '_>, scope: ScopeId, at: &Expr) -> bool {
     let body = cx
         .model
         .enclosing_function(scope)
         .unwrap_or(ScopeId::MODULE);
-    cx.objects.method_calls(body).iter().any(|mc| {
+    if finished_before(cx, body, at.range.start) {
+        return true;
+    }
+    // A consumer process started only after the producers were joined.
+    let Some(f) = cx.model.function(body) else {
+        return false;
+    };
+    let mut launches = cx.objects.links().of(f).peekable();
+    launches.peek().is_some()
+        && launches.all(|l| {
+            l.kind.in_child_process() && {
+                let there = cx
+                    .model
+                    .enclosing_function(l.scope)
+                    .unwrap_or(ScopeId::MODULE);
+                finished_before(cx, there, l.site.range.start)
+            }
+        })
+}
+
+fn finished_before(cx: &Checker<'_, '_>, body: ScopeId, offset: u32) -> bool {
+    let joined = cx.objects.method_calls(body).iter().any(|mc| {
         mc.method == "join"
             && mc.call.args.is_empty()
             && mc.call.keywords.is_empty()
-            && mc.expr.range.end <= at.range.start
+            && mc.expr.range.end <= offset
             && cx
                 .objects
                 .track(mc.receiver, mc.scope)
                 .is_some_and(|t| t.class == crate::semantic::mp::MpClass::Process)
-    })
+    });
+    joined
+        || cx.model.body(body).is_some_and(|stmts| {
+            let mut waited = false;
+            waits_for_exit(stmts, offset, &mut waited);
+            waited
+        })
+}
+
+/// A `while` before `offset` whose test asks `is_alive()` or `exitcode`: it ends only when
+/// the processes it asks about have exited.
+fn waits_for_exit(body: &[Stmt], offset: u32, found: &mut bool) {
+    for stmt in body {
+        if stmt.range.start > offset || *found {
+            continue;
+        }
+        match &stmt.kind {
+            StmtKind::While { test, .. } if stmt.range.end <= offset => {
+                let mut asks = false;
+                crate::semantic::exec::walk_expr_tree(test, ScopeId::MODULE, &mut |e, _| {
+                    asks |= matches!(&e.kind, ExprKind::Attribute { attr, .. }
+                        if matches!(attr.name.as_str(), "is_alive" | "exitcode"));
+                });
+                *found |= asks;
+            }
+            StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => {}
+            _ => crate::semantic::exec::for_each_child(stmt, |c| {
+                if let crate::semantic::exec::Child::Block(b) = c {
+                    waits_for_exit(b, offset, found);
+                }
+            }),
+        }
+    }
 }
 
 /// `expr` itself, when it is an `X.empty()` call.

@@ -215,10 +215,14 @@ fn never_read(cx: &mut Checker<'_, '_>) {
             continue;
         }
         seen.push(queue.clone());
-        if !objects.calls_on(&queue, &READS).is_empty()
-            || !objects.calls_on(&queue, &["cancel_join_thread"]).is_empty()
+        let reads = objects.calls_on(&queue, &READS);
+        if !objects.calls_on(&queue, &["cancel_join_thread"]).is_empty()
             || !in_sight(objects, &queue)
         {
+            continue;
+        }
+        if !reads.is_empty() {
+            few_reads(cx, put, &reads);
             continue;
         }
         let Some(who) = producer(cx, objects, put) else {
@@ -244,6 +248,84 @@ fn never_read(cx: &mut Checker<'_, '_>) {
             ),
         );
     }
+}
+
+/// A queue that a child fills in a loop while the parent reads a fixed number of items
+/// (each `get()` outside any loop or comprehension) and never reads the rest: the child
+/// cannot exit with the rest unflushed, and the parent hangs joining it, explicitly or at
+/// exit. A loop that reads keeps up and is not judged here.
+fn few_reads<'a>(cx: &mut Checker<'_, 'a>, put: &MethodCall<'a>, reads: &[MethodCall<'a>]) {
+    let model = cx.model;
+    let body_of = |scope: ScopeId| {
+        model
+            .body(model.enclosing_function(scope).unwrap_or(ScopeId::MODULE))
+            .unwrap_or(&[])
+    };
+    let Some(function) = model
+        .enclosing_function(put.scope)
+        .and_then(|s| model.function(s))
+    else {
+        return;
+    };
+    if !crate::semantic::exec::repeats(&function.body, put.expr.range)
+        || reads
+            .iter()
+            .any(|r| crate::semantic::exec::repeats(body_of(r.scope), r.expr.range))
+        // Reads in a function that a child runs, or that is called in a loop, may run
+        // any number of times.
+        || reads.iter().any(|r| {
+            model
+                .enclosing_function(r.scope)
+                .and_then(|s| model.function(s))
+                .is_some_and(|g| {
+                    let links = cx.objects.links();
+                    !links.child_launches(g).is_empty()
+                        || links.of(g).next().is_none()
+                        || links.of(g).any(|l| l.repeated)
+                })
+        })
+    {
+        return;
+    }
+    if producer(cx, cx.objects, put) != Some("the child process") {
+        return;
+    }
+    let name = cx.text(put.receiver.range).to_string();
+    let count = reads.len();
+    let small = put.call.args.first().is_some_and(|a| {
+        matches!(a.kind, ExprKind::Constant(_))
+            || matches!(&a.kind, ExprKind::Str(s) if s.len() < 64)
+    });
+    let mut d = Diagnostic::new(
+        Code::Rule(RuleCode::MP102),
+        put.expr.range,
+        format!(
+            "`{name}` is fed here in a loop, but the parent reads only {count} item{}: the \
+             child process cannot exit with the rest unread",
+            if count == 1 { "" } else { "s" }
+        ),
+        "puts in a loop",
+    )
+    .with_annotation(
+        reads[0].expr.range,
+        "the parent reads a fixed number of items",
+    );
+    for r in &reads[1..] {
+        d = d.with_annotation(r.expr.range, "and here");
+    }
+    d = d.with_help(
+        "a process that has put items into a multiprocessing queue waits at exit until its \
+         feeder thread has written them all into the pipe, and a pipe holds about 64 KiB: \
+         what the parent does not read keeps the child alive, and the parent hangs when it \
+         joins it, at the latest at its own exit. Read until a sentinel the child puts last, \
+         or have the child put only what the parent reads.",
+    );
+    if small {
+        d = d.with_severity(Severity::Warning);
+        d.message
+            .push_str(" (the items are small literals: it hangs once there are many)");
+    }
+    cx.report(d);
 }
 
 /// Whether everything done with the queue happens where the analysis sees it: it is made

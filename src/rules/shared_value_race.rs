@@ -28,7 +28,7 @@ impl Rule for SharedValueRace {
                 .of(launch.target)
                 .filter(|l| l.kind == LaunchKind::Process)
                 .count();
-            if !(launch.repeated || siblings > 1) {
+            if !(launch.repeated || siblings > 1) || one_at_a_time(cx, launch.target) {
                 continue;
             }
             for f in links.reachable(launch.target) {
@@ -149,6 +149,9 @@ fn check_write<'a>(
                         .all(|b| matches!(b.kind, crate::semantic::BindingKind::Param(_)))
             })
     {
+        return;
+    }
+    if one_writer_each(cx, f, object) {
         return;
     }
     let name = cx.text(object.range).to_string();
@@ -288,4 +291,111 @@ fn guarded_at<'a>(
         return found || guards.iter().any(|g| is_lock_context(cx, g, scope));
     }
     false
+}
+
+/// Whether the processes that run `f` never overlap: each is started and joined (without
+/// a timeout) before the next one starts, also round by round in a loop that starts and
+/// joins within the same round.
+fn one_at_a_time<'a>(cx: &Checker<'_, 'a>, f: &'a FunctionDef) -> bool {
+    let objects = cx.objects;
+    let model = cx.model;
+    let mut spans: Vec<(u32, u32)> = Vec::new();
+    let mut home = None;
+    for launch in objects.links().of(f).filter(|l| l.kind.in_child_process()) {
+        if launch.kind != LaunchKind::Process {
+            return false;
+        }
+        let Some(process) = objects.track(launch.site, launch.scope) else {
+            return false;
+        };
+        let body = model.enclosing_function(launch.scope);
+        if *home.get_or_insert(body) != body {
+            return false;
+        }
+        let starts = objects.calls_on(&process, &["start"]);
+        let joins: Vec<_> = objects
+            .calls_on(&process, &["join"])
+            .into_iter()
+            .filter(|j| j.call.args.is_empty() && j.call.keywords.is_empty())
+            .collect();
+        let ([start], [join, ..]) = (starts.as_slice(), joins.as_slice()) else {
+            return false;
+        };
+        if start.expr.range.start > join.expr.range.start
+            || [start.scope, join.scope]
+                .iter()
+                .any(|s| model.enclosing_function(*s) != body)
+        {
+            return false;
+        }
+        if launch.repeated {
+            // Round by round: the innermost loop around the launch holds its start and
+            // its join too (a comprehension of processes started later does not).
+            let Some(stmts) = model.body(body.unwrap_or(ScopeId::MODULE)) else {
+                return false;
+            };
+            let Some(round) = innermost_loop(stmts, launch.site.range) else {
+                return false;
+            };
+            let inside = |r: Range| round.start <= r.start && r.end <= round.end;
+            if !(inside(start.expr.range) && inside(join.expr.range)) {
+                return false;
+            }
+        }
+        spans.push((start.expr.range.start, join.expr.range.start));
+    }
+    spans.sort();
+    !spans.is_empty() && spans.windows(2).all(|w| w[0].1 < w[1].0)
+}
+
+/// The range of the innermost `for` or `while` body statement list around `at`: the
+/// whole loop statement.
+fn innermost_loop(body: &[Stmt], at: Range) -> Option<Range> {
+    let stmt = body
+        .iter()
+        .find(|s| s.range.start <= at.start && at.end <= s.range.end)?;
+    if matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+        return None;
+    }
+    let mut inner = None;
+    crate::semantic::exec::for_each_child(stmt, |c| {
+        if let crate::semantic::exec::Child::Block(b) = c
+            && inner.is_none()
+        {
+            inner = innermost_loop(b, at);
+        }
+    });
+    let looping = matches!(stmt.kind, StmtKind::For { .. } | StmtKind::While { .. });
+    inner.or(looping.then_some(stmt.range))
+}
+
+/// A write through a parameter of `f` where every process running `f` is handed its own
+/// object, once: one writer per `Value`, which loses nothing.
+fn one_writer_each<'a>(cx: &Checker<'_, 'a>, f: &'a FunctionDef, object: &'a Expr) -> bool {
+    let Some(name) = object.as_name() else {
+        return false;
+    };
+    let Some(index) = f.params.params.iter().position(|p| p.name.name == name) else {
+        return false;
+    };
+    let objects = cx.objects;
+    let mut handed: Vec<crate::semantic::objects::Tracked<'a>> = Vec::new();
+    for launch in objects.links().of(f) {
+        if launch.repeated {
+            return false;
+        }
+        let Some(arg) = launch
+            .bindings
+            .iter()
+            .find(|(i, _)| *i == index)
+            .and_then(|(_, a)| objects.track(a, launch.scope))
+        else {
+            return false;
+        };
+        if handed.iter().any(|h| h.same_object(&arg)) {
+            return false;
+        }
+        handed.push(arg);
+    }
+    handed.len() > 1
 }

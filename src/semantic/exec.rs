@@ -573,3 +573,38 @@ pub fn walk_expr_tree<'a>(expr: &'a Expr, scope: ScopeId, on: &mut dyn FnMut(&'a
     };
     for_each_subexpr(expr, |e| walk_expr_tree(e, inner.unwrap_or(scope), on));
 }
+
+/// Whether the code at `range` can run more than once each time `body` runs: it lies in
+/// the body of a `for` or `while` loop, or in a comprehension (nested definitions aside:
+/// they run when called).
+pub fn repeats(body: &[Stmt], range: Range) -> bool {
+    let holds = |r: Range| r.start <= range.start && range.end <= r.end;
+    let Some(stmt) = body.iter().find(|s| holds(s.range)) else {
+        return false;
+    };
+    if matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+        return false;
+    }
+    let looping = matches!(stmt.kind, StmtKind::For { .. } | StmtKind::While { .. });
+    // A `while` test runs again before every round.
+    if let StmtKind::While { test, .. } = &stmt.kind
+        && holds(test.range)
+    {
+        return true;
+    }
+    let mut found = false;
+    for_each_child(stmt, |c| match c {
+        Child::Block(b) if b.iter().any(|s| holds(s.range)) => {
+            found = looping || repeats(b, range);
+        }
+        Child::Expr(e) if holds(e.range) => {
+            walk_expr_tree(e, ScopeId::MODULE, &mut |x, _| {
+                found |= matches!(x.kind, ExprKind::Comprehension(_))
+                    && holds(x.range)
+                    && x.range != range;
+            });
+        }
+        _ => {}
+    });
+    found
+}
