@@ -72,12 +72,14 @@ impl Rule for MissingMainGuard {
                     if failing.is_empty() {
                         return;
                     }
-                    let shape = if movable(stmt) {
-                        stmt.range
+                    // Guarding the statement alone would leave what uses its result
+                    // (`print(pool.map(...))`) outside: show the script's tail.
+                    let shown: Vec<Range> = if movable(stmt) {
+                        model.module.body[index..].iter().map(|s| s.range).collect()
                     } else {
-                        anchor.range
+                        vec![anchor.range]
                     };
-                    found.push((index, diagnostic(cx, anchor, start, via, failing, shape)));
+                    found.push((index, diagnostic(cx, anchor, start, via, failing, &shown)));
                 },
             );
         }
@@ -86,9 +88,14 @@ impl Rule for MissingMainGuard {
             .filter(|(_, d)| !cx.is_suppressed(d.range))
             .map(|(index, _)| *index)
             .min()
-            .and_then(|first| guard_fix(cx, first));
-        for (_, diagnostic) in found {
-            cx.report(diagnostic.with_fix(fix.clone()));
+            .map(|first| guard_fix(cx, first, &forced));
+        for (_, mut diagnostic) in found {
+            match &fix {
+                Some(Ok(fix)) => diagnostic = diagnostic.with_fix(Some(fix.clone())),
+                Some(Err(why)) => diagnostic = diagnostic.with_no_fix(why.clone()),
+                None => {}
+            }
+            cx.report(diagnostic);
         }
     }
 }
@@ -137,6 +144,19 @@ fn shown_call(cx: &Checker<'_, '_>, anchor: &Expr) -> String {
     }
 }
 
+/// The first lines of the code to guard, indented under the guard; `...` for the rest.
+fn guarded_lines(cx: &Checker<'_, '_>, code: &[Range]) -> String {
+    const SHOWN: usize = 4;
+    let mut out = String::new();
+    for range in code.iter().take(SHOWN) {
+        out.push_str(&format!("        {}\n", first_line(cx.text(*range))));
+    }
+    if code.len() > SHOWN {
+        out.push_str("        ...\n");
+    }
+    out
+}
+
 fn first_line(text: &str) -> String {
     match text.lines().next() {
         Some(line) if line.len() < text.len() => format!("{} ...", line.trim_end()),
@@ -161,7 +181,7 @@ fn diagnostic(
     start: ProcessStart,
     via: Option<Site>,
     failing: MethodSet,
-    shape: Range,
+    shown_code: &[Range],
 ) -> Diagnostic {
     let shown = shown_call(cx, anchor);
     let methods = failing.describe();
@@ -202,8 +222,9 @@ fn diagnostic(
     .with_help(format!(
         "under {methods} {consequence} (the default start method is forkserver on Linux \
          since Python 3.14 and spawn on macOS and Windows). Start processes only under the \
-         main guard:\n\n    if __name__ == \"__main__\":\n        {}\n",
-        first_line(cx.text(shape))
+         main guard, with everything after them that uses what they start:\n\n    \
+         if __name__ == \"__main__\":\n{}",
+        guarded_lines(cx, shown_code)
     ));
     if let Some(site) = via {
         d = d.with_annotation(site.range, format!("starts {} here", start.what.describe()));
@@ -277,7 +298,11 @@ impl<'a> Reach<'_, 'a> {
 /// new main guard. Offered only when that is plausible: the tail holds no definitions or
 /// imports, and no function or class reads a name the tail assigns (children would lose
 /// it). Still unsafe: module-level names the tail assigns stop existing on import.
-fn guard_fix(cx: &Checker<'_, '_>, first: usize) -> Option<Fix> {
+fn guard_fix(
+    cx: &Checker<'_, '_>,
+    first: usize,
+    forced: &[(u32, Option<StartMethod>)],
+) -> Result<Fix, String> {
     let body = &cx.model.module.body;
     let source = cx.source;
     let index = &source.index;
@@ -285,7 +310,8 @@ fn guard_fix(cx: &Checker<'_, '_>, first: usize) -> Option<Fix> {
     // Everything that shares the first line belongs to the tail too.
     let tail_start = body
         .iter()
-        .position(|s| index.line_of(s.range.end) >= first_line)?;
+        .position(|s| index.line_of(s.range.end) >= first_line)
+        .ok_or_else(String::new)?;
     // Take along the statements just before that set up what the tail uses
     // (`proc = Process(...)` before `proc.start()`): children need them no more than the
     // start itself.
@@ -303,20 +329,35 @@ fn guard_fix(cx: &Checker<'_, '_>, first: usize) -> Option<Fix> {
     }
     let tail = &body[tail_start..];
     if !tail.iter().all(movable) {
-        return None;
+        return Err(
+            "the code from the first start to the end of the module holds a \
+                    definition or an import the children need: move the start-up code \
+                    into a `main()` called under the guard by hand"
+                .to_string(),
+        );
     }
+    let tail_range = Range::new(tail[0].range.start, tail.last().map_or(0, |s| s.range.end));
+    let read_elsewhere = names_read_in_definitions(cx.model, tail_range);
     let mut assigned = Vec::new();
     for stmt in tail {
         assigned_names(stmt, &mut assigned);
     }
-    if names_read_in_definitions(cx.model)
-        .iter()
-        .any(|n| assigned.contains(n))
-    {
-        return None;
+    if let Some(name) = assigned.iter().find(|n| read_elsewhere.contains(n)) {
+        return Err(format!(
+            "`{name}` is assigned in the code that would move and read by a function: \
+             under the guard it would not exist in the children; pass it to them as an \
+             argument"
+        ));
     }
+    stays_behind(
+        cx,
+        &body[..tail_start],
+        &read_elsewhere,
+        forced,
+        tail_range.start,
+    )?;
     let start = index.line_start(index.line_of(tail[0].range.start));
-    let end = tail.last()?.range.end;
+    let end = tail_range.end;
     let unit = indent_unit(&source.text);
     let newline = if source.text.contains("\r\n") {
         "\r\n"
@@ -337,7 +378,7 @@ fn guard_fix(cx: &Checker<'_, '_>, first: usize) -> Option<Fix> {
         content.push_str(line);
         offset += line.len() as u32;
     }
-    Some(Fix::new(
+    Ok(Fix::new(
         Applicability::Unsafe,
         "Move the statements that start processes under `if __name__ == \"__main__\":`",
         vec![Edit {
@@ -345,6 +386,76 @@ fn guard_fix(cx: &Checker<'_, '_>, first: usize) -> Option<Fix> {
             content,
         }],
     ))
+}
+
+/// What would stay at module level, run again by every spawned child, and turn the loud
+/// failure into a silent wrong result once the starts are guarded: a multiprocessing
+/// object a function uses as a global (each child would make its own), a
+/// `set_start_method()` (children die with "context has already been set"), a thread
+/// started at import (it would start again in every child).
+fn stays_behind<'a>(
+    cx: &Checker<'_, 'a>,
+    before: &'a [Stmt],
+    read_elsewhere: &[&str],
+    forced: &[(u32, Option<StartMethod>)],
+    tail_start: u32,
+) -> Result<(), String> {
+    let model = cx.model;
+    if forced.iter().any(|(at, _)| *at < tail_start) {
+        return Err(
+            "`set_start_method()` at module level would run again in every child \
+                    (RuntimeError: context has already been set): move it under the guard \
+                    with the code that starts processes, by hand"
+                .to_string(),
+        );
+    }
+    for stmt in before {
+        let StmtKind::Assign { targets, value } = &stmt.kind else {
+            continue;
+        };
+        let Some((class, _)) = model.resolve(value, ScopeId::MODULE).instance() else {
+            continue;
+        };
+        let Some((kind, _)) = class.shared() else {
+            continue;
+        };
+        for name in targets.iter().filter_map(|t| t.as_name()) {
+            if read_elsewhere.contains(&name) {
+                return Err(format!(
+                    "`{name}` (a multiprocessing {}) is created at module level and used by a \
+                     function as a global: under spawn and forkserver each child would make \
+                     its own, and the program would run with no error and wrong results; \
+                     create it under the guard and pass it to the targets as an argument",
+                    kind.name()
+                ));
+            }
+        }
+    }
+    let mut thread = false;
+    exec::walk(model, before, ScopeId::MODULE, &mut |event, scope| {
+        if let exec::Event::Call { call, .. } = event {
+            thread |= model
+                .qualified_name(&call.func, scope)
+                .is_some_and(|q| matches!(q.as_str(), "threading.Thread" | "threading.Timer"));
+        }
+    });
+    let started = before.iter().any(|s| {
+        let mut found = false;
+        exec::walk_all_exprs(std::slice::from_ref(s), ScopeId::MODULE, &mut |e, _| {
+            found |= e.as_call().is_some_and(|c| {
+                matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr.name == "start")
+            });
+        });
+        found
+    });
+    if thread && started {
+        return Err(
+            "a thread is started at module level: it would start again in every \
+                    child; move it under the guard by hand"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// Whether a statement can move under the guard: it neither is nor contains (in an
@@ -418,12 +529,14 @@ fn names_used(stmts: &[Stmt]) -> Vec<&str> {
     out
 }
 
-/// Names that code inside functions, classes and lambdas reads from the module scope.
-fn names_read_in_definitions<'a>(model: &Model<'a>) -> Vec<&'a str> {
+/// Names that code inside functions, classes and lambdas reads from the module scope,
+/// outside `tail`: a lambda or a comprehension in the code that moves goes along with it.
+fn names_read_in_definitions<'a>(model: &Model<'a>, tail: Range) -> Vec<&'a str> {
     let mut out = Vec::new();
     exec::walk_all_exprs(&model.module.body, ScopeId::MODULE, &mut |expr, scope| {
         if let ExprKind::Name(n) = &expr.kind
             && scope != ScopeId::MODULE
+            && !(tail.start <= expr.range.start && expr.range.end <= tail.end)
             && model.binding_scope(n, scope) == Some(ScopeId::MODULE)
         {
             out.push(n.as_str());
