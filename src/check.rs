@@ -7,13 +7,13 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::cli::CheckArgs;
+use crate::codes::{RuleCode, Selector};
 use crate::config::{self, Config, ConfigError, PythonVersion, Resolver};
 use crate::diagnostics::{Code, Diagnostic, Severity};
 use crate::discover::{self, Found};
 use crate::fix::FixMode;
 use crate::linter::{self, LintSettings};
 use crate::paths::display_path;
-use crate::registry::{RuleCode, Selector};
 use crate::rules::RuleSettings;
 use crate::semantic::mp::MethodSet;
 use crate::source::{self, SourceFile};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::registry::Selector;
+use crate::codes::Selector;
 use crate::semantic::mp::StartMethod;
 
 #[derive(Debug, Parser)]
@@ -314,7 +314,7 @@ pub struct CheckArgs {
 #[derive(Debug, clap::Args)]
 pub struct RuleArgs {
     /// A rule code (`MP001`) or name (`missing-main-guard`).
-    pub rule: crate::registry::RuleCode,
+    pub rule: crate::codes::RuleCode,
 
     #[arg(long, value_enum, default_value_t = DocFormat::Text)]
     pub output_format: DocFormat,

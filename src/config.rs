@@ -9,7 +9,7 @@ use std::sync::Arc;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
-use crate::registry::{RuleCode, Selector};
+use crate::codes::{RuleCode, Selector};
 use crate::semantic::mp::{MethodSet, StartMethod};
 
 /// A Python version as ruff spells it: `py38` ... `py314`.

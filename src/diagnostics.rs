@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::ast::Range;
-use crate::registry::RuleCode;
+use crate::codes::RuleCode;
 
 /// What produced a diagnostic: a rule, or a problem with the file itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,30 +50,7 @@ impl Serialize for Code {
     }
 }
 
-/// How sure a finding is to bite. An error is a bug that will (a hang, a crash, lost
-/// work); a warning is a risk a reader should judge. By default only errors fail a check:
-/// see [`Severity::fails`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        }
-    }
-
-    /// Whether a finding of this severity fails a run that fails on `threshold`
-    /// (`--fail-on`): `error` fails on errors only, `warning` on warnings and errors.
-    pub fn fails(self, threshold: Severity) -> bool {
-        self == Severity::Error || threshold == Severity::Warning
-    }
-}
+pub use crate::codes::Severity;
 
 /// How safe it is to apply a fix without a human looking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]

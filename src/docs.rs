@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::registry::{FixSafety, RuleCode};
+use crate::codes::{FixSafety, RuleCode};
 
 /// Where a rule's generated page is published: `docs/rules/<CODE>.md` of the repository
 /// named in `Cargo.toml`, so the address changes in one place.

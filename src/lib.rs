@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod check;
 pub mod cli;
+pub mod codes;
 pub mod config;
 pub mod diagnostics;
 pub mod discover;

@@ -1,11 +1,12 @@
 //! One file, start to end: parse, analyse, run the rules, apply `# noqa`, sort; and the
 //! fix loop on top of it.
 
+use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::fix::{self, FixMode};
 use crate::noqa::Directives;
 use crate::python;
-use crate::registry::RuleCode;
+use crate::registry;
 use crate::rules::{self, RuleSettings};
 use crate::semantic::Model;
 use crate::source::SourceFile;
@@ -56,12 +57,14 @@ pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
         .collect();
     let model = Model::new(&parsed.module);
     let directives = Directives::parse(&parsed.comments, &source.text, &source.index);
+    let enabled: Vec<&'static dyn rules::Rule> =
+        settings.rules.iter().map(|&c| registry::rule(c)).collect();
     let found = rules::run(
         source,
         &parsed,
         &model,
         &directives,
-        &settings.rules,
+        &enabled,
         settings.rule_settings,
     );
     out.extend(found.into_iter().filter(|d| match d.code {

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use crate::ast::Range;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::python::Comment;
-use crate::registry::RuleCode;
 use crate::source::LineIndex;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@ use serde_json::{Value, json};
 
 use super::{display_path, fingerprints, relative_to, span};
 use crate::check::Outcome;
+use crate::codes::RuleCode;
 use crate::diagnostics::Severity;
 use crate::paths::resolve_file;
-use crate::registry::RuleCode;
 
 /// SARIF 2.1.0 with the full rule catalogue, relative URIs and stable fingerprints, so
 /// GitHub code scanning can follow a finding as the code around it moves.

@@ -1,8 +1,8 @@
 //! MP002 `ineffective-main-guard`: a main-guard look-alike that is always false or fragile.
 
 use crate::ast::*;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Applicability, Code, Diagnostic, Edit, Fix};
-use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::guard::{MainComparison, main_comparison};
 

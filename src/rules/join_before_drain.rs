@@ -2,8 +2,8 @@
 //! into a queue or sent on a pipe.
 
 use crate::ast::*;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic, Severity};
-use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::cfg::Edge;
 use crate::semantic::links::LaunchKind;

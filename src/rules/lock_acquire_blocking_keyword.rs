@@ -1,8 +1,8 @@
 //! MP202 `lock-acquire-blocking-keyword`: `blocking=` passed to a multiprocessing lock.
 
 use crate::ast::*;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Applicability, Code, Diagnostic, Edit, Fix};
-use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::mp::Family;
 

@@ -2,8 +2,8 @@
 //! releases `X`, so an interrupted acquire releases a lock this code does not hold.
 
 use crate::ast::*;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Applicability, Code, Diagnostic, Edit, Fix};
-use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::locks::{LockRef, blocks, locate, lock_of};
 use crate::semantic::objects::MethodCall;

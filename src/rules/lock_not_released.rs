@@ -2,8 +2,8 @@
 //! `X.release()`.
 
 use crate::ast::*;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Applicability, Code, Diagnostic, Edit, Fix, Severity};
-use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::cfg::{Edge, EscapeKind, NodeKind};
 use crate::semantic::failure::{Failure, failure_kind};

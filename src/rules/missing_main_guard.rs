@@ -4,8 +4,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::ast::*;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Applicability, Diagnostic, Edit, Fix};
-use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::exec::{self, Event};
 use crate::semantic::mp::{MethodSet, ProcessStart, StartMethod, Started};

@@ -16,10 +16,10 @@ pub mod shared_value_race;
 pub mod task_done_missing;
 
 use crate::ast::*;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::noqa::Directives;
 use crate::python::Parsed;
-use crate::registry::RuleCode;
 use crate::semantic::Model;
 use crate::semantic::exec;
 use crate::semantic::mp::MethodSet;
@@ -119,15 +119,15 @@ pub fn run<'a>(
     parsed: &'a Parsed,
     model: &Model<'a>,
     directives: &Directives,
-    rules: &[RuleCode],
+    rules: &[&'static dyn Rule],
     settings: RuleSettings,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut expr_rules = Vec::new();
     let objects = Objects::new(model);
     let concurrent = imports_concurrency(&parsed.module.body);
-    for &code in rules {
-        let rule = code.rule();
+    for &rule in rules {
+        let code = rule.code();
         if rule.wants().concurrency_only && !concurrent {
             continue;
         }

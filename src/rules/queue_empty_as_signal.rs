@@ -2,8 +2,8 @@
 //! work is finished.
 
 use crate::ast::*;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::mp::{Family, SharedKind};
 

@@ -3,8 +3,8 @@
 //! that go with a queue's feeder thread.
 
 use crate::ast::*;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic, Severity};
-use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::cfg::Edge;
 use crate::semantic::links::LaunchKind;

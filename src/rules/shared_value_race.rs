@@ -2,8 +2,8 @@
 //! that several processes run at once, without its lock.
 
 use crate::ast::*;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants, first_line};
 use crate::semantic::links::LaunchKind;
 use crate::semantic::mp::{Family, SharedKind};

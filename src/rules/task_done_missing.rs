@@ -2,8 +2,8 @@
 //! marking it done, while someone waits in `join()` for all items to be done.
 
 use crate::ast::*;
+use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic, Severity};
-use crate::registry::RuleCode;
 use crate::rules::{Checker, Rule, Wants, first_line};
 use crate::semantic::cfg::{Edge, Escape, EscapeKind, NodeKind};
 use crate::semantic::failure::{Failure, failure_kind};

@@ -9,8 +9,8 @@ use serde::{Serialize, Serializer};
 use super::messages::Message;
 use super::tree::Stuck;
 use super::{RunReport, Trigger};
+use crate::codes::RuleCode;
 use crate::diagnostics::Severity;
-use crate::registry::RuleCode;
 use crate::shm::origin::Origin;
 use crate::shm::output::human;
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use mpdoctor::codes::RuleCode;
 use mpdoctor::docs;
-use mpdoctor::registry::RuleCode;
 
 use crate::support::root;
 

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use mpdoctor::codes::{FixSafety, RuleCode, parse_doc};
 use mpdoctor::diagnostics::Code;
 use mpdoctor::linter::{self, LintSettings};
-use mpdoctor::registry::{FixSafety, RuleCode, parse_doc};
 use mpdoctor::source::SourceFile;
 
 use crate::support::*;
