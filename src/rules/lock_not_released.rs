@@ -45,9 +45,17 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
         // A function that never releases the lock hands that job to another one (an
         // `__enter__` with its `__exit__`, `start` with `stop`, a semaphore used as a
         // signal): nothing to pair here.
-        let releases = calls
-            .iter()
-            .any(|mc| mc.method == "release" && lock.holds(objects, mc));
+        // A function that releases only in the `except` handler of its `try:
+        // X.acquire()` (giving the lock back when taking it failed) acquires for its
+        // caller: `logging._prepareFork`.
+        let handlers = handler_ranges(&f.body);
+        let releases = calls.iter().any(|mc| {
+            mc.method == "release"
+                && lock.holds(objects, mc)
+                && !handlers
+                    .iter()
+                    .any(|h| h.start <= mc.expr.range.start && mc.expr.range.end <= h.end)
+        });
         if !releases {
             continue;
         }
@@ -101,6 +109,10 @@ fn check_function<'a>(cx: &mut Checker<'_, 'a>, f: &'a FunctionDef) {
 /// The iterable of the `for` loop whose whole body is calls of `mc`'s method (`for _ in
 /// range(n): sem.acquire()`), if `mc` stands in one.
 fn counting_loop<'a>(f: &'a FunctionDef, mc: &MethodCall<'a>) -> Option<&'a Expr> {
+    // `while sem.acquire(False): pass` takes every slot there is, on purpose.
+    if let Some(test) = draining_loop(&f.body, mc.expr) {
+        return Some(test);
+    }
     let (suite, _, parent) = locate(&f.body, mc.expr, None)?;
     let StmtKind::For { iter, body, .. } = &parent?.kind else {
         return None;
@@ -115,6 +127,64 @@ fn counting_loop<'a>(f: &'a FunctionDef, mc: &MethodCall<'a>) -> Option<&'a Expr
     }
         });
     only_that.then_some(iter)
+}
+
+/// The ranges of the `except` handler bodies of every `try` in `body` whose body is one
+/// `acquire()` alone (nested definitions aside): releasing there gives back a lock whose
+/// taking failed.
+fn handler_ranges(body: &[Stmt]) -> Vec<Range> {
+    let mut out = Vec::new();
+    for stmt in body {
+        if matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+            continue;
+        }
+        if let StmtKind::Try {
+            body: try_body,
+            handlers,
+            ..
+        } = &stmt.kind
+            && let [only] = try_body.as_slice()
+            && let StmtKind::Expr(e) = &only.kind
+            && e.as_call().is_some_and(|c| {
+                matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr.name == "acquire")
+            })
+        {
+            for h in handlers {
+                if let (Some(first), Some(last)) = (h.body.first(), h.body.last()) {
+                    out.push(Range::new(first.range.start, last.range.end));
+                }
+            }
+        }
+        crate::semantic::exec::for_each_child(stmt, |c| {
+            if let crate::semantic::exec::Child::Block(b) = c {
+                out.extend(handler_ranges(b));
+            }
+        });
+    }
+    out
+}
+
+/// The test of a `while` loop that is `acquire` itself and whose body does nothing else
+/// (`pass`, or more acquires).
+fn draining_loop<'a>(body: &'a [Stmt], acquire: &Expr) -> Option<&'a Expr> {
+    body.iter().find_map(|stmt| match &stmt.kind {
+        StmtKind::While { test, body, .. } if std::ptr::eq(test, acquire) => body
+            .iter()
+            .all(|s| matches!(s.kind, StmtKind::Pass))
+            .then_some(test),
+        StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => None,
+        _ => {
+            let mut found = None;
+            crate::semantic::exec::for_each_child(stmt, |c| {
+                if let crate::semantic::exec::Child::Block(b) = c
+                    && found.is_none()
+                {
+                    found = draining_loop(b, acquire);
+                }
+            });
+            found
+        }
+    })
 }
 
 /// The edges out of the acquire's node on which the lock is held: after a statement

@@ -6,6 +6,7 @@ use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::mp::{Family, SharedKind};
+use crate::semantic::objects::MethodCall;
 
 pub struct QueueEmptyAsSignal;
 
@@ -184,15 +185,33 @@ fn producers_joined_before(cx: &Checker<'_, '_>, scope: ScopeId, at: &Expr) -> b
 }
 
 fn finished_before(cx: &Checker<'_, '_>, body: ScopeId, offset: u32) -> bool {
+    use crate::semantic::mp::MpClass;
+    let untimed = |mc: &MethodCall<'_>| {
+        mc.method == "join" && mc.call.args.is_empty() && mc.call.keywords.is_empty()
+    };
+    let joins_process = |scope: ScopeId| {
+        cx.objects.method_calls(scope).iter().any(|mc| {
+            untimed(mc)
+                && cx
+                    .objects
+                    .track(mc.receiver, mc.scope)
+                    .is_some_and(|t| t.class == MpClass::Process)
+        })
+    };
     let joined = cx.objects.method_calls(body).iter().any(|mc| {
-        mc.method == "join"
-            && mc.call.args.is_empty()
-            && mc.call.keywords.is_empty()
-            && mc.expr.range.end <= offset
-            && cx
-                .objects
-                .track(mc.receiver, mc.scope)
-                .is_some_and(|t| t.class == crate::semantic::mp::MpClass::Process)
+        if !untimed(mc) || mc.expr.range.end > offset {
+            return false;
+        }
+        match cx.objects.track(mc.receiver, mc.scope) {
+            Some(t) if t.class == MpClass::Process => true,
+            // A thread that starts a process and joins it before it ends.
+            Some(t) if t.class == MpClass::Thread => cx.objects.links().launches.iter().any(|l| {
+                l.kind == crate::semantic::links::LaunchKind::Thread
+                    && t.sites.iter().any(|s| std::ptr::eq(s.call, l.site))
+                    && joins_process(l.target.scope)
+            }),
+            _ => false,
+        }
     });
     joined
         || cx.model.body(body).is_some_and(|stmts| {

@@ -5,7 +5,7 @@
 //!
 //! | level | what | a path through it is |
 //! |---|---|---|
-//! | [`Failure::Never`] | console output (`print`, also Python 2's statement, `sys.stdout.write`), `logging` and logger calls, `time.sleep`, string formatting, `len`/`range`/`isinstance`/`str`/`repr`/`min`/`max` and other pure builtins, `os.getpid`, `current_process()`, container mutators (`append`, `add`, `update`, ...) | no exceptional edge at all |
+//! | [`Failure::Never`] | console output (`print`, also Python 2's statement, `sys.stdout.write`), `logging` and logger calls, `time.sleep`, string formatting, `len`/`range`/`isinstance`/`str`/`repr`/`min`/`max` and other pure builtins, `os.getpid`, `current_process()`, container mutators (`append`, `add`, `update`, ...), taking or signalling a synchronisation primitive (`acquire`, `release`, `notify`, `is_set`), starting or joining a process or thread (`p.start()`, `p.join()`) | no exceptional edge at all |
 //! | [`Failure::Likely`] | an explicit `raise` or `assert`, a `yield`/`await` (the caller can throw in), I/O (`open`, files, sockets, `subprocess`, `os`, `shutil`), network and database clients, and methods of objects that come from outside the function: its parameters and attributes (`redis.pop_data()`, `self.conn.execute()`) | reported as an error |
 //! | [`Failure::Possible`] | everything else: the program's own functions and methods (`self.step()`), unknown callables (`answer = next_task()`) | reported as a warning |
 //!
@@ -213,6 +213,9 @@ fn never_fails(call: &Call) -> bool {
                 | "getpid"
                 | "getppid"
                 | "sleep"
+                // Making a process or thread object starts nothing yet.
+                | "Process"
+                | "Thread"
         ),
         ExprKind::Attribute { value, attr } => {
             let method = attr.name.as_str();
@@ -234,7 +237,25 @@ fn never_fails(call: &Call) -> bool {
                     | "insert"
                     | "setdefault"
                     | "format"
-            ) || matches!(value.kind, ExprKind::Str(_))
+                    // Taking or signalling a synchronisation primitive:
+                    // `done.release()`, `cond.notify()`.
+                    | "acquire"
+                    | "release"
+                    | "notify"
+                    | "notify_all"
+                    | "is_set"
+                    // Asking which process or thread this is.
+                    | "current_process"
+                    | "currentProcess"
+                    | "current_thread"
+                    | "currentThread"
+                    | "getName"
+            ) || matches!(method, "Process" | "Thread")
+                || (matches!(method, "start" | "join" | "is_alive")
+                // Starting or joining a process or thread.
+                && call.args.is_empty()
+                && call.keywords.is_empty())
+                || matches!(value.kind, ExprKind::Str(_))
                 || is_process_info(root, method)
                 || is_console(value, method)
                 || is_logging(value, root, method)
@@ -251,6 +272,10 @@ fn is_process_info(root: Option<&str>, method: &str) -> bool {
         "time" => matches!(
             method,
             "sleep" | "time" | "monotonic" | "perf_counter" | "process_time" | "time_ns"
+        ),
+        "random" => matches!(
+            method,
+            "random" | "seed" | "randint" | "randrange" | "uniform" | "gauss" | "shuffle"
         ),
         "multiprocessing" | "mp" | "threading" => matches!(
             method,
@@ -334,6 +359,10 @@ mod tests {
             "self.log.warning('x')",
             "logging.getLogger(__name__).error('x')",
             "time.sleep(0.1)",
+            "time.sleep(random.random() * 2)",
+            "mp.Process(target=work, args=(lock,))",
+            "p.start()",
+            "done.release()",
             "'{} {}'.format(a, b)",
             "', '.join(words)",
             "items.append(str(x))",
