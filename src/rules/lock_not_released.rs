@@ -117,15 +117,13 @@ fn counting_loop<'a>(f: &'a FunctionDef, mc: &MethodCall<'a>) -> Option<&'a Expr
     let StmtKind::For { iter, body, .. } = &parent?.kind else {
         return None;
     };
-    let only_that = std::ptr::eq(suite, &body[..])
-        && body.iter().all(|s| {
-            match &s.kind {
+    let same_method = |s: &Stmt| match &s.kind {
         StmtKind::Expr(e) => e.as_call().is_some_and(
             |c| matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr.name == mc.method),
         ),
         _ => false,
-    }
-        });
+    };
+    let only_that = std::ptr::eq(suite, &body[..]) && body.iter().all(same_method);
     only_that.then_some(iter)
 }
 
