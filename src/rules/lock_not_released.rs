@@ -216,7 +216,15 @@ fn report<'a>(
     escape: crate::semantic::cfg::Escape,
 ) {
     let lock = cx.text(acquire.receiver.range).to_string();
-    let culprit = escape.culprit.and_then(|n| Some((n, paths.cfg.range(n)?)));
+    // An exception is blamed on the call that throws it, not the whole statement.
+    let culprit = escape.culprit.and_then(|n| {
+        let thrower = escape
+            .by_exception
+            .then(|| paths.culprit_call(cx.model, n, escape.failure))
+            .flatten()
+            .filter(|e| !matches!(e.kind, ExprKind::Suspend(_)));
+        Some((n, thrower.map_or(paths.cfg.range(n)?, |e| e.range)))
+    });
     let raise_stmt = culprit.is_some_and(|(n, _)| {
         matches!(
             paths.cfg.nodes[n].kind,

@@ -3,7 +3,7 @@
 
 use crate::ast::*;
 use crate::semantic::cfg::{Cfg, Edge, Escape, NodeId, NodeKind};
-use crate::semantic::failure::{Failure, Origins, expr_failure};
+use crate::semantic::failure::{Failure, Origins, call_failure};
 use crate::semantic::objects::{MethodCall, Objects, Tracked};
 use crate::semantic::{Model, Value};
 
@@ -105,53 +105,71 @@ impl<'a> FunctionPaths<'a> {
     /// How likely a node is to raise, by the failure model; a call of one of the file's
     /// own functions that raises on purpose (`raise` in its body) is a likely failure.
     pub fn failure(&self, model: &Model<'a>, id: NodeId) -> Failure {
-        let mut exprs: Vec<&'a Expr> = Vec::new();
-        let level = match self.cfg.nodes[id].kind {
+        match self.cfg.nodes[id].kind {
             NodeKind::Stmt(Stmt {
                 kind: StmtKind::Raise { .. },
                 ..
             })
-            | NodeKind::Assert(_) => return Failure::Likely,
-            NodeKind::Stmt(s) => {
+            | NodeKind::Assert(_) => Failure::Likely,
+            _ => self
+                .failing_calls(model, id)
+                .iter()
+                .map(|(_, f)| *f)
+                .max()
+                .unwrap_or(Failure::Never),
+        }
+    }
+
+    /// The first call (or `yield`/`await`) of a node that fails as likely as `level`: what
+    /// a message names as the throw point.
+    pub fn culprit_call(&self, model: &Model<'a>, id: NodeId, level: Failure) -> Option<&'a Expr> {
+        self.failing_calls(model, id)
+            .into_iter()
+            .find(|(_, f)| *f == level)
+            .map(|(e, _)| e)
+    }
+
+    /// Every call, `yield` and `await` a node evaluates (lambda bodies aside: they run
+    /// later), in evaluation order, with how likely it is to raise.
+    fn failing_calls(&self, model: &Model<'a>, id: NodeId) -> Vec<(&'a Expr, Failure)> {
+        let mut exprs: Vec<&'a Expr> = Vec::new();
+        match self.cfg.nodes[id].kind {
+            NodeKind::Stmt(s) | NodeKind::Assert(s) => {
                 crate::semantic::exec::for_each_child(s, |c| {
                     if let crate::semantic::exec::Child::Expr(e) = c {
                         exprs.push(e);
                     }
-                });
-                exprs
-                    .iter()
-                    .map(|e| expr_failure(e, &self.origins))
-                    .max()
-                    .unwrap_or(Failure::Never)
+                })
             }
-            NodeKind::Test(e) | NodeKind::Eval(e) => {
-                exprs.push(e);
-                expr_failure(e, &self.origins)
-            }
-            NodeKind::Enter(w) => {
-                exprs.push(&w.context);
-                expr_failure(&w.context, &self.origins)
-            }
-            _ => Failure::Never,
-        };
-        if level != Failure::Possible {
-            return level;
+            NodeKind::Test(e) | NodeKind::Eval(e) => exprs.push(e),
+            NodeKind::Enter(w) => exprs.push(&w.context),
+            _ => {}
         }
-        let mut raising = false;
+        let mut out = Vec::new();
         for e in exprs {
-            crate::semantic::exec::walk_expr_tree(e, self.scope, &mut |e, scope| {
-                if let ExprKind::Call(call) = &e.kind
-                    && let Value::Function(f) = model.resolve(&call.func, scope)
-                {
-                    raising |= raises_on_purpose(&f.body);
-                }
-            });
+            self.collect_calls(model, e, &mut out);
         }
-        if raising {
-            Failure::Likely
-        } else {
-            Failure::Possible
+        out
+    }
+
+    fn collect_calls(&self, model: &Model<'a>, e: &'a Expr, out: &mut Vec<(&'a Expr, Failure)>) {
+        if matches!(e.kind, ExprKind::Lambda(_)) {
+            return;
         }
+        // Arguments are evaluated before the call itself.
+        crate::semantic::exec::for_each_subexpr(e, |sub| self.collect_calls(model, sub, out));
+        let level = match &e.kind {
+            ExprKind::Suspend(_) => Failure::Likely,
+            ExprKind::Call(call) => match call_failure(call, &self.origins) {
+                Failure::Possible => match model.resolve(&call.func, self.scope) {
+                    Value::Function(f) if raises_on_purpose(&f.body) => Failure::Likely,
+                    _ => Failure::Possible,
+                },
+                level => level,
+            },
+            _ => return,
+        };
+        out.push((e, level));
     }
 
     /// The method calls a node evaluates.
