@@ -93,7 +93,7 @@ fn the_wheel_installs_a_working_mpdoctor() {
     let bad = mpdoctor(&["check", "--output-format", "concise", "bad.py"]);
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     assert!(
-        String::from_utf8_lossy(&bad.stdout).contains("bad.py:8:8: MP001"),
+        String::from_utf8_lossy(&bad.stdout).contains("bad.py:8:8: error: MP001"),
         "{}",
         text(&bad)
     );
