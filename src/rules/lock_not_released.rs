@@ -216,15 +216,7 @@ fn report<'a>(
     escape: crate::semantic::cfg::Escape,
 ) {
     let lock = cx.text(acquire.receiver.range).to_string();
-    // An exception is blamed on the call that throws it, not the whole statement.
-    let culprit = escape.culprit.and_then(|n| {
-        let thrower = escape
-            .by_exception
-            .then(|| paths.culprit_call(cx.model, n, escape.failure))
-            .flatten()
-            .filter(|e| !matches!(e.kind, ExprKind::Suspend(_)));
-        Some((n, thrower.map_or(paths.cfg.range(n)?, |e| e.range)))
-    });
+    let culprit = paths.blame(cx.model, &escape);
     let raise_stmt = culprit.is_some_and(|(n, _)| {
         matches!(
             paths.cfg.nodes[n].kind,

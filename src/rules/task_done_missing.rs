@@ -128,15 +128,7 @@ fn report<'a>(
     escape: Escape,
 ) {
     let queue = cx.text(get.receiver.range).to_string();
-    // An exception is blamed on the call that throws it, not the whole statement.
-    let culprit = escape.culprit.and_then(|n| {
-        let thrower = escape
-            .by_exception
-            .then(|| paths.culprit_call(cx.model, n, escape.failure))
-            .flatten()
-            .filter(|e| !matches!(e.kind, ExprKind::Suspend(_)));
-        Some((n, thrower.map_or(paths.cfg.range(n)?, |e| e.range)))
-    });
+    let culprit = paths.blame(cx.model, &escape);
     let (why, label) = match (escape.kind, culprit) {
         (_, Some((_, range))) if escape.by_exception => (
             format!(

@@ -120,13 +120,21 @@ impl<'a> FunctionPaths<'a> {
         }
     }
 
-    /// The first call (or `yield`/`await`) of a node that fails as likely as `level`: what
-    /// a message names as the throw point.
-    pub fn culprit_call(&self, model: &Model<'a>, id: NodeId, level: Failure) -> Option<&'a Expr> {
-        self.failing_calls(model, id)
-            .into_iter()
-            .find(|(_, f)| *f == level)
-            .map(|(e, _)| e)
+    /// The node an escape is blamed on, with the range a message points at: for an
+    /// exception, the call that throws it (the first of its node that fails as likely as
+    /// the escape says), not the whole statement.
+    pub fn blame(&self, model: &Model<'a>, escape: &Escape) -> Option<(NodeId, Range)> {
+        let node = escape.culprit?;
+        let thrower = escape
+            .by_exception
+            .then(|| {
+                self.failing_calls(model, node)
+                    .into_iter()
+                    .find(|(e, f)| *f == escape.failure && !matches!(e.kind, ExprKind::Suspend(_)))
+            })
+            .flatten()
+            .map(|(e, _)| e.range);
+        Some((node, thrower.or_else(|| self.cfg.range(node))?))
     }
 
     /// Every call, `yield` and `await` a node evaluates (lambda bodies aside: they run
