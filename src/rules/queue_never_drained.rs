@@ -267,7 +267,16 @@ fn few_reads<'a>(cx: &mut Checker<'_, 'a>, put: &MethodCall<'a>, reads: &[Method
     else {
         return;
     };
-    if !crate::semantic::exec::repeats(&function.body, put.expr.range)
+    // A child that takes its input from a queue or pipe (`for job in iter(jobs.get,
+    // None)`) puts as many items as it is given: the parent that sends one job and reads
+    // one result is right.
+    let mut takes_input = false;
+    crate::semantic::exec::walk_all_exprs(&function.body, function.scope, &mut |e, _| {
+        takes_input |= matches!(&e.kind, ExprKind::Attribute { attr, .. }
+            if matches!(attr.name.as_str(), "get" | "get_nowait" | "recv" | "recv_bytes"));
+    });
+    if takes_input
+        || !crate::semantic::exec::repeats(&function.body, put.expr.range)
         || reads
             .iter()
             .any(|r| crate::semantic::exec::repeats(body_of(r.scope), r.expr.range))
