@@ -4,7 +4,7 @@
 use crate::ast::*;
 use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic, Severity};
-use crate::rules::{Checker, Rule, Wants};
+use crate::rules::{Checker, Rule, Wants, small_literal};
 use crate::semantic::cfg::Edge;
 use crate::semantic::links::LaunchKind;
 use crate::semantic::mp::{Family, MpClass, SharedKind};
@@ -255,15 +255,6 @@ fn report<'a>(
     cx.report(d);
 }
 
-/// A literal that pickles to a few bytes: a number, `None`, a short string.
-fn small_literal(e: &Expr) -> bool {
-    match &e.kind {
-        ExprKind::Constant(_) => true,
-        ExprKind::Str(s) => s.len() < 1024,
-        _ => false,
-    }
-}
-
 /// A put that runs at most once per child (in the target itself, outside any loop) of
 /// a value that pickles to a few bytes: a literal, or a name that only ever holds ints,
 /// or a short tuple of those.
@@ -289,102 +280,62 @@ fn small_scalar<'a>(
     depth: u32,
 ) -> bool {
     match &value.kind {
-        ExprKind::Constant(_) => true,
-        ExprKind::Str(s) => s.len() < 1024,
+        _ if small_literal(value) => true,
         ExprKind::Tuple(items) => {
             depth < 2
                 && items.len() <= 8
                 && items.iter().all(|i| small_scalar(cx, launch, i, depth + 1))
         }
-        ExprKind::Name(name) => int_only(cx, launch, name),
+        ExprKind::Name(_) => int_only(cx, launch, value),
         _ => false,
     }
 }
 
-/// Whether every binding of `name` in the launched function gives it an int: a literal,
-/// `+=` of a literal, a loop over `range(...)`, or a parameter this launch passes an int
-/// literal or a `range` loop variable.
+/// Whether every binding of the name `value` that can be in effect where it is read, in
+/// the launched function, gives it an int: a literal, `+=` of a literal, a loop over
+/// `range(...)`, or a parameter this launch passes an int literal or a `range` loop
+/// variable.
 fn int_only<'a>(
     cx: &Checker<'_, 'a>,
     launch: &crate::semantic::links::Launch<'a>,
-    name: &str,
+    value: &'a Expr,
 ) -> bool {
+    use crate::semantic::BindingKind;
+    let Some(name) = value.as_name() else {
+        return false;
+    };
     let f = launch.target;
-    let mut ok = true;
-    let mut seen = false;
-    bindings_of(&f.body, name, &mut |stmt| {
-        seen = true;
-        ok &= match &stmt.kind {
-            StmtKind::Assign { targets, value } => {
-                targets.len() == 1
-                    && targets[0].as_name() == Some(name)
-                    && matches!(value.kind, ExprKind::Constant(_))
-            }
-            StmtKind::AugAssign { target, value } => {
-                target.as_name() == Some(name) && matches!(value.kind, ExprKind::Constant(_))
-            }
-            StmtKind::For { target, iter, .. } => target.as_name() == Some(name) && is_range(iter),
-            _ => false,
-        };
-    });
-    if let Some(index) = f.params.params.iter().position(|p| p.name.name == name) {
-        seen = true;
-        let passed = launch.bindings.iter().find(|(i, _)| *i == index);
-        ok &= passed.is_some_and(|(_, arg)| match &arg.kind {
-            ExprKind::Constant(_) => true,
-            ExprKind::Name(n) => cx
-                .model
+    let Some((found, bindings)) = cx.model.bindings_at(name, f.scope, value.range.start) else {
+        return false;
+    };
+    let range_variable = |arg: &'a Expr| {
+        arg.as_name().is_some_and(|n| {
+            cx.model
                 .bindings_at(n, launch.scope, arg.range.start)
                 .is_some_and(|(_, bs)| {
-                    bs.iter().all(|b| matches!(b.kind, crate::semantic::BindingKind::Iterate(it) if is_range(it)))
+                    bs.iter()
+                        .all(|b| matches!(b.kind, BindingKind::Iterate(it) if is_range(it)))
+                })
+        })
+    };
+    found == f.scope
+        && bindings.iter().all(|b| match b.kind {
+            BindingKind::Assign(v) | BindingKind::AugAssign(v) => {
+                matches!(v.kind, ExprKind::Constant(_))
+            }
+            BindingKind::Iterate(iter) => is_range(iter),
+            BindingKind::Param(index) => launch
+                .bindings
+                .iter()
+                .find(|(i, _)| *i == index)
+                .is_some_and(|(_, arg)| {
+                    matches!(arg.kind, ExprKind::Constant(_)) || range_variable(arg)
                 }),
             _ => false,
-        });
-    }
-    seen && ok
+        })
 }
 
 fn is_range(e: &Expr) -> bool {
     e.as_call()
         .is_some_and(|c| matches!(c.func.as_name(), Some("range" | "xrange")))
-}
-
-/// Calls `on` with every statement of `body` (nested definitions aside) that binds `name`.
-fn bindings_of<'a>(body: &'a [Stmt], name: &str, on: &mut dyn FnMut(&'a Stmt)) {
-    for stmt in body {
-        let binds = match &stmt.kind {
-            StmtKind::Assign { targets, .. } => targets.iter().any(|t| names_in(t, name)),
-            StmtKind::AugAssign { target, .. } | StmtKind::AnnAssign { target, .. } => {
-                names_in(target, name)
-            }
-            StmtKind::For { target, .. } => names_in(target, name),
-            StmtKind::With { items, .. } => items
-                .iter()
-                .any(|i| i.target.as_ref().is_some_and(|t| names_in(t, name))),
-            StmtKind::FunctionDef(d) => d.name.name == name,
-            StmtKind::ClassDef(c) => c.name.name == name,
-            StmtKind::Import(_) | StmtKind::ImportFrom { .. } | StmtKind::Delete(_) => true,
-            _ => false,
-        };
-        if binds {
-            on(stmt);
-        }
-        if matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
-            continue;
-        }
-        crate::semantic::exec::for_each_child(stmt, |c| {
-            if let crate::semantic::exec::Child::Block(b) = c {
-                bindings_of(b, name, on);
-            }
-        });
-    }
-}
-
-fn names_in(target: &Expr, name: &str) -> bool {
-    match &target.kind {
-        ExprKind::Name(n) => n == name,
-        ExprKind::Tuple(items) | ExprKind::List(items) => items.iter().any(|i| names_in(i, name)),
-        ExprKind::Starred(inner) => names_in(inner, name),
-        _ => false,
-    }
 }

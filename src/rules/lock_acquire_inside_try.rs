@@ -51,24 +51,13 @@ fn check<'a>(
     if !std::ptr::eq(suite, &body[..]) {
         return;
     }
-    let releases = finalbody.iter().any(|s| match &s.kind {
-        StmtKind::Expr(e) => e.as_call().is_some_and(|c| match &c.func.kind {
-            ExprKind::Attribute { value, attr } => {
-                attr.name == "release"
-                    && lock.holds(
-                        cx.objects,
-                        &MethodCall {
-                            expr: e,
-                            call: c,
-                            receiver: value,
-                            method: "release",
-                            scope: acquire.scope,
-                        },
-                    )
-            }
-            _ => false,
-        }),
-        _ => false,
+    // A `X.release()` statement of the `finally` body itself.
+    let releases = cx.objects.method_calls(f.scope).iter().any(|mc| {
+        mc.method == "release"
+            && finalbody
+                .iter()
+                .any(|s| matches!(&s.kind, StmtKind::Expr(e) if std::ptr::eq(e, mc.expr)))
+            && lock.holds(cx.objects, mc)
     });
     if !releases {
         return;

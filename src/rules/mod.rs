@@ -47,6 +47,16 @@ impl Wants {
     };
 }
 
+/// A literal that pickles to a few bytes: a number, `None`, a short string. Very many of
+/// them are needed to fill a pipe.
+pub fn small_literal(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Constant(_) => true,
+        ExprKind::Str(s) => s.len() < 1024,
+        _ => false,
+    }
+}
+
 /// The first line of a piece of source, trimmed, for a message.
 pub fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("").trim()

@@ -5,7 +5,7 @@
 use crate::ast::*;
 use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic, Severity};
-use crate::rules::{Checker, Rule, Wants};
+use crate::rules::{Checker, Rule, Wants, small_literal};
 use crate::semantic::cfg::Edge;
 use crate::semantic::links::LaunchKind;
 use crate::semantic::mp::{Family, SharedKind};
@@ -234,7 +234,10 @@ fn never_read(cx: &mut Checker<'_, '_>) {
             Diagnostic::new(
                 Code::Rule(RuleCode::MP102),
                 put.expr.range,
-                format!("`{name}` is fed here but nothing ever reads it: {who} cannot exit"),
+                format!(
+                    "`{name}` is fed here but nothing ever reads it: {} cannot exit",
+                    who.describe()
+                ),
                 "puts into a queue nobody reads",
             )
             .with_annotation(first_site.range, "the queue is created here")
@@ -296,15 +299,12 @@ fn few_reads<'a>(cx: &mut Checker<'_, 'a>, put: &MethodCall<'a>, reads: &[Method
     {
         return;
     }
-    if producer(cx, cx.objects, put) != Some("the child process") {
+    if producer(cx, cx.objects, put) != Some(Producer::Child) {
         return;
     }
     let name = cx.text(put.receiver.range).to_string();
     let count = reads.len();
-    let small = put.call.args.first().is_some_and(|a| {
-        matches!(a.kind, ExprKind::Constant(_))
-            || matches!(&a.kind, ExprKind::Str(s) if s.len() < 64)
-    });
+    let small = put.call.args.first().is_some_and(small_literal);
     let mut d = Diagnostic::new(
         Code::Rule(RuleCode::MP102),
         put.expr.range,
@@ -413,27 +413,44 @@ fn assigned_name<'a>(body: &'a [Stmt], call: &Expr) -> Option<&'a str> {
     None
 }
 
-/// Who is stuck: "the child process" when the put runs in a non-daemon child, "this
-/// program" when the parent itself puts; `None` when the child is a daemon (it is
-/// terminated at exit) or runs in a pool.
+/// Who cannot exit while the queue holds unread items.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Producer {
+    /// The put runs in a non-daemon child.
+    Child,
+    /// The parent itself puts.
+    Program,
+}
+
+impl Producer {
+    fn describe(self) -> &'static str {
+        match self {
+            Producer::Child => "the child process",
+            Producer::Program => "this program",
+        }
+    }
+}
+
+/// Who puts; `None` when the child is a daemon (it is terminated at exit) or runs in a
+/// pool.
 fn producer<'a>(
     cx: &Checker<'_, 'a>,
     objects: &Objects<'_, 'a>,
     put: &MethodCall<'a>,
-) -> Option<&'static str> {
+) -> Option<Producer> {
     let links = objects.links();
     let model = cx.model;
     let Some(function) = model
         .enclosing_function(put.scope)
         .and_then(|s| model.function(s))
     else {
-        return Some("this program");
+        return Some(Producer::Program);
     };
     let launches = links.child_launches(function);
     if launches.is_empty() {
         // A function no child runs: the parent puts (when it is called at all).
         let called = links.of(function).next().is_some();
-        return called.then_some("this program");
+        return called.then_some(Producer::Program);
     }
     let daemon_anywhere = model.attr_assigns().iter().any(|a| a.attr == "daemon");
     let all_plain_processes = launches.iter().all(|l| {
@@ -445,5 +462,5 @@ fn producer<'a>(
             })
             && !matches!(model.resolve(l.site, l.scope), Value::Unknown)
     });
-    all_plain_processes.then_some("the child process")
+    all_plain_processes.then_some(Producer::Child)
 }

@@ -113,6 +113,8 @@ pub enum BindingKind<'a> {
     FromImport(String),
     /// An assignment (or walrus) of this whole expression.
     Assign(&'a Expr),
+    /// An augmented assignment (`n += value`): the old value combined with this one.
+    AugAssign(&'a Expr),
     /// A `for` target, bound to the elements of this iterable.
     Iterate(&'a Expr),
     /// A `with ... as` target, bound to what entering this expression returns.
@@ -602,7 +604,10 @@ impl<'a> Model<'a> {
             },
             BindingKind::Function(f) => Value::Function(f),
             BindingKind::Class(c) => Value::Class(c),
-            BindingKind::Param(_) | BindingKind::Unpack(..) | BindingKind::Opaque => Value::Unknown,
+            BindingKind::Param(_)
+            | BindingKind::Unpack(..)
+            | BindingKind::AugAssign(_)
+            | BindingKind::Opaque => Value::Unknown,
         }
     }
 
@@ -836,7 +841,7 @@ impl<'a> Builder<'a> {
             }
             StmtKind::AugAssign { target, value } => {
                 self.expr(value, scope);
-                self.target(scope, target, end, BindingKind::Opaque);
+                self.target(scope, target, end, BindingKind::AugAssign(value));
             }
             StmtKind::Delete(targets) => {
                 for t in targets {
