@@ -193,7 +193,10 @@ impl CheckSettings {
             .unwrap_or_else(|| target.default_start_methods());
         LintSettings {
             rules,
-            rule_settings: RuleSettings { start_methods },
+            rule_settings: RuleSettings {
+                start_methods,
+                target,
+            },
         }
     }
 

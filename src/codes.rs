@@ -55,6 +55,11 @@ macro_rules! rule_table {
         MP202 => lock_acquire_blocking_keyword::LockAcquireBlockingKeyword,
         MP203 => shared_value_race::SharedValueRace,
         MP204 => lock_acquire_inside_try::LockAcquireInsideTry,
+        MP301 => shared_memory_not_unlinked::SharedMemoryNotUnlinked,
+        MP302 => shared_memory_unlinked_by_attacher::SharedMemoryUnlinkedByAttacher,
+        MP303 => shared_memory_tracked_attach::SharedMemoryTrackedAttach,
+        MP304 => tracker_unregister_in_tree::TrackerUnregisterInTree,
+        MP305 => shared_memory_buffer_escapes::SharedMemoryBufferEscapes,
         }
     };
 }

@@ -6,7 +6,7 @@ use crate::codes::RuleCode;
 use crate::diagnostics::{Applicability, Code, Diagnostic, Edit, Fix, Severity};
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::cfg::{Edge, EscapeKind, NodeKind};
-use crate::semantic::failure::{Failure, failure_kind};
+use crate::semantic::failure::Failure;
 use crate::semantic::locks::{LockRef, blocks, locate, lock_of};
 use crate::semantic::objects::MethodCall;
 use crate::semantic::paths::{Closing, FunctionPaths};
@@ -217,89 +217,21 @@ fn report<'a>(
 ) {
     let lock = cx.text(acquire.receiver.range).to_string();
     let culprit = paths.blame(cx.model, &escape);
-    let raise_stmt = culprit.is_some_and(|(n, _)| {
-        matches!(
-            paths.cfg.nodes[n].kind,
-            NodeKind::Stmt(Stmt {
-                kind: StmtKind::Raise { .. },
-                ..
-            })
-        )
-    });
-    let suspends = culprit.is_some_and(|(_, r)| {
-        let t = cx.text(r).trim_start();
-        t.starts_with("yield") || t.contains("await ")
-    });
-    let (why, label) = match (escape.kind, culprit) {
-        (_, Some(_)) if escape.by_exception && suspends => (
-            "an exception can be thrown in where the function suspends".to_string(),
-            format!(
-                "an exception in the caller (the body of a `with` over this generator) \
-                 arrives here, and `{lock}` stays held"
+    let (why, label) = crate::rules::explain_escape(
+        cx,
+        paths,
+        &escape,
+        culprit,
+        &crate::rules::Wording {
+            closing: "the release",
+            state: &format!("`{lock}` stays held"),
+            with_state: &format!("with `{lock}` held"),
+            again: (
+                "the loop comes back to `acquire()` with it still held",
+                &format!("the next round acquires `{lock}` again without releasing it"),
             ),
-        ),
-        (_, Some((node, range)))
-            if escape.by_exception && matches!(paths.cfg.nodes[node].kind, NodeKind::Assert(_)) =>
-        {
-            (
-                format!("if the `assert` at line {} fails", cx.line_of(range.start)),
-                format!("if this fails, `{lock}` stays held"),
-            )
-        }
-        (_, Some((_, range))) if escape.by_exception && !raise_stmt => (
-            format!(
-                "if `{}` raises ({})",
-                snippet(cx.text(range)),
-                failure_kind(escape.failure)
-            ),
-            format!("if this raises, `{lock}` stays held"),
-        ),
-        (EscapeKind::Again, _) => (
-            "the loop comes back to `acquire()` with it still held".to_string(),
-            format!("the next round acquires `{lock}` again without releasing it"),
-        ),
-        (_, Some((node, range))) => {
-            let stmt = match paths.cfg.nodes[node].kind {
-                NodeKind::Stmt(s) => Some(&s.kind),
-                _ => None,
-            };
-            match stmt {
-                Some(StmtKind::Return(_)) => (
-                    format!("the function returns at line {}", cx.line_of(range.start)),
-                    format!("returns with `{lock}` held"),
-                ),
-                Some(StmtKind::Break) => (
-                    format!(
-                        "`break` at line {} skips the release",
-                        cx.line_of(range.start)
-                    ),
-                    format!("leaves the loop with `{lock}` held"),
-                ),
-                Some(StmtKind::Continue) => (
-                    format!(
-                        "`continue` at line {} skips the release",
-                        cx.line_of(range.start)
-                    ),
-                    format!("skips the release of `{lock}`"),
-                ),
-                Some(StmtKind::Raise { .. }) => (
-                    format!(
-                        "the `raise` at line {} skips the release",
-                        cx.line_of(range.start)
-                    ),
-                    format!("raises with `{lock}` held"),
-                ),
-                _ => (
-                    "a path reaches the end of the function without it".to_string(),
-                    format!("after this, the function can end with `{lock}` held"),
-                ),
-            }
-        }
-        (_, None) => (
-            "a path reaches the end of the function without it".to_string(),
-            format!("`{lock}` can stay held"),
-        ),
-    };
+        },
+    );
     let mut d = Diagnostic::new(
         Code::Rule(RuleCode::MP201),
         acquire.expr.range,
@@ -313,7 +245,7 @@ fn report<'a>(
          critical section, or call `{lock}.release()` in a `finally:` right after \
          `{lock}.acquire()`."
     ));
-    if let Some((_, range)) = culprit {
+    if let (Some((_, range)), Some(label)) = (culprit, label) {
         d = d.with_annotation(range, label);
     }
     if escape.failure == Failure::Possible {
@@ -475,14 +407,4 @@ fn visit(stmt: &Stmt, f: &mut dyn FnMut(&Stmt)) {
             }
         }
     });
-}
-
-/// The first line of a piece of code, shortened for a message.
-fn snippet(text: &str) -> String {
-    let line = crate::rules::first_line(text);
-    if line.chars().count() > 40 {
-        format!("{}...", line.chars().take(37).collect::<String>())
-    } else {
-        line.to_string()
-    }
 }

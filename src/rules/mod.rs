@@ -12,11 +12,17 @@ pub mod lock_not_released;
 pub mod missing_main_guard;
 pub mod queue_empty_as_signal;
 pub mod queue_never_drained;
+pub mod shared_memory_buffer_escapes;
+pub mod shared_memory_not_unlinked;
+pub mod shared_memory_tracked_attach;
+pub mod shared_memory_unlinked_by_attacher;
 pub mod shared_value_race;
 pub mod task_done_missing;
+pub mod tracker_unregister_in_tree;
 
 use crate::ast::*;
 use crate::codes::RuleCode;
+use crate::config::PythonVersion;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::noqa::Directives;
 use crate::python::Parsed;
@@ -77,12 +83,15 @@ pub trait Rule: Sync {
 pub struct RuleSettings {
     /// Start methods the project must work under.
     pub start_methods: MethodSet,
+    /// The oldest Python version the project supports (`target-version`).
+    pub target: PythonVersion,
 }
 
 impl Default for RuleSettings {
     fn default() -> Self {
         Self {
             start_methods: MethodSet::ALL,
+            target: PythonVersion::OLDEST,
         }
     }
 }
@@ -205,4 +214,149 @@ fn imports_concurrency(body: &[Stmt]) -> bool {
             found
         }
     })
+}
+
+/// How a rule words the paths that leave without closing an object.
+pub struct Wording<'w> {
+    /// What closes it: "the release".
+    pub closing: &'w str,
+    /// The state the object is left in: "`lock` stays held".
+    pub state: &'w str,
+    /// The same after "returns": "with `lock` held".
+    pub with_state: &'w str,
+    /// A loop that comes back around: the reason, and the label at the culprit.
+    pub again: (&'w str, &'w str),
+}
+
+/// Why a path escapes (for the message) and what to say where it does (for the label at
+/// the blamed node): an exception from a named call, a failed `assert`, a suspension, a
+/// `return`, `break`, `continue` or `raise`, a loop's next round, or the end of the body.
+pub fn explain_escape<'a>(
+    cx: &Checker<'_, 'a>,
+    paths: &crate::semantic::paths::FunctionPaths<'a>,
+    escape: &crate::semantic::cfg::Escape,
+    culprit: Option<(crate::semantic::cfg::NodeId, Range)>,
+    w: &Wording<'_>,
+) -> (String, Option<String>) {
+    use crate::semantic::cfg::{EscapeKind, NodeKind};
+    use crate::semantic::failure::failure_kind;
+    let stmt_at = |n: crate::semantic::cfg::NodeId| match paths.cfg.nodes[n].kind {
+        NodeKind::Stmt(s) => Some(&s.kind),
+        _ => None,
+    };
+    let raise_stmt =
+        culprit.is_some_and(|(n, _)| matches!(stmt_at(n), Some(StmtKind::Raise { .. })));
+    let suspends = culprit.is_some_and(|(_, r)| {
+        let t = cx.text(r).trim_start();
+        t.starts_with("yield") || t.contains("await ")
+    });
+    let (state, with_state) = (w.state, w.with_state);
+    let (why, label) = match (escape.kind, culprit) {
+        (_, Some(_)) if escape.by_exception && suspends => (
+            "an exception can be thrown in where the function suspends".to_string(),
+            format!(
+                "an exception in the caller (the body of a `with` over this generator) \
+                 arrives here, and {state}"
+            ),
+        ),
+        (_, Some((node, range)))
+            if escape.by_exception && matches!(paths.cfg.nodes[node].kind, NodeKind::Assert(_)) =>
+        {
+            (
+                format!("if the `assert` at line {} fails", cx.line_of(range.start)),
+                format!("if this fails, {state}"),
+            )
+        }
+        (_, Some((_, range))) if escape.by_exception && !raise_stmt => (
+            format!(
+                "if `{}` raises ({})",
+                snippet(cx.text(range)),
+                failure_kind(escape.failure)
+            ),
+            format!("if this raises, {state}"),
+        ),
+        (EscapeKind::Again, _) => (w.again.0.to_string(), w.again.1.to_string()),
+        (_, Some((node, range))) => {
+            let line = cx.line_of(range.start);
+            let closing = w.closing;
+            match stmt_at(node) {
+                Some(StmtKind::Return(_)) => (
+                    format!("the function returns at line {line}"),
+                    format!("returns {with_state}"),
+                ),
+                Some(StmtKind::Break) => (
+                    format!("`break` at line {line} skips {closing}"),
+                    format!("leaves the loop {with_state}"),
+                ),
+                Some(StmtKind::Continue) => (
+                    format!("`continue` at line {line} skips {closing}"),
+                    format!("skips {closing}: {state}"),
+                ),
+                Some(StmtKind::Raise { .. }) => (
+                    format!("the `raise` at line {line} skips {closing}"),
+                    format!("raises {with_state}"),
+                ),
+                _ => (
+                    "a path reaches the end of the function without it".to_string(),
+                    format!("after this, the function can end {with_state}"),
+                ),
+            }
+        }
+        (_, None) => (
+            "a path reaches the end of the function without it".to_string(),
+            String::new(),
+        ),
+    };
+    let label = culprit.is_some().then_some(label);
+    (why, label)
+}
+
+/// The first line of a piece of code, shortened for a message.
+pub fn snippet(text: &str) -> String {
+    let line = first_line(text);
+    if line.chars().count() > 40 {
+        format!("{}...", line.chars().take(37).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+/// Removes the statement that is the call `expr` alone (with its whole line), when its
+/// block keeps at least one other statement. Unsafe: what the statement did is gone.
+pub fn delete_statement_fix(
+    cx: &Checker<'_, '_>,
+    expr: &Expr,
+    message: &str,
+) -> Option<crate::diagnostics::Fix> {
+    use crate::diagnostics::{Applicability, Edit, Fix};
+    let (suite, index) = crate::semantic::segments::suite_of(&cx.parsed.module.body, expr.range)?;
+    let stmt = &suite[index];
+    if !matches!(&stmt.kind, StmtKind::Expr(e) if std::ptr::eq(e, expr)) || suite.len() < 2 {
+        return None;
+    }
+    let text = &cx.source.text;
+    let line_start = text[..stmt.range.start as usize]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    if !text[line_start..stmt.range.start as usize]
+        .chars()
+        .all(|c| c == ' ' || c == '\t')
+    {
+        return None;
+    }
+    let line_end = text[stmt.range.end as usize..]
+        .find('\n')
+        .map_or(text.len(), |i| stmt.range.end as usize + i + 1);
+    let rest = text[stmt.range.end as usize..line_end].trim();
+    if !(rest.is_empty() || rest.starts_with('#')) {
+        return None;
+    }
+    Some(Fix::new(
+        Applicability::Unsafe,
+        message.to_string(),
+        vec![Edit {
+            range: Range::new(line_start as u32, line_end as u32),
+            content: String::new(),
+        }],
+    ))
 }

@@ -548,8 +548,9 @@ fn explain(message: &Message, count: usize, sample: &str, report: &RunReport) ->
              tracker removed it when the program ended and warned; had the tracker been \
              killed with the program, the segment would stay in /dev/shm until reboot.",
             "Call shm.unlink() once, in the process that created the segment, after every \
-             user is done (in a finally block), or use SharedMemoryManager.",
-            None,
+             user is done (in a finally block), or use SharedMemoryManager. `mpdoctor \
+             check` finds the creating code (MP301).",
+            Some(RuleCode::MP301),
         ),
         Message::TrackerLeaked { kind, count, .. } if kind == "semaphore" => f(
             Category::Warning,
@@ -585,8 +586,10 @@ fn explain(message: &Message, count: usize, sample: &str, report: &RunReport) ->
              the creator still uses it.",
             "On Python 3.13 and later pass track=False when attaching. Before 3.13, \
              unregister after attaching: resource_tracker.unregister(shm._name, \
-             \"shared_memory\"). Only the creator should unlink.",
-            None,
+             \"shared_memory\"), only in a program outside the creator's process tree \
+             (inside it, see MP304). Only the creator should unlink (MP302). `mpdoctor \
+             check` finds the attaching code (MP303).",
+            Some(RuleCode::MP303),
         ),
         Message::TrackerFailed { name, error } => f(
             Category::Warning,

@@ -229,7 +229,16 @@ impl<'a> Cfg<'a> {
             let mut succs = self.nodes[id].succs.clone();
             // Only the first exception on a path is weighed; once raised, it travels
             // through handlers and `finally` bodies along exceptional edges freely.
-            if !raised && least.is_none_or(|least| failure(id) < least) {
+            // Code that cannot fail (`shm.close()` before `shm.unlink()` in a `finally`)
+            // raises nothing new either; what passes the exception in flight on does (an
+            // `except` that does not match, a `with` exit, the end of a `finally` run for
+            // an exception).
+            let rethrows = self.is_synthetic(id)
+                || matches!(self.nodes[id].kind, NodeKind::Loop(_))
+                || succs.iter().all(|(_, e)| *e == Edge::Exception);
+            if (!raised && least.is_none_or(|least| failure(id) < least))
+                || (raised && !rethrows && failure(id) == Failure::Never)
+            {
                 succs.retain(|(_, e)| *e != Edge::Exception);
             }
             // Exceptional edges go on the stack first, so the normal ones are popped first.

@@ -14,6 +14,7 @@ pub mod locks;
 pub mod mp;
 pub mod objects;
 pub mod paths;
+pub mod segments;
 
 use std::collections::HashMap;
 
@@ -552,8 +553,29 @@ impl<'a> Model<'a> {
                 mp::class_of(&p).is_some() || p == "multiprocessing.get_context"
             })
             .collect();
+        // Standard modules whose star exports hold none of the names above.
+        const PLAIN: [&str; 12] = [
+            "array",
+            "math",
+            "time",
+            "random",
+            "os",
+            "sys",
+            "tkinter",
+            "typing",
+            "itertools",
+            "functools",
+            "collections",
+            "struct",
+        ];
+        let others_plain = module
+            .star_imports
+            .iter()
+            .filter(|m| !PLAIN.contains(&m.as_str()))
+            .count()
+            == 1;
         match candidates.as_slice() {
-            [one] if module.star_imports.len() == 1 => Value::Object {
+            [one] if others_plain => Value::Object {
                 path: one.clone(),
                 method: None,
             },

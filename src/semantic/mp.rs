@@ -132,6 +132,35 @@ pub enum MpClass {
     ThreadPoolExecutor,
     /// Queues, pipes, locks and shared values: what processes share.
     Shared(SharedKind, Family),
+    /// A `multiprocessing.shared_memory` segment object, and whether a
+    /// `SharedMemoryManager` made it (then the manager unlinks it at shutdown).
+    Segment(SegmentKind, Managed),
+}
+
+/// The two classes of `multiprocessing.shared_memory`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SegmentKind {
+    SharedMemory,
+    /// A list stored in a segment of its own, reachable as `.shm`.
+    ShareableList,
+}
+
+impl SegmentKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SegmentKind::SharedMemory => "SharedMemory",
+            SegmentKind::ShareableList => "ShareableList",
+        }
+    }
+}
+
+/// Who unlinks a segment made by a constructor call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Managed {
+    /// `SharedMemory(...)`, `ShareableList(...)`: the program.
+    No,
+    /// `smm.SharedMemory(size)` of a `SharedMemoryManager`: the manager, at shutdown.
+    ByManager,
 }
 
 impl MpClass {
@@ -139,7 +168,7 @@ impl MpClass {
     pub fn enter_returns_self(self) -> bool {
         !matches!(
             self,
-            MpClass::Process | MpClass::Thread | MpClass::Shared(..)
+            MpClass::Process | MpClass::Thread | MpClass::Shared(..) | MpClass::Segment(..)
         )
     }
 
@@ -247,6 +276,12 @@ pub enum Family {
 pub const MANAGER_PROXY_PREFIX: &str = "multiprocessing.managers.SyncManager.";
 
 fn shared_class_of(path: &str) -> Option<MpClass> {
+    if let Some(kind) = segment_kind(path, "multiprocessing.shared_memory.") {
+        return Some(MpClass::Segment(kind, Managed::No));
+    }
+    if let Some(kind) = segment_kind(path, MANAGER_PROXY_PREFIX) {
+        return Some(MpClass::Segment(kind, Managed::ByManager));
+    }
     if let Some(attr) = path.strip_prefix(MANAGER_PROXY_PREFIX) {
         // Manager queues are `queue.Queue` objects in the server; JoinableQueue is the same.
         let kind = match attr {
@@ -281,6 +316,14 @@ fn shared_class_of(path: &str) -> Option<MpClass> {
         return known.then_some(MpClass::Shared(kind, family));
     }
     None
+}
+
+fn segment_kind(path: &str, prefix: &str) -> Option<SegmentKind> {
+    match path.strip_prefix(prefix)? {
+        "SharedMemory" => Some(SegmentKind::SharedMemory),
+        "ShareableList" => Some(SegmentKind::ShareableList),
+        _ => None,
+    }
 }
 
 /// Rewrites drop-in replacements to the `multiprocessing` names they mirror, so that
@@ -493,7 +536,8 @@ impl MpClass {
             MpClass::ThreadPool
             | MpClass::Thread
             | MpClass::ThreadPoolExecutor
-            | MpClass::Shared(..) => None,
+            | MpClass::Shared(..)
+            | MpClass::Segment(..) => None,
         }
     }
 }

@@ -321,6 +321,7 @@ fn the_errno2_tracker_warning_is_explained() {
     let f = ran.finding("tracker-missing-segment");
     assert!(f["title"].as_str().unwrap().contains("/psm_"));
     assert!(f["fix"].as_str().unwrap().contains("track=False"));
+    assert_eq!(f["rule"], "MP303", "{f:#}");
     assert_eq!(f["category"], "warning");
     // --fail-on turns the warning into a failure; the command itself succeeded.
     let failing: Vec<&str> = ["--fail-on", "warning"].into_iter().chain(args).collect();

@@ -37,6 +37,54 @@ struct Run {
     fixture: PathBuf,
     method: String,
     expects: Vec<Expect>,
+    /// The interpreter: `python3`, or a newer one a `# python: >=3.N` line asks for.
+    python: String,
+}
+
+/// The minor version a fixture's `# python: >=3.N` line asks for, if any.
+fn wanted_minor(text: &str) -> Option<u32> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("# python: >=3."))
+        .map(|m| m.trim().parse().expect("`# python: >=3.N` with a number"))
+}
+
+/// The interpreter that runs a fixture asking for Python 3.`minor` or newer: `python3`
+/// when it is new enough, else the first `python3.N` on PATH (pyenv's shims included)
+/// that is.
+fn python_for(minor: Option<u32>) -> Option<String> {
+    let Some(minor) = minor else {
+        return Some("python3".to_string());
+    };
+    let version = |exe: &str| -> Option<u32> {
+        let out = Command::new(exe)
+            .args(["-c", "import sys; print(sys.version_info[1])"])
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    };
+    // pyenv's shims refuse versions that are not selected: look in its versions too.
+    let pyenv_root = std::env::var("PYENV_ROOT").ok().or_else(|| {
+        let out = Command::new("pyenv").arg("root").output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    });
+    let mut pyenv: Vec<String> = pyenv_root
+        .and_then(|root| std::fs::read_dir(Path::new(&root).join("versions")).ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some(e.ok()?.path().join("bin/python3")))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    pyenv.sort();
+    std::iter::once("python3".to_string())
+        .chain((minor..=20).map(|m| format!("python3.{m}")))
+        .chain(pyenv)
+        .find(|exe| version(exe).is_some_and(|v| v >= minor))
 }
 
 /// Parses `# runtime: spawn forkserver -> stderr: text` lines.
@@ -81,6 +129,15 @@ fn planned_runs() -> Vec<Run> {
         let text = std::fs::read_to_string(&fixture).unwrap();
         let lines =
             runtime_lines(&text).unwrap_or_else(|e| panic!("{}: {e}", fixture_name(&fixture)));
+        let wanted = wanted_minor(&text);
+        let Some(python) = python_for(wanted) else {
+            skipped(&format!(
+                "runtime proof of {}: no Python 3.{} or newer on PATH (python3, python3.N)",
+                fixture_name(&fixture),
+                wanted.unwrap_or(0)
+            ));
+            continue;
+        };
         for (methods, expect) in lines {
             for method in methods {
                 match runs
@@ -92,6 +149,7 @@ fn planned_runs() -> Vec<Run> {
                         fixture: fixture.clone(),
                         method,
                         expects: vec![expect.clone()],
+                        python: python.clone(),
                     }),
                 }
             }
@@ -139,7 +197,7 @@ fn execute(run: &Run) -> Observed {
 }
 
 fn execute_in(run: &Run, dir: &Path, wants_timeout: bool) -> Observed {
-    let mut child: Child = Command::new("python3")
+    let mut child: Child = Command::new(&run.python)
         .arg(run.fixture.file_name().unwrap())
         .current_dir(dir)
         .env("PYTHONPATH", root().join("tests/support"))
@@ -333,6 +391,7 @@ fn fixed_bad_fixtures_run_cleanly() {
                 fixture: copy.clone(),
                 method: method.to_string(),
                 expects: vec![Expect::Exit(0)],
+                python: "python3".to_string(),
             });
         }
     }
@@ -449,6 +508,7 @@ fn package_main_with_module_level_pool_works_under_spawn() {
                 Expect::Exit(0),
                 Expect::Stdout("negated [-1, -2, -3]".into()),
             ],
+            python: "python3".to_string(),
         })
         .collect();
     let failures = run_parallel(runs, |run| {

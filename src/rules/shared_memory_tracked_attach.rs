@@ -1,0 +1,145 @@
+//! MP303 `shared-memory-tracked-attach`: a program outside the creator's process tree
+//! attaches to a segment by name with tracking on, so its own resource tracker unlinks the
+//! segment when it exits (python/cpython#82300).
+
+use crate::ast::*;
+use crate::codes::RuleCode;
+use crate::diagnostics::{Applicability, Code, Diagnostic, Edit, Fix};
+use crate::rules::{Checker, Rule, Wants};
+use crate::semantic::mp::{Managed, SegmentKind};
+use crate::semantic::segments::{self, NameSource, Opening, Segment, Tracking};
+
+pub struct SharedMemoryTrackedAttach;
+
+impl Rule for SharedMemoryTrackedAttach {
+    fn code(&self) -> RuleCode {
+        RuleCode::MP303
+    }
+
+    fn wants(&self) -> Wants {
+        Wants::FLOW_MODULE
+    }
+
+    fn check_module(&self, cx: &mut Checker<'_, '_>) {
+        let all = segments::find(cx.model);
+        if all.is_empty() || unregisters(cx) {
+            return;
+        }
+        for seg in &all {
+            if seg.opening != Opening::Attach
+                || seg.managed != Managed::No
+                || seg.tracking != Tracking::On
+            {
+                continue;
+            }
+            let Some(name) = seg.name else { continue };
+            // In a multiprocessing child of this program, or opening a name this
+            // program made: the creator's own tracker.
+            if segments::runs_in_child(cx.objects, seg.scope)
+                || segments::creator_of(cx.objects, &all, seg).is_some()
+            {
+                continue;
+            }
+            let Some(source) = segments::name_source(cx.objects, name, seg.scope, 0) else {
+                continue;
+            };
+            if source == NameSource::Literal && created_with_same_name(cx, &all, name) {
+                continue;
+            }
+            report(cx, seg, source);
+        }
+    }
+}
+
+/// The pre-3.13 workaround is in use: the file calls `resource_tracker.unregister`
+/// (or replaces `resource_tracker.register`).
+fn unregisters(cx: &Checker<'_, '_>) -> bool {
+    let mut found = false;
+    crate::semantic::exec::walk_all_exprs(&cx.model.module.body, ScopeId::MODULE, &mut |e, at| {
+        if matches!(e.kind, ExprKind::Attribute { .. })
+            && cx.model.qualified_name(e, at).is_some_and(|q| {
+                q == "multiprocessing.resource_tracker.unregister"
+                    || q == "multiprocessing.resource_tracker.register"
+            })
+        {
+            found = true;
+        }
+    });
+    found
+}
+
+/// A segment of this file is created under the same fixed name: this program is the
+/// creator (or its twin), not a stranger.
+fn created_with_same_name(cx: &Checker<'_, '_>, all: &[Segment<'_>], name: &Expr) -> bool {
+    let text = cx.text(name.range);
+    all.iter()
+        .any(|s| s.opening != Opening::Attach && s.name.is_some_and(|n| cx.text(n.range) == text))
+}
+
+fn report<'a>(cx: &mut Checker<'_, 'a>, seg: &Segment<'a>, source: NameSource) {
+    let what = seg.kind.name();
+    let mut d = Diagnostic::new(
+        Code::Rule(RuleCode::MP303),
+        seg.expr.range,
+        format!(
+            "`{what}` attaches by a name {} to a segment another program created, and \
+             registers it with this process's own resource tracker: when this process \
+             exits, its tracker unlinks the segment under the creator, which then gets \
+             `FileNotFoundError` and the warning `resource_tracker: '/psm_...': [Errno 2] No \
+             such file or directory`",
+            source.describe()
+        ),
+        "attached with tracking on",
+    )
+    .with_help(
+        "Only a multiprocessing child of the creator shares its resource tracker. A \
+         program started any other way (by hand, `subprocess`, another service) gets its \
+         own, and Python 3.8-3.12 register every attached segment there \
+         (python/cpython#82300). From Python 3.13, pass `track=False` when attaching. \
+         Before 3.13 there is no clean fix: call `resource_tracker.unregister(shm._name, \
+         \"shared_memory\")` right after attaching, and only in a process outside the \
+         creator's tree (inside it, the shared tracker crashes with `KeyError`: MP304); \
+         or select on `sys.version_info >= (3, 13)`.",
+    );
+    let fix = track_false_fix(cx, seg);
+    if fix.is_none() {
+        d = d.with_no_fix(match seg.kind {
+            SegmentKind::ShareableList => {
+                "`ShareableList` has no `track` parameter: attach a `SharedMemory(name=..., \
+                 track=False)` and read it, or unregister by hand"
+            }
+            SegmentKind::SharedMemory => {
+                "`track=False` exists only from Python 3.13 (`TypeError` before) and \
+                 `target-version` is older: set `target-version = \"py313\"`, or use the \
+                 workaround in the help"
+            }
+        });
+    }
+    cx.report(d.with_fix(fix));
+}
+
+/// `track=False` added to the call, when every supported version has it.
+fn track_false_fix(cx: &Checker<'_, '_>, seg: &Segment<'_>) -> Option<Fix> {
+    if seg.kind != SegmentKind::SharedMemory || cx.settings.target.minor < 13 {
+        return None;
+    }
+    let text = cx.text(seg.expr.range);
+    if !text.ends_with(')') || text.contains("**") {
+        return None;
+    }
+    let inner = text[..text.len() - 1].trim_end();
+    let content = if inner.ends_with(',') {
+        " track=False".to_string()
+    } else {
+        ", track=False".to_string()
+    };
+    let at = seg.expr.range.start + inner.len() as u32;
+    Some(Fix::new(
+        Applicability::Safe,
+        "Attach with `track=False`",
+        vec![Edit {
+            range: Range::new(at, at),
+            content,
+        }],
+    ))
+}
