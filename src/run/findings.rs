@@ -83,6 +83,12 @@ pub fn summary_of(id: &str) -> &'static str {
         "missing-in-main" => "A child process could not find a function in the main module.",
         "unpicklable" => "Something sent to a child process cannot be pickled.",
         "fork-with-threads" => "A process that runs threads was forked.",
+        "tracker-unregistered-twice" => {
+            "A child of the creator unregistered a segment from the shared resource tracker."
+        }
+        "shared-memory-closed-with-views" => {
+            "A SharedMemory was closed while a view of its buffer was alive."
+        }
         "hooks-not-loaded" => "No Python process of the run loaded mpdoctor's sitecustomize.",
         _ => "A finding of mpdoctor run.",
     }
@@ -539,7 +545,7 @@ fn explain(message: &Message, count: usize, sample: &str, report: &RunReport) ->
         rule,
         details: Vec::new(),
     };
-    match message {
+    let mut finding = match message {
         Message::TrackerLeaked { kind, count, .. } if kind == "shared_memory" => f(
             Category::Warning,
             "tracker-leaked-shared-memory",
@@ -651,6 +657,32 @@ fn explain(message: &Message, count: usize, sample: &str, report: &RunReport) ->
              child, or pass multiprocessing's own objects as Process arguments.",
             None,
         ),
+        Message::TrackerKeyError { name } => f(
+            Category::Warning,
+            "tracker-unregistered-twice",
+            format!(
+                "the resource tracker failed with KeyError on {name}: it was unregistered twice"
+            ),
+            "The tracker keeps a set of names, shared by a program and its multiprocessing \
+             children. A child that called resource_tracker.unregister() on a segment it \
+             attached to removed the creator's registration, and the creator's own unlink \
+             then unregistered a name the tracker no longer had.",
+            "Remove the unregister call from the child: children of the creator just attach \
+             and close. The workaround is only for programs outside the creator's process \
+             tree; from Python 3.13 use track=False instead.",
+            Some(RuleCode::MP304),
+        ),
+        Message::ExportedBuffer => f(
+            Category::Warning,
+            "shared-memory-closed-with-views",
+            "a SharedMemory was closed while a view of its buffer was alive".into(),
+            "close() (or the SharedMemory's garbage collection, which calls it) cannot unmap \
+             a buffer that a memoryview, a slice or np.frombuffer still exports: the object \
+             is left half-closed, and its mapping and file descriptor live on.",
+            "Keep the SharedMemory object alive as long as any view of its buffer, release \
+             or delete the views before close(), or copy the data out.",
+            Some(RuleCode::MP305),
+        ),
         Message::ForkWithThreads => f(
             Category::Warning,
             "fork-with-threads",
@@ -662,5 +694,54 @@ fn explain(message: &Message, count: usize, sample: &str, report: &RunReport) ->
              \"forkserver\")), or start processes before any thread.",
             None,
         ),
+    };
+    finding.details = segment_details(message, report);
+    finding
+}
+
+/// Where the segments a tracker message is about were made and opened, as the injected
+/// hook recorded it: "created at loader.py:42, never unlinked (MP301)".
+fn segment_details(message: &Message, report: &RunReport) -> Vec<String> {
+    let created = |o: &&super::SegmentOrigin| o.kind == "create";
+    match message {
+        Message::TrackerLeaked { kind, names, .. } if kind == "shared_memory" => report
+            .segments
+            .iter()
+            .filter(created)
+            .filter(|o| !o.unlinked)
+            // 3.13 names them; before, every segment created and never unlinked is one.
+            .filter(|o| names.is_empty() || names.contains(&o.name))
+            .map(|o| {
+                format!(
+                    "{} created at {} (pid {}), never unlinked (MP301)",
+                    o.name, o.at, o.pid
+                )
+            })
+            .collect(),
+        Message::TrackerMissing { name } => {
+            let creator = report
+                .segments
+                .iter()
+                .find(|o| &o.name == name && o.kind == "create");
+            let mut out: Vec<String> = creator
+                .map(|o| format!("{name} created at {} (pid {})", o.at, o.pid))
+                .into_iter()
+                .collect();
+            out.extend(
+                report
+                    .segments
+                    .iter()
+                    .filter(|o| &o.name == name && o.kind == "attach")
+                    .map(|o| {
+                        format!(
+                            "{name} attached at {} (pid {}) with tracking on: outside the \
+                             creator's process tree, its tracker unlinks the segment (MP303)",
+                            o.at, o.pid
+                        )
+                    }),
+            );
+            out
+        }
+        _ => Vec::new(),
     }
 }

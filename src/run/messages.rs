@@ -35,6 +35,12 @@ pub enum Message {
     /// Python 3.12+: "This process (pid=N) is multi-threaded, use of fork() may lead to
     /// deadlocks in the child."
     ForkWithThreads,
+    /// "KeyError: '/psm_x'": the end of the resource tracker's traceback when a name was
+    /// unregistered twice (a child of the creator unregistered it).
+    TrackerKeyError { name: String },
+    /// "BufferError: cannot close exported pointers exist": a SharedMemory closed (or
+    /// collected) while a view of its buffer was alive.
+    ExportedBuffer,
 }
 
 /// Collects the recognised messages of a stream, line by line, with their counts. Keeps
@@ -162,6 +168,18 @@ pub fn recognise(line: &str) -> Option<Message> {
     if line.contains("is multi-threaded, use of fork() may lead to deadlocks") {
         return Some(Message::ForkWithThreads);
     }
+    // Shared-memory names only: a program's own KeyError is none of ours.
+    if let Some(rest) = line.strip_prefix("KeyError: '")
+        && let Some(name) = rest.strip_suffix('\'')
+        && name.starts_with("/psm_")
+    {
+        return Some(Message::TrackerKeyError {
+            name: name.to_string(),
+        });
+    }
+    if line.contains("BufferError: cannot close exported pointers exist") {
+        return Some(Message::ExportedBuffer);
+    }
     None
 }
 
@@ -172,6 +190,21 @@ fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_memory_errors_are_recognised_only_for_segment_names() {
+        assert_eq!(
+            recognise("KeyError: '/psm_4cfa473d'"),
+            Some(Message::TrackerKeyError {
+                name: "/psm_4cfa473d".into()
+            })
+        );
+        assert_eq!(recognise("KeyError: 'user_id'"), None);
+        assert_eq!(
+            recognise("BufferError: cannot close exported pointers exist"),
+            Some(Message::ExportedBuffer)
+        );
+    }
 
     #[test]
     fn tracker_messages() {

@@ -70,6 +70,20 @@ pub struct ProcessSeen {
     pub cmdline: String,
 }
 
+/// Where a process of the run made or opened a shared-memory segment: the first frame
+/// outside `multiprocessing`, as the injected hook saw it when the segment registered.
+#[derive(Clone, Debug, Serialize)]
+pub struct SegmentOrigin {
+    pub name: String,
+    pub pid: i32,
+    /// `create`, `attach`, or `unknown`.
+    pub kind: String,
+    /// `file:line` of the user's call.
+    pub at: String,
+    /// Whether some process of the run unregistered it again (`unlink()` does).
+    pub unlinked: bool,
+}
+
 #[derive(Debug, Serialize)]
 pub struct RunReport {
     pub command: Vec<String>,
@@ -90,6 +104,9 @@ pub struct RunReport {
     pub left_behind: Vec<LeftBehind>,
     pub unattributed: Vec<Unattributed>,
     pub stuck: Vec<Stuck>,
+    /// Shared-memory segments the run made or opened, with where.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentOrigin>,
 }
 
 impl RunReport {
@@ -239,6 +256,8 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         ticks: 0,
         pythons: BTreeSet::new(),
         registered: BTreeSet::new(),
+        origins: Vec::new(),
+        unregistered: BTreeSet::new(),
         signals_seen: 0,
         interrupted_at: None,
     };
@@ -321,6 +340,14 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         left_behind,
         unattributed,
         stuck,
+        segments: sup
+            .origins
+            .iter()
+            .map(|o| SegmentOrigin {
+                unlinked: sup.unregistered.contains(&o.name),
+                ..o.clone()
+            })
+            .collect(),
     };
     report.findings = findings::build(&report, &found, &samples, messages_before_stop.as_ref());
     Ok(report)
@@ -385,6 +412,10 @@ struct Supervisor<'a> {
     pythons: BTreeSet<i32>,
     /// Names that processes of the run registered with a resource tracker.
     registered: BTreeSet<String>,
+    /// Where shared-memory segments were made or opened, in the order the hook saw.
+    origins: Vec<SegmentOrigin>,
+    /// Shared-memory names unregistered again (by `unlink()`, or by hand).
+    unregistered: BTreeSet<String>,
     signals_seen: usize,
     interrupted_at: Option<Instant>,
 }
@@ -475,6 +506,27 @@ impl Supervisor<'_> {
                             "semaphore" => format!("sem.{}", name.trim_start_matches('/')),
                             _ => name.to_string(),
                         });
+                    }
+                }
+                "O" => {
+                    // "O pid name kind file:line": the path comes last, spaces and all.
+                    let rest = parts.collect::<Vec<_>>().join(" ");
+                    let mut fields = rest.splitn(3, ' ');
+                    if let (Some(name), Some(kind), Some(at)) =
+                        (fields.next(), fields.next(), fields.next())
+                    {
+                        self.origins.push(SegmentOrigin {
+                            name: name.to_string(),
+                            pid,
+                            kind: kind.to_string(),
+                            at: at.to_string(),
+                            unlinked: false,
+                        });
+                    }
+                }
+                "U" => {
+                    if let (Some("shared_memory"), Some(name)) = (parts.next(), parts.next()) {
+                        self.unregistered.insert(name.to_string());
                     }
                 }
                 "S" => {

@@ -9,7 +9,10 @@
 #    so a process still alive long after is hung at exit.
 #    It also appends "R pid rtype name" when a process registers a shared-memory
 #    segment or a semaphore with multiprocessing's resource tracker: a segment made
-#    and dropped between two looks at /proc is still known to be the run's.
+#    and dropped between two looks at /proc is still known to be the run's. For a
+#    shared-memory segment it adds "O pid name create|attach file:line", the user's call
+#    that made or opened it, and "U pid shared_memory name" when it is unregistered
+#    (unlink() does that), so a leak can be traced to the line that made it.
 # 3. Then it runs the sitecustomize module that would have run without it, if any.
 import os
 import sys
@@ -32,6 +35,30 @@ def _mpdoctor_mark(tag, extra=None):
         pass
 
 
+def _mpdoctor_origin(name):
+    """Marks "O pid name kind file:line": the first frame outside multiprocessing that
+    made (create) or opened (attach) the segment being registered."""
+    try:
+        import multiprocessing
+
+        package = os.path.dirname(os.path.abspath(multiprocessing.__file__)) + os.sep
+        frame = sys._getframe(2)
+        create = None
+        while frame is not None:
+            filename = os.path.abspath(frame.f_code.co_filename)
+            if not filename.startswith(package):
+                break
+            if create is None and frame.f_code.co_name == "__init__" and "create" in frame.f_locals:
+                create = bool(frame.f_locals["create"])
+            frame = frame.f_back
+        if frame is None:
+            return
+        kind = "unknown" if create is None else ("create" if create else "attach")
+        _mpdoctor_mark("O", "%s %s %s:%d" % (name, kind, frame.f_code.co_filename, frame.f_lineno))
+    except Exception:
+        pass
+
+
 class _MpdoctorFinder:
     """Wraps resource_tracker.register when that module is first imported, so that
     processes that never use multiprocessing do not pay for importing it."""
@@ -50,12 +77,21 @@ class _MpdoctorFinder:
         def exec_module(module):
             real_exec(module)
             original = module.register
+            original_unregister = module.unregister
 
             def register(name, rtype):
                 _mpdoctor_mark("R", "%s %s" % (rtype, name))
+                if rtype == "shared_memory":
+                    _mpdoctor_origin(name)
                 return original(name, rtype)
 
+            def unregister(name, rtype):
+                if rtype == "shared_memory":
+                    _mpdoctor_mark("U", "%s %s" % (rtype, name))
+                return original_unregister(name, rtype)
+
             module.register = register
+            module.unregister = unregister
 
         spec.loader.exec_module = exec_module
         return spec

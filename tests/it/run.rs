@@ -322,6 +322,15 @@ fn the_errno2_tracker_warning_is_explained() {
     assert!(f["title"].as_str().unwrap().contains("/psm_"));
     assert!(f["fix"].as_str().unwrap().contains("track=False"));
     assert_eq!(f["rule"], "MP303", "{f:#}");
+    // The injected hook saw the child attach: the detail names the line.
+    assert!(
+        f["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d.as_str().unwrap().contains("attached at")),
+        "{f:#}"
+    );
     assert_eq!(f["category"], "warning");
     // --fail-on turns the warning into a failure; the command itself succeeded.
     let failing: Vec<&str> = ["--fail-on", "warning"].into_iter().chain(args).collect();
@@ -763,4 +772,50 @@ fn a_report_that_cannot_be_written_stops_before_the_command_runs() {
         .unwrap();
     assert_eq!(out.status.code(), Some(125));
     assert!(!marker.exists());
+}
+
+/// The tracker's shared-memory messages lead to the rules, and the injected hook names
+/// the line that created a leaked segment.
+#[test]
+fn shared_memory_warnings_name_their_rule_and_line() {
+    if !python_available() {
+        return;
+    }
+    let cases = [
+        (
+            "fixtures/MP301/bad_never_unlinked.py",
+            "tracker-leaked-shared-memory",
+            "MP301",
+            Some("bad_never_unlinked.py:21"),
+        ),
+        (
+            "fixtures/MP304/bad_unregister_in_child.py",
+            "tracker-unregistered-twice",
+            "MP304",
+            None,
+        ),
+        (
+            "fixtures/MP305/bad_buffer_escapes.py",
+            "shared-memory-closed-with-views",
+            "MP305",
+            None,
+        ),
+    ];
+    for (program, id, rule, line) in cases {
+        let ran = run(
+            &["--start-method", "spawn", "--", "python3", program],
+            LIMIT,
+        );
+        let f = ran.finding(id);
+        assert_eq!(f["rule"], rule, "{program}: {f:#}");
+        if let Some(line) = line {
+            assert!(
+                f["details"].as_array().unwrap().iter().any(|d| {
+                    let d = d.as_str().unwrap();
+                    d.contains(line) && d.contains("never unlinked")
+                }),
+                "{program}: {f:#}"
+            );
+        }
+    }
 }
