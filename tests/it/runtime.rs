@@ -412,6 +412,58 @@ fn fixed_bad_fixtures_run_cleanly() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// MP303's fix (`track=False`, offered when `target-version` is py313 or newer) is proven
+/// by running the fixed two-process program under the first Python 3.13+ there is.
+#[test]
+fn track_false_fix_runs_cleanly_on_python_3_13() {
+    use mpdoctor::fix::FixMode;
+    use mpdoctor::linter::{self, LintSettings};
+    if !python_available() {
+        skipped("runtime proof of MP303's fix: python3 is not installed");
+        return;
+    }
+    let Some(python) = python_for(Some(13)) else {
+        skipped("runtime proof of MP303's fix: no Python 3.13 or newer on PATH or in pyenv");
+        return;
+    };
+    let fixture = root().join("fixtures/MP303/bad_subprocess_attach.py");
+    let source = load(&fixture);
+    let mut settings = LintSettings::default();
+    settings.rule_settings.target = mpdoctor::config::PythonVersion::NEWEST;
+    let fixed = linter::fix(&source, &settings, FixMode::SafeOnly);
+    assert!(fixed.remaining.is_empty(), "{:?}", fixed.remaining);
+    assert!(fixed.text.contains("track=False"), "{}", fixed.text);
+    let work = tempfile::tempdir().unwrap();
+    let copy = work.path().join("bad_subprocess_attach.py");
+    std::fs::write(&copy, &fixed.text).unwrap();
+    let runs = ["spawn", "forkserver"]
+        .iter()
+        .map(|method| Run {
+            fixture: copy.clone(),
+            method: method.to_string(),
+            expects: vec![Expect::Exit(0), Expect::Stdout("re-attach OK".into())],
+            python: python.clone(),
+        })
+        .collect();
+    let failures = run_parallel(runs, |run| {
+        let seen = execute_in(run, work.path(), false);
+        let mut problems = check(run, &seen);
+        if seen.stderr.contains("resource_tracker") {
+            problems.push("the resource tracker still warned".into());
+        }
+        (!problems.is_empty()).then(|| {
+            format!(
+                "fixed MP303 fixture under {} with {}: {}\n  stderr (tail): {}",
+                run.method,
+                run.python,
+                problems.join("; "),
+                tail(&seen.stderr)
+            )
+        })
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 /// The parser of the expectation lines itself: a malformed line must be an error, not a
 /// silently skipped check.
 #[test]
