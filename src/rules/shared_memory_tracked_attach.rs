@@ -46,6 +46,11 @@ impl Rule for SharedMemoryTrackedAttach {
             if source == NameSource::Literal && created_with_same_name(cx, &all, name) {
                 continue;
             }
+            // A function nobody in this file calls may be run by another module, in a
+            // child of the creator: only the command line says "a program of its own".
+            if source != NameSource::CommandLine && !runs_as_program(cx, seg.scope) {
+                continue;
+            }
             report(cx, seg, source);
         }
     }
@@ -142,4 +147,38 @@ fn track_false_fix(cx: &Checker<'_, '_>, seg: &Segment<'_>) -> Option<Fix> {
             content,
         }],
     ))
+}
+
+/// Whether code in `scope` runs when this file runs as a program: module level, or a
+/// function (or method) that code of this file calls, and so on up to module level.
+fn runs_as_program(cx: &Checker<'_, '_>, scope: ScopeId) -> bool {
+    let model = cx.model;
+    let links = cx.objects.links();
+    let mut todo = vec![scope];
+    let mut seen = Vec::new();
+    while let Some(at) = todo.pop() {
+        let Some(f) = model.enclosing_function(at).and_then(|s| model.function(s)) else {
+            return true;
+        };
+        if seen.contains(&f.scope) {
+            continue;
+        }
+        seen.push(f.scope);
+        todo.extend(links.of(f).map(|l| l.scope));
+        // A method runs when its class is used: `Node().spin()`, `Reader(name)`.
+        if let Some((class, _)) = model.method_of(f.scope) {
+            crate::semantic::exec::walk_all_exprs(
+                &model.module.body,
+                ScopeId::MODULE,
+                &mut |e, at| {
+                    if let Some(call) = e.as_call()
+                        && call.func.as_name() == Some(class.name.name.as_str())
+                    {
+                        todo.push(at);
+                    }
+                },
+            );
+        }
+    }
+    false
 }
