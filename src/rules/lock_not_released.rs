@@ -230,6 +230,7 @@ fn report<'a>(
                 "the loop comes back to `acquire()` with it still held",
                 &format!("the next round acquires `{lock}` again without releasing it"),
             ),
+            body: "the function",
         },
     );
     let mut d = Diagnostic::new(

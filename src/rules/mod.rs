@@ -226,6 +226,8 @@ pub struct Wording<'w> {
     pub with_state: &'w str,
     /// A loop that comes back around: the reason, and the label at the culprit.
     pub again: (&'w str, &'w str),
+    /// What the code is: "the function", or "the program" for module-level code.
+    pub body: &'w str,
 }
 
 /// Why a path escapes (for the message) and what to say where it does (for the label at
@@ -297,13 +299,13 @@ pub fn explain_escape<'a>(
                     format!("raises {with_state}"),
                 ),
                 _ => (
-                    "a path reaches the end of the function without it".to_string(),
-                    format!("after this, the function can end {with_state}"),
+                    format!("a path reaches the end of {} without it", w.body),
+                    format!("after this, {} can end {with_state}", w.body),
                 ),
             }
         }
         (_, None) => (
-            "a path reaches the end of the function without it".to_string(),
+            format!("a path reaches the end of {} without it", w.body),
             String::new(),
         ),
     };

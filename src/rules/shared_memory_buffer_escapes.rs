@@ -54,10 +54,20 @@ struct Code<'a> {
 /// What a view of the buffer is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum View {
-    /// A memoryview (the buffer, a slice, a cast): holds an export of the mapping.
+    /// `shm.buf` itself: the object's own memoryview, released by its `close()`.
+    Whole,
+    /// A memoryview made from the buffer (a slice, a cast): holds an export of the mapping.
     Export,
     /// `np.ndarray(buffer=...)`: points into the mapping and holds nothing.
     Pointer,
+}
+
+/// A view made from another: the buffer itself becomes an export; an array stays one.
+fn exported(v: View) -> View {
+    match v {
+        View::Whole => View::Export,
+        other => other,
+    }
 }
 
 /// Whether `e` (in `f`) is a view into `name.buf`, and which kind.
@@ -76,11 +86,11 @@ fn view<'a>(
             if attr.name == "buf" && value.as_name() == Some(name))
     };
     if buf_of_name(e) {
-        return Some(View::Export);
+        return Some(View::Whole);
     }
     match &e.kind {
         ExprKind::Subscript { value, index } if cx.text(index.range).contains(':') => {
-            view(cx, value, f, name, depth + 1)
+            view(cx, value, f, name, depth + 1).map(exported)
         }
         ExprKind::Tuple(items) | ExprKind::List(items) => {
             items.iter().find_map(|i| view(cx, i, f, name, depth + 1))
@@ -92,18 +102,20 @@ fn view<'a>(
                 _ => return None,
             };
             match callee {
-                "memoryview" => view(cx, call.args.first()?, f, name, depth + 1),
+                "memoryview" => view(cx, call.args.first()?, f, name, depth + 1).map(exported),
                 "ndarray" => {
                     let buffer = call.argument(2, "buffer")?;
                     view(cx, buffer, f, name, depth + 1).map(|_| View::Pointer)
                 }
-                "frombuffer" => view(cx, call.argument(0, "buffer")?, f, name, depth + 1),
+                "frombuffer" => {
+                    view(cx, call.argument(0, "buffer")?, f, name, depth + 1).map(exported)
+                }
                 // Views of a view.
                 "cast" | "reshape" | "view" | "toreadonly" => {
                     let ExprKind::Attribute { value, .. } = &call.func.kind else {
                         return None;
                     };
-                    view(cx, value, f, name, depth + 1)
+                    view(cx, value, f, name, depth + 1).map(exported)
                 }
                 _ => None,
             }
@@ -126,7 +138,9 @@ fn view<'a>(
 }
 
 fn escapes<'a>(cx: &mut Checker<'_, 'a>, seg: &Segment<'a>, f: &Code<'a>, name: &str) {
-    if segments::leaves(cx.objects, name, seg.scope).is_some() {
+    if segments::leaves(cx.objects, name, seg.scope).is_some()
+        || segments::method_handed_on(cx.model, name, seg.scope)
+    {
         return;
     }
     let mut found: Option<(Range, View, &'static str)> = None;
@@ -141,11 +155,19 @@ fn escapes<'a>(cx: &mut Checker<'_, 'a>, seg: &Segment<'a>, f: &Code<'a>, name: 
                 }
             }
             StmtKind::Assign { targets, value } => {
-                let stored = targets.iter().any(|t| {
-                    matches!(
-                        t.kind,
-                        ExprKind::Attribute { .. } | ExprKind::Subscript { .. }
-                    )
+                // `out[:] = view` and `dst.buf[:8] = src.buf[:8]` copy; `d[k] = view` and
+                // `self.arr = view` keep the view.
+                let local = |e: &Expr| {
+                    e.as_name()
+                        .is_some_and(|n| cx.model.binding_scope(n, f.scope) == Some(f.scope))
+                };
+                let stored = targets.iter().any(|t| match &t.kind {
+                    ExprKind::Attribute { .. } => true,
+                    // Into a container of this function's own: it goes where that goes.
+                    ExprKind::Subscript { value, index } => {
+                        !cx.text(index.range).contains(':') && !local(value)
+                    }
+                    _ => false,
                 });
                 if stored && let Some(kind) = view(cx, value, f, name, 0) {
                     found = Some((stmt.range, kind, "stored"));
@@ -158,6 +180,11 @@ fn escapes<'a>(cx: &mut Checker<'_, 'a>, seg: &Segment<'a>, f: &Code<'a>, name: 
         return;
     };
     let what = match kind {
+        View::Whole => {
+            "when the function ends, `SharedMemory.__del__` closes the segment and releases \
+             this memoryview: the caller's first use raises `ValueError: operation forbidden \
+             on released memoryview object`"
+        }
         View::Pointer => {
             "the array points into memory that is unmapped when the function ends and \
              `SharedMemory.__del__` closes the segment: the first access crashes the \
@@ -231,9 +258,10 @@ fn closed_while_exported<'a>(
             }
             let between = Range::new(bound.end, at);
             let released = released_between(f, view_name, between);
-            let used_after = kind == &View::Pointer && used_after(f, view_name, at);
+            let used_after =
+                kind == &View::Pointer && !released && used_after(f, view_name, close.expr.range);
             let problem = match kind {
-                View::Export if !released => Some(
+                View::Export | View::Whole if !released => Some(
                     "raises `BufferError: cannot close exported pointers exist` (the object is \
                      left half-closed)",
                 ),
@@ -293,21 +321,51 @@ fn released_between(f: &Code<'_>, view: &str, range: Range) -> bool {
             {
                 released = true
             }
+            // `with view:` releases a memoryview when the block ends.
+            StmtKind::With { items, .. }
+                if items.iter().any(|i| i.context.as_name() == Some(view)) =>
+            {
+                released = true
+            }
             _ => {}
         }
     });
     released
 }
 
-/// Whether the name is read after `offset` in the function.
-fn used_after(f: &Code<'_>, view: &str, offset: u32) -> bool {
-    let mut used = false;
-    exec::walk_all_exprs(f.body, f.scope, &mut |e, _| {
-        if e.range.start > offset && e.as_name() == Some(view) {
-            used = true;
+/// Whether the name is read after the close, in the statements that follow it.
+fn used_after(f: &Code<'_>, view: &str, close: Range) -> bool {
+    // Only what follows the close in its own block, up to a new binding of the name:
+    // another branch of an `if` never runs after it.
+    let Some((suite, index)) = segments::suite_of(f.body, close) else {
+        return false;
+    };
+    for stmt in &suite[index + 1..] {
+        let rebinds = match &stmt.kind {
+            StmtKind::Assign { targets, .. } => targets.iter().any(|t| t.as_name() == Some(view)),
+            StmtKind::Delete(targets) => targets.iter().any(|t| t.as_name() == Some(view)),
+            _ => false,
+        };
+        let mut reads = false;
+        let mut visit = |e: &Expr, _| {
+            if e.as_name() == Some(view) {
+                reads = true;
+            }
+        };
+        match &stmt.kind {
+            // The value is evaluated before the name is bound again.
+            StmtKind::Assign { value, .. } => exec::walk_expr_tree(value, f.scope, &mut visit),
+            StmtKind::Delete(_) => {}
+            _ => exec::walk_all_exprs(std::slice::from_ref(stmt), f.scope, &mut visit),
         }
-    });
-    used
+        if reads {
+            return true;
+        }
+        if rebinds {
+            return false;
+        }
+    }
+    false
 }
 
 /// Every statement of a body, nested blocks included, nested definitions not.

@@ -44,13 +44,24 @@ fn check<'a>(cx: &mut Checker<'_, 'a>, all: &[Segment<'a>], segment: &Segment<'a
     }
     let object = segment.tracked();
     let unlinks = segments::calls_on(objects, &object, &["unlink"]);
+    // Another handle of this process (or a child) opened by its name unlinks it:
+    // `c = ShareableList(name=b.shm.name)` ... `c.shm.unlink()`.
+    let unlinked_through_another_handle = all.iter().any(|other| {
+        other.opening == Opening::Attach
+            && segments::creator_of(objects, all, other)
+                .is_some_and(|c| std::ptr::eq(c.expr, segment.expr))
+            && !segments::calls_on(objects, &other.tracked(), &["unlink"]).is_empty()
+    });
+    if unlinked_through_another_handle {
+        return;
+    }
     // Its name sent to another process or program, with an unlink of some other
     // segment object in this file (the receiving side's): a hand-off protocol. A fixed
     // name given at creation is known to the other side already.
     let other_unlinks = objects.every_method_call().iter().any(|mc| {
         segments::is_unlink(mc)
             && !segments::is_on(objects, &object, mc)
-            && !created_here(objects, all, mc)
+            && receives_by_name(objects, all, mc)
     });
     match segments::name_leaves(objects, name, segment.scope) {
         // Returned or stored: whoever gets the name takes the segment over.
@@ -85,6 +96,13 @@ fn check<'a>(cx: &mut Checker<'_, 'a>, all: &[Segment<'a>], segment: &Segment<'a
         // Unlinked by another function (a cleanup method, a child): handed over.
         return;
     }
+    // `if shm is not None: shm.unlink()`, `if owner: shm.unlink()` in a `finally`: the
+    // test stands for the state the path cannot see; the unlink under it counts.
+    let guarded: Vec<*const Expr> = guarding_tests(body_of(cx, body_scope), &here);
+    let also = |id: usize| {
+        matches!(paths.cfg.nodes[id].kind,
+            crate::semantic::cfg::NodeKind::Test(t) if guarded.contains(&(t as *const Expr)))
+    };
     // At module level an exception ends the program, and the tracker unlinks what it
     // tracks (with the warning, after the traceback that matters more).
     // In a function, a likely failure (I/O, a network call, code that raises on purpose)
@@ -105,7 +123,7 @@ fn check<'a>(cx: &mut Checker<'_, 'a>, all: &[Segment<'a>], segment: &Segment<'a
             &on_object,
             &Closing {
                 methods: &["unlink"],
-                also: &|_| false,
+                also: &also,
                 accept: &accept,
             },
         ) {
@@ -115,13 +133,23 @@ fn check<'a>(cx: &mut Checker<'_, 'a>, all: &[Segment<'a>], segment: &Segment<'a
     }
 }
 
-/// Whether the receiver of a method call is a segment this file creates (as opposed to
-/// one it attaches to, or one the analysis cannot follow).
-fn created_here<'a>(objects: &Objects<'_, 'a>, all: &[Segment<'a>], mc: &MethodCall<'a>) -> bool {
-    segments::receiver_object(objects, mc).is_some_and(|t| {
-        let sites = segments::sites_of(all, &t);
-        sites.len() == t.sites.len() && sites.iter().all(|s| s.opening == Opening::Create)
-    })
+/// Whether a method call is made on a segment that came by name from somewhere this
+/// file cannot see (a receiving side of a hand-off): an object the analysis cannot follow,
+/// or one opened by name whose creator is not in this file. Segments the file creates, and
+/// second handles of them, are no hand-off.
+fn receives_by_name<'a>(
+    objects: &Objects<'_, 'a>,
+    all: &[Segment<'a>],
+    mc: &MethodCall<'a>,
+) -> bool {
+    let Some(t) = segments::receiver_object(objects, mc) else {
+        return true;
+    };
+    let sites = segments::sites_of(all, &t);
+    sites.len() == t.sites.len()
+        && sites.iter().all(|s| {
+            s.opening == Opening::Attach && segments::creator_of(objects, all, s).is_none()
+        })
 }
 
 /// The function (or module) body a scope's code runs in: comprehensions run in place.
@@ -199,6 +227,13 @@ fn report_path<'a>(
                 "the loop comes back and creates another segment before unlinking this one",
                 &format!("the next round replaces `{name}` while its segment is still linked"),
             ),
+            body: if cx.model.function(segment.scope).is_some()
+                || cx.model.enclosing_function(segment.scope).is_some()
+            {
+                "the function"
+            } else {
+                "the program"
+            },
         },
     );
     let mut d = Diagnostic::new(
@@ -281,4 +316,35 @@ fn mentions(text: &str, name: &str) -> bool {
         let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
         !word(before) && !word(after)
     })
+}
+
+fn body_of<'a>(cx: &Checker<'_, 'a>, scope: ScopeId) -> &'a [Stmt] {
+    cx.model.body(scope).unwrap_or(&[])
+}
+
+/// The tests of the `if` statements whose branch holds one of `unlinks`.
+fn guarding_tests(body: &[Stmt], unlinks: &[&MethodCall<'_>]) -> Vec<*const Expr> {
+    let mut out = Vec::new();
+    for stmt in body {
+        if let StmtKind::If { branches } = &stmt.kind {
+            for b in branches {
+                if let Some(test) = &b.test
+                    && unlinks.iter().any(|u| {
+                        b.range.start <= u.expr.range.start && u.expr.range.end <= b.range.end
+                    })
+                {
+                    out.push(test as *const Expr);
+                }
+            }
+        }
+        if matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+            continue;
+        }
+        crate::semantic::exec::for_each_child(stmt, |c| {
+            if let crate::semantic::exec::Child::Block(b) = c {
+                out.extend(guarding_tests(b, unlinks));
+            }
+        });
+    }
+    out
 }

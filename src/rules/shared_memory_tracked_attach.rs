@@ -43,12 +43,26 @@ impl Rule for SharedMemoryTrackedAttach {
             let Some(source) = segments::name_source(cx.objects, name, seg.scope, 0) else {
                 continue;
             };
-            if source == NameSource::Literal && created_with_same_name(cx, &all, name) {
+            if created_with_same_name(cx, &all, seg, name)
+                || segments::version_branch(
+                    cx.model,
+                    &cx.model.module.body,
+                    seg.expr.range,
+                    ScopeId::MODULE,
+                )
+                || cx
+                    .model
+                    .enclosing_function(seg.scope)
+                    .and_then(|f| cx.model.function(f))
+                    .is_some_and(|f| segments::tests_version(cx.model, &f.body, f.scope))
+            {
                 continue;
             }
             // A function nobody in this file calls may be run by another module, in a
             // child of the creator: only the command line says "a program of its own".
-            if source != NameSource::CommandLine && !runs_as_program(cx, seg.scope) {
+            if source != NameSource::CommandLine
+                && !(looks_like_program(cx) && runs_as_program(cx, seg.scope))
+            {
                 continue;
             }
             report(cx, seg, source);
@@ -57,11 +71,13 @@ impl Rule for SharedMemoryTrackedAttach {
 }
 
 /// The pre-3.13 workaround is in use: the file calls `resource_tracker.unregister`
-/// (or replaces `resource_tracker.register`).
+/// (or replaces `resource_tracker.register`) in code that is not a child of this program
+/// (there it is MP304's mistake, not a workaround).
 fn unregisters(cx: &Checker<'_, '_>) -> bool {
     let mut found = false;
     crate::semantic::exec::walk_all_exprs(&cx.model.module.body, ScopeId::MODULE, &mut |e, at| {
         if matches!(e.kind, ExprKind::Attribute { .. })
+            && !segments::runs_in_child(cx.objects, at)
             && cx.model.qualified_name(e, at).is_some_and(|q| {
                 q == "multiprocessing.resource_tracker.unregister"
                     || q == "multiprocessing.resource_tracker.register"
@@ -73,12 +89,21 @@ fn unregisters(cx: &Checker<'_, '_>) -> bool {
     found
 }
 
-/// A segment of this file is created under the same fixed name: this program is the
-/// creator (or its twin), not a stranger.
-fn created_with_same_name(cx: &Checker<'_, '_>, all: &[Segment<'_>], name: &Expr) -> bool {
-    let text = cx.text(name.range);
-    all.iter()
-        .any(|s| s.opening != Opening::Attach && s.name.is_some_and(|n| cx.text(n.range) == text))
+/// A segment of this file is created under the same name: this program is the creator
+/// (or its twin), not a stranger.
+fn created_with_same_name(
+    cx: &Checker<'_, '_>,
+    all: &[Segment<'_>],
+    attach: &Segment<'_>,
+    name: &Expr,
+) -> bool {
+    let text = |e: &Expr| cx.text(e.range).to_string();
+    all.iter().any(|s| {
+        s.opening != Opening::Attach
+            && s.name.is_some_and(|n| {
+                segments::same_name(cx.model, n, s.scope, name, attach.scope, &text)
+            })
+    })
 }
 
 fn report<'a>(cx: &mut Checker<'_, 'a>, seg: &Segment<'a>, source: NameSource) {
@@ -128,23 +153,20 @@ fn track_false_fix(cx: &Checker<'_, '_>, seg: &Segment<'_>) -> Option<Fix> {
     if seg.kind != SegmentKind::SharedMemory || cx.settings.target.minor < 13 {
         return None;
     }
-    let text = cx.text(seg.expr.range);
-    if !text.ends_with(')') || text.contains("**") {
-        return None;
-    }
-    let inner = text[..text.len() - 1].trim_end();
-    let content = if inner.ends_with(',') {
-        " track=False".to_string()
-    } else {
-        ", track=False".to_string()
-    };
-    let at = seg.expr.range.start + inner.len() as u32;
+    // Right after the last argument: a trailing comma or a comment after it stays put.
+    let last = seg
+        .call
+        .args
+        .iter()
+        .chain(seg.call.keywords.iter().map(|k| &k.value))
+        .map(|e| e.range.end)
+        .max()?;
     Some(Fix::new(
         Applicability::Safe,
         "Attach with `track=False`",
         vec![Edit {
-            range: Range::new(at, at),
-            content,
+            range: Range::new(last, last),
+            content: ", track=False".to_string(),
         }],
     ))
 }
@@ -181,4 +203,23 @@ fn runs_as_program(cx: &Checker<'_, '_>, scope: ScopeId) -> bool {
         }
     }
     false
+}
+
+/// A script rather than a library module: it has a main guard, or defines nothing for
+/// others to import.
+fn looks_like_program(cx: &Checker<'_, '_>) -> bool {
+    use crate::semantic::guard::{GuardTest, classify};
+    let body = &cx.model.module.body;
+    let defines = body
+        .iter()
+        .any(|s| matches!(s.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)));
+    let guarded = body.iter().any(|s| match &s.kind {
+        StmtKind::If { branches } => branches.iter().any(|b| {
+            b.test
+                .as_ref()
+                .is_some_and(|t| classify(t) == Some(GuardTest::OnlyAsMain))
+        }),
+        _ => false,
+    });
+    !defines || guarded
 }

@@ -33,6 +33,7 @@ impl Rule for TrackerUnregisterInTree {
                         .argument(1, "rtype")
                         .is_none_or(|t| t.as_str().is_none_or(|s| s == "shared_memory"))
                     && segments::runs_in_child(cx.objects, at)
+                    && !own_segment(cx, call, at)
                 {
                     calls.push(e);
                 }
@@ -63,4 +64,25 @@ impl Rule for TrackerUnregisterInTree {
             cx.report(d.with_fix(fix));
         }
     }
+}
+
+/// Whether the name unregistered is that of a segment the same function creates: a child
+/// that creates a segment, unregisters it and hands its name to the parent is the creator,
+/// and takes nothing from anyone.
+fn own_segment<'a>(cx: &Checker<'_, 'a>, call: &'a Call, at: ScopeId) -> bool {
+    let Some(first) = call.args.first() else {
+        return false;
+    };
+    let ExprKind::Attribute { value, .. } = &first.kind else {
+        return false;
+    };
+    let here = cx.model.enclosing_function(at);
+    cx.objects.track(value, at).is_some_and(|t| {
+        segments::sites_of(&segments::find(cx.model), &t)
+            .iter()
+            .any(|s| {
+                s.opening == segments::Opening::Create
+                    && cx.model.enclosing_function(s.scope) == here
+            })
+    })
 }

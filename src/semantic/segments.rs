@@ -94,7 +94,11 @@ fn segment_of<'a>(model: &Model<'a>, expr: &'a Expr, scope: ScopeId) -> Option<S
                     None => Opening::Unknown,
                 },
             };
-            (opening, call.argument(0, "name"))
+            // `SharedMemory(None, True, size)`: no name given.
+            let name = call
+                .argument(0, "name")
+                .filter(|n| !matches!(n.kind, ExprKind::Constant(_)));
+            (opening, name)
         }
         // ShareableList(sequence=None, *, name=None): a sequence creates.
         (SegmentKind::ShareableList, Managed::No) => {
@@ -107,6 +111,8 @@ fn segment_of<'a>(model: &Model<'a>, expr: &'a Expr, scope: ScopeId) -> Option<S
         }
     };
     let tracking = match call.keyword("track") {
+        // `**options` may carry `track=False`.
+        None if call.keywords.iter().any(|k| k.arg.is_none()) => Tracking::Unknown,
         None => Tracking::On,
         Some(flag) => match literal(flag) {
             Some(true) => Tracking::On,
@@ -180,6 +186,103 @@ pub fn bound_name<'a>(model: &Model<'a>, segment: &Segment<'a>) -> Option<&'a st
     let body = model.body(segment.scope)?;
     let mut found = None;
     find_assign(body, segment.expr, &mut found);
+    // A `global` name is the module's: other functions own it too.
+    found.filter(|n| model.binding_scope(n, segment.scope) == Some(segment.scope))
+}
+
+/// Whether two name expressions surely give the same segment name: the same source text
+/// (`args.name` twice), or the same string, written out or through a name bound once to it.
+pub fn same_name(
+    model: &Model<'_>,
+    a: &Expr,
+    a_scope: ScopeId,
+    b: &Expr,
+    b_scope: ScopeId,
+    text: &dyn Fn(&Expr) -> String,
+) -> bool {
+    if text(a) == text(b) {
+        return true;
+    }
+    let value = |e: &Expr, scope: ScopeId| -> Option<String> {
+        if let Some(s) = e.as_str() {
+            return Some(s.to_string());
+        }
+        let (_, bindings) = model.bindings_at(e.as_name()?, scope, e.range.start)?;
+        match bindings.as_slice() {
+            [b] => match &b.kind {
+                BindingKind::Assign(v) => v.as_str().map(str::to_string),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    matches!((value(a, a_scope), value(b, b_scope)), (Some(x), Some(y)) if x == y)
+}
+
+/// Whether the code at `range` is one branch of a test of `sys.version_info`: the program
+/// chooses per version (`track=False` from 3.13, a workaround before) on purpose.
+pub fn version_branch<'a>(
+    model: &Model<'a>,
+    body: &'a [Stmt],
+    range: Range,
+    scope: ScopeId,
+) -> bool {
+    body.iter()
+        .filter(|s| s.range.start <= range.start && range.end <= s.range.end)
+        .any(|s| {
+            let here = match &s.kind {
+                StmtKind::If { branches } => branches.iter().any(|b| {
+                    b.test
+                        .as_ref()
+                        .is_some_and(|t| mentions_version(model, t, scope))
+                }),
+                _ => false,
+            };
+            let mut inner = false;
+            exec::for_each_child(s, |c| {
+                if let exec::Child::Block(b) = c {
+                    inner |= version_branch(model, b, range, scope);
+                }
+            });
+            here || inner
+        })
+}
+
+/// Whether a body (nested blocks included) tests `sys.version_info` in an `if`: an
+/// early `return` for new versions makes what follows the old-version branch.
+pub fn tests_version<'a>(model: &Model<'a>, body: &'a [Stmt], scope: ScopeId) -> bool {
+    body.iter().any(|s| {
+        let here = match &s.kind {
+            StmtKind::If { branches } => branches.iter().any(|b| {
+                b.test
+                    .as_ref()
+                    .is_some_and(|t| mentions_version(model, t, scope))
+            }),
+            _ => false,
+        };
+        let mut inner = false;
+        if !matches!(s.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+            exec::for_each_child(s, |c| {
+                if let exec::Child::Block(b) = c {
+                    inner |= tests_version(model, b, scope);
+                }
+            });
+        }
+        here || inner
+    })
+}
+
+fn mentions_version<'a>(model: &Model<'a>, e: &'a Expr, scope: ScopeId) -> bool {
+    let mut found = false;
+    exec::walk_expr_tree(e, scope, &mut |sub, at| {
+        if matches!(sub.kind, ExprKind::Attribute { .. } | ExprKind::Name(_))
+            && model
+                .qualified_name(sub, at)
+                .is_some_and(|q| q == "sys.version_info")
+        {
+            found = true;
+        }
+    });
     found
 }
 
@@ -800,4 +903,29 @@ pub fn expects_failure(body: &[Stmt], range: Range) -> bool {
             });
             here || inner
         })
+}
+
+/// Whether a bound method of the object bound to `name` in `scope` is passed to a call
+/// (`weakref.finalize(arr, shm.close)`, `atexit.register(shm.close)`): the callee keeps
+/// the object alive.
+pub fn method_handed_on(model: &Model<'_>, name: &str, scope: ScopeId) -> bool {
+    let mut found = false;
+    exec::walk_all_exprs(&model.module.body, ScopeId::MODULE, &mut |e, at| {
+        if let Some(call) = e.as_call() {
+            for arg in call
+                .args
+                .iter()
+                .chain(call.keywords.iter().map(|k| &k.value))
+            {
+                if let ExprKind::Attribute { value, attr } = &arg.kind
+                    && matches!(attr.name.as_str(), "close" | "unlink" | "__del__")
+                    && value.as_name() == Some(name)
+                    && model.binding_scope(name, at) == Some(scope)
+                {
+                    found = true;
+                }
+            }
+        }
+    });
+    found
 }
