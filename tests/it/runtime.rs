@@ -196,12 +196,33 @@ fn execute(run: &Run) -> Observed {
     execute_in(run, dir, wants_timeout)
 }
 
+/// Removes, when dropped, the shared-memory segments a run recorded (through the test
+/// `sitecustomize`) that still exist: a run stopped or killed with its resource tracker
+/// leaves them behind, and a failing test must not.
+struct SegmentSweeper(tempfile::NamedTempFile);
+
+impl Drop for SegmentSweeper {
+    fn drop(&mut self) {
+        let names = std::fs::read_to_string(self.0.path()).unwrap_or_default();
+        for name in names
+            .lines()
+            .filter(|n| n.starts_with("psm_") || n.starts_with("wnsm_"))
+        {
+            if !name.contains('/') {
+                let _ = std::fs::remove_file(Path::new("/dev/shm").join(name));
+            }
+        }
+    }
+}
+
 fn execute_in(run: &Run, dir: &Path, wants_timeout: bool) -> Observed {
+    let sweeper = SegmentSweeper(tempfile::NamedTempFile::new().expect("a temporary file"));
     let mut child: Child = Command::new(&run.python)
         .arg(run.fixture.file_name().unwrap())
         .current_dir(dir)
         .env("PYTHONPATH", root().join("tests/support"))
         .env("MPDOCTOR_START_METHOD", &run.method)
+        .env("MPDOCTOR_SHM_LOG", sweeper.0.path())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("PYTHONWARNINGS")
         .stdin(Stdio::null())
@@ -243,6 +264,7 @@ fn execute_in(run: &Run, dir: &Path, wants_timeout: bool) -> Observed {
         thread::sleep(Duration::from_millis(20));
     }
     drop(guard);
+    drop(sweeper);
     Observed {
         status,
         timed_out,

@@ -8,3 +8,25 @@ if _method:
     import multiprocessing
 
     multiprocessing.set_start_method(_method, force=True)
+
+# Records the name of every shared-memory segment a run makes or opens, so that the test
+# harness can remove what is left when a run fails or is killed together with its
+# resource tracker.
+_shm_log = os.environ.get("MPDOCTOR_SHM_LOG")
+if _shm_log:
+    try:
+        from multiprocessing import shared_memory as _shared_memory
+    except ImportError:
+        _shared_memory = None
+    if _shared_memory is not None:
+        _original_init = _shared_memory.SharedMemory.__init__
+
+        def _logged_init(self, *args, **kwargs):
+            _original_init(self, *args, **kwargs)
+            try:
+                with open(_shm_log, "a") as log:
+                    log.write(self._name.lstrip("/") + "\n")
+            except OSError:
+                pass
+
+        _shared_memory.SharedMemory.__init__ = _logged_init
