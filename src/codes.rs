@@ -60,6 +60,7 @@ macro_rules! rule_table {
         MP303 => shared_memory_tracked_attach::SharedMemoryTrackedAttach,
         MP304 => tracker_unregister_in_tree::TrackerUnregisterInTree,
         MP305 => shared_memory_buffer_escapes::SharedMemoryBufferEscapes,
+        MP501 => pool_exits_before_results::PoolExitsBeforeResults,
         MP503 => pool_join_without_close::PoolJoinWithoutClose,
         }
     };

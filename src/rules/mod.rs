@@ -10,6 +10,7 @@ pub mod lock_acquire_blocking_keyword;
 pub mod lock_acquire_inside_try;
 pub mod lock_not_released;
 pub mod missing_main_guard;
+pub mod pool_exits_before_results;
 pub mod pool_join_without_close;
 pub mod queue_empty_as_signal;
 pub mod queue_never_drained;
