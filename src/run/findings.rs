@@ -86,6 +86,7 @@ pub fn summary_of(id: &str) -> &'static str {
         "tracker-unregistered-twice" => {
             "A child of the creator unregistered a segment from the shared resource tracker."
         }
+        "pool-joined-while-running" => "A pool was joined before it was closed.",
         "shared-memory-closed-with-views" => {
             "A SharedMemory was closed while a view of its buffer was alive."
         }
@@ -682,6 +683,16 @@ fn explain(message: &Message, count: usize, sample: &str, report: &RunReport) ->
             "Keep the SharedMemory object alive as long as any view of its buffer, release \
              or delete the views before close(), or copy the data out.",
             Some(RuleCode::MP305),
+        ),
+        Message::PoolStillRunning => f(
+            Category::Error,
+            "pool-joined-while-running",
+            "a pool was joined before it was closed".into(),
+            "Pool.join() waits for the workers to exit, which they do only once the pool \
+             takes no more work; on a pool that is still open it raises ValueError, and the \
+             results the program was about to wait for are never collected.",
+            "Call pool.close() (or terminate()) before pool.join().",
+            Some(RuleCode::MP503),
         ),
         Message::ForkWithThreads => f(
             Category::Warning,

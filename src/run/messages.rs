@@ -41,6 +41,8 @@ pub enum Message {
     /// "BufferError: cannot close exported pointers exist": a SharedMemory closed (or
     /// collected) while a view of its buffer was alive.
     ExportedBuffer,
+    /// "ValueError: Pool is still running": `join()` on a pool not closed or terminated.
+    PoolStillRunning,
 }
 
 /// Collects the recognised messages of a stream, line by line, with their counts. Keeps
@@ -180,6 +182,9 @@ pub fn recognise(line: &str) -> Option<Message> {
     if line.contains("BufferError: cannot close exported pointers exist") {
         return Some(Message::ExportedBuffer);
     }
+    if line.contains("ValueError: Pool is still running") {
+        return Some(Message::PoolStillRunning);
+    }
     None
 }
 
@@ -203,6 +208,10 @@ mod tests {
         assert_eq!(
             recognise("BufferError: cannot close exported pointers exist"),
             Some(Message::ExportedBuffer)
+        );
+        assert_eq!(
+            recognise("ValueError: Pool is still running"),
+            Some(Message::PoolStillRunning)
         );
     }
 

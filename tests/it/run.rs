@@ -774,8 +774,8 @@ fn a_report_that_cannot_be_written_stops_before_the_command_runs() {
     assert!(!marker.exists());
 }
 
-/// The tracker's shared-memory messages lead to the rules, and the injected hook names
-/// the line that created a leaked segment.
+/// The tracker's shared-memory messages (and a pool joined while open) lead to the
+/// rules, and the injected hook names the line that created a leaked segment.
 #[test]
 fn shared_memory_warnings_name_their_rule_and_line() {
     if !python_available() {
@@ -798,6 +798,12 @@ fn shared_memory_warnings_name_their_rule_and_line() {
             "fixtures/MP305/bad_buffer_escapes.py",
             "shared-memory-closed-with-views",
             "MP305",
+            None,
+        ),
+        (
+            "fixtures/MP503/bad_join_open_pool.py",
+            "pool-joined-while-running",
+            "MP503",
             None,
         ),
     ];
