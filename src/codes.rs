@@ -62,6 +62,7 @@ macro_rules! rule_table {
         MP305 => shared_memory_buffer_escapes::SharedMemoryBufferEscapes,
         MP501 => pool_exits_before_results::PoolExitsBeforeResults,
         MP503 => pool_join_without_close::PoolJoinWithoutClose,
+        MP505 => async_result_ignored::AsyncResultIgnored,
         }
     };
 }

@@ -4,6 +4,7 @@
 //! only to the rules that asked for it. A rule writes its message, label, help and fix;
 //! its code, severity and documentation are attached from the registry.
 
+pub mod async_result_ignored;
 pub mod ineffective_main_guard;
 pub mod join_before_drain;
 pub mod lock_acquire_blocking_keyword;
