@@ -44,7 +44,7 @@ impl Rule for AsyncResultIgnored {
 
 /// Whether the call's result is dropped, or bound to a name nothing reads.
 fn ignored<'a>(cx: &Checker<'_, 'a>, call: &MethodCall<'a>) -> bool {
-    let Some(body) = cx.model.body(body_scope(cx, call.scope)) else {
+    let Some(body) = cx.model.body(cx.model.body_scope(call.scope)) else {
         return false;
     };
     let Some((suite, index)) = crate::semantic::segments::suite_of(body, call.expr.range) else {
@@ -60,7 +60,7 @@ fn ignored<'a>(cx: &Checker<'_, 'a>, call: &MethodCall<'a>) -> bool {
                 return false;
             };
             let mut reads = 0;
-            exec::walk_all_exprs(body, body_scope(cx, call.scope), &mut |e, _| {
+            exec::walk_all_exprs(body, cx.model.body_scope(call.scope), &mut |e, _| {
                 if e.as_name() == Some(name) && !std::ptr::eq(e, t) {
                     reads += 1;
                 }
@@ -101,16 +101,6 @@ fn in_open_with<'a>(cx: &Checker<'_, 'a>, call: &MethodCall<'a>) -> bool {
         }
     });
     open
-}
-
-fn body_scope(cx: &Checker<'_, '_>, mut scope: ScopeId) -> ScopeId {
-    while scope != ScopeId::MODULE && cx.model.function(scope).is_none() {
-        match cx.model.parent(scope) {
-            Some(p) => scope = p,
-            None => break,
-        }
-    }
-    scope
 }
 
 fn report<'a>(cx: &mut Checker<'_, 'a>, call: &MethodCall<'a>) {

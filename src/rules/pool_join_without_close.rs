@@ -43,13 +43,7 @@ impl Rule for PoolJoinWithoutClose {
 fn check<'a>(cx: &mut Checker<'_, 'a>, join: &MethodCall<'a>, pool: &Tracked<'a>) {
     let objects = cx.objects;
     let model = cx.model;
-    let mut body_scope = join.scope;
-    while body_scope != ScopeId::MODULE && model.function(body_scope).is_none() {
-        match model.parent(body_scope) {
-            Some(p) => body_scope = p,
-            None => return,
-        }
-    }
+    let body_scope = model.body_scope(join.scope);
     let paths = match model.function(body_scope) {
         Some(f) => FunctionPaths::new(objects, f),
         None => FunctionPaths::for_body(objects, &model.module.body, ScopeId::MODULE),

@@ -75,7 +75,7 @@ fn check<'a>(cx: &mut Checker<'_, 'a>, all: &[Segment<'a>], segment: &Segment<'a
     if segments::unregistered(cx.model, name, segment.scope) {
         return;
     }
-    let body_scope = body_scope(cx, segment.scope);
+    let body_scope = cx.model.body_scope(segment.scope);
     let paths = match cx.model.function(body_scope) {
         Some(f) => FunctionPaths::new(objects, f),
         None if body_scope == ScopeId::MODULE => {
@@ -150,17 +150,6 @@ fn receives_by_name<'a>(
         && sites.iter().all(|s| {
             s.opening == Opening::Attach && segments::creator_of(objects, all, s).is_none()
         })
-}
-
-/// The function (or module) body a scope's code runs in: comprehensions run in place.
-fn body_scope(cx: &Checker<'_, '_>, mut scope: ScopeId) -> ScopeId {
-    while scope != ScopeId::MODULE && cx.model.function(scope).is_none() {
-        match cx.model.parent(scope) {
-            Some(p) => scope = p,
-            None => break,
-        }
-    }
-    scope
 }
 
 fn consequence(segment: &Segment<'_>) -> &'static str {
@@ -263,7 +252,7 @@ fn report_path<'a>(
 /// `name.close()` statement, when that close is in the block that creates the segment
 /// and nothing after it uses the segment.
 fn unlink_after_close<'a>(cx: &Checker<'_, 'a>, segment: &Segment<'a>, name: &str) -> Option<Fix> {
-    let body = cx.model.body(body_scope(cx, segment.scope))?;
+    let body = cx.model.body(cx.model.body_scope(segment.scope))?;
     let (suite, _) = segments::suite_of(body, segment.expr.range)?;
     let close_text = match segment.kind {
         crate::semantic::mp::SegmentKind::SharedMemory => format!("{name}.close()"),

@@ -215,6 +215,12 @@ impl<'a> Model<'a> {
         self.scopes.get(scope.0 as usize)?.function
     }
 
+    /// The function (or module) body the code of `scope` runs in: comprehensions, lambdas
+    /// and class bodies are looked through.
+    pub fn body_scope(&self, scope: ScopeId) -> ScopeId {
+        self.enclosing_function(scope).unwrap_or(ScopeId::MODULE)
+    }
+
     /// The function scope `scope` is, or sits in through comprehensions, lambdas and
     /// classes; `None` at module level.
     pub fn enclosing_function(&self, scope: ScopeId) -> Option<ScopeId> {
