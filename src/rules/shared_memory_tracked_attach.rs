@@ -44,17 +44,17 @@ impl Rule for SharedMemoryTrackedAttach {
                 continue;
             };
             if created_with_same_name(cx, &all, seg, name)
-                || segments::version_branch(
+                || segments::tests_version(
                     cx.model,
                     &cx.model.module.body,
-                    seg.expr.range,
                     ScopeId::MODULE,
+                    Some(seg.expr.range),
                 )
                 || cx
                     .model
                     .enclosing_function(seg.scope)
                     .and_then(|f| cx.model.function(f))
-                    .is_some_and(|f| segments::tests_version(cx.model, &f.body, f.scope))
+                    .is_some_and(|f| segments::tests_version(cx.model, &f.body, f.scope, None))
             {
                 continue;
             }

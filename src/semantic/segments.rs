@@ -219,16 +219,20 @@ pub fn same_name(
     matches!((value(a, a_scope), value(b, b_scope)), (Some(x), Some(y)) if x == y)
 }
 
-/// Whether the code at `range` is one branch of a test of `sys.version_info`: the program
-/// chooses per version (`track=False` from 3.13, a workaround before) on purpose.
-pub fn version_branch<'a>(
+/// Whether an `if` of `body` (nested blocks included, nested definitions only when
+/// `around` leads into them) tests `sys.version_info`: the program chooses per version
+/// (`track=False` from 3.13, a workaround before) on purpose. With `around`, only the
+/// statements that contain that range count (the code is one branch of such a test);
+/// without, any test in the body does (an early `return` for new versions makes what
+/// follows the old-version branch).
+pub fn tests_version<'a>(
     model: &Model<'a>,
     body: &'a [Stmt],
-    range: Range,
     scope: ScopeId,
+    around: Option<Range>,
 ) -> bool {
     body.iter()
-        .filter(|s| s.range.start <= range.start && range.end <= s.range.end)
+        .filter(|s| around.is_none_or(|r| s.range.start <= r.start && r.end <= s.range.end))
         .any(|s| {
             let here = match &s.kind {
                 StmtKind::If { branches } => branches.iter().any(|b| {
@@ -239,37 +243,17 @@ pub fn version_branch<'a>(
                 _ => false,
             };
             let mut inner = false;
-            exec::for_each_child(s, |c| {
-                if let exec::Child::Block(b) = c {
-                    inner |= version_branch(model, b, range, scope);
-                }
-            });
+            if around.is_some()
+                || !matches!(s.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_))
+            {
+                exec::for_each_child(s, |c| {
+                    if let exec::Child::Block(b) = c {
+                        inner |= tests_version(model, b, scope, around);
+                    }
+                });
+            }
             here || inner
         })
-}
-
-/// Whether a body (nested blocks included) tests `sys.version_info` in an `if`: an
-/// early `return` for new versions makes what follows the old-version branch.
-pub fn tests_version<'a>(model: &Model<'a>, body: &'a [Stmt], scope: ScopeId) -> bool {
-    body.iter().any(|s| {
-        let here = match &s.kind {
-            StmtKind::If { branches } => branches.iter().any(|b| {
-                b.test
-                    .as_ref()
-                    .is_some_and(|t| mentions_version(model, t, scope))
-            }),
-            _ => false,
-        };
-        let mut inner = false;
-        if !matches!(s.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
-            exec::for_each_child(s, |c| {
-                if let exec::Child::Block(b) = c {
-                    inner |= tests_version(model, b, scope);
-                }
-            });
-        }
-        here || inner
-    })
 }
 
 fn mentions_version<'a>(model: &Model<'a>, e: &'a Expr, scope: ScopeId) -> bool {
