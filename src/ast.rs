@@ -330,8 +330,11 @@ pub enum ExprKind {
         index: Box<Expr>,
     },
     Call(Box<Call>),
-    /// A string literal (implicit concatenation joined); f-strings are [`ExprKind::Other`].
+    /// A string literal (implicit concatenation joined); f-strings are
+    /// [`ExprKind::Formatted`].
     Str(String),
+    /// An f-string or t-string, with the expressions it formats: text, whatever they are.
+    Formatted(Vec<Expr>),
     Compare {
         left: Box<Expr>,
         ops: Vec<CmpOp>,

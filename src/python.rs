@@ -481,6 +481,7 @@ impl Lower {
                     *current = true;
                 }
                 let suspends = matches!(other, E::Yield(_) | E::YieldFrom(_) | E::Await(_));
+                let formatted = matches!(other, E::FString(_) | E::TString(_));
                 let mut children = Children {
                     lower: self,
                     out: Vec::new(),
@@ -488,6 +489,8 @@ impl Lower {
                 visitor::walk_expr(&mut children, other);
                 if suspends {
                     ExprKind::Suspend(children.out)
+                } else if formatted {
+                    ExprKind::Formatted(children.out)
                 } else {
                     ExprKind::Other(children.out)
                 }

@@ -20,6 +20,7 @@ pub mod shared_memory_not_unlinked;
 pub mod shared_memory_tracked_attach;
 pub mod shared_memory_unlinked_by_attacher;
 pub mod shared_value_race;
+pub mod sync_object_passed_by_pickle;
 pub mod task_done_missing;
 pub mod tracker_unregister_in_tree;
 

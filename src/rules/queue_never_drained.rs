@@ -202,6 +202,13 @@ fn never_read(cx: &mut Checker<'_, '_>) {
         if !PUTS.contains(&put.method) {
             continue;
         }
+        // An item that cannot be pickled never reaches the pipe (MP103 reports it), so it
+        // holds nobody up at exit.
+        if put.call.args.first().is_some_and(|item| {
+            crate::semantic::pickling::inheritance_only(objects, item, put.scope).is_some()
+        }) {
+            continue;
+        }
         let Some(queue) = objects.track(put.receiver, put.scope).filter(|t| {
             feeder_queue(t)
                 || matches!(

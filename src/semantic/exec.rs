@@ -162,6 +162,7 @@ pub fn for_each_subexpr<'a>(expr: &'a Expr, mut f: impl FnMut(&'a Expr)) {
         ExprKind::Tuple(items)
         | ExprKind::List(items)
         | ExprKind::Suspend(items)
+        | ExprKind::Formatted(items)
         | ExprKind::Other(items) => items.iter().for_each(f),
         ExprKind::Comprehension(c) => {
             for g in &c.generators {

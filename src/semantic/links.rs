@@ -219,28 +219,17 @@ fn launch_of<'a>(
         repeated,
     };
     // Pool and executor methods.
-    if let ExprKind::Attribute { value, attr } = &call.func.kind
-        && (POOL_APPLY.contains(&attr.name.as_str()) || POOL_MAP.contains(&attr.name.as_str()))
-    {
-        let receiver = model.resolve(value, scope).instance().map(|(c, _)| c);
-        let kind = match receiver {
-            Some(MpClass::Pool | MpClass::ProcessPoolExecutor) => Some(LaunchKind::PoolTask),
-            Some(MpClass::ThreadPool | MpClass::ThreadPoolExecutor) => Some(LaunchKind::Thread),
-            _ => None,
-        };
-        let name = attr.name.as_str();
-        if let Some(kind) = kind
-            && (POOL_APPLY.contains(&name) || POOL_MAP.contains(&name))
-            && let Some(func) = call.args.first()
-            && let Some(callable) = callable(model, func, scope)
-        {
+    if let Some(sub) = submission(model, call, scope) {
+        let name = sub.method;
+        if let Some(callable) = callable(model, sub.func, scope) {
+            let kind = sub.kind;
             let mapped = POOL_MAP.contains(&name);
             let target = callable.f;
             let bindings = if mapped {
                 callable.bindings
             } else {
                 let extra: Vec<&'a Expr> = if name == "submit" {
-                    call.args[1..].iter().collect()
+                    call.args.get(1..).unwrap_or_default().iter().collect()
                 } else {
                     call.argument(1, "args").map(sequence).unwrap_or_default()
                 };
@@ -300,6 +289,70 @@ fn launch_of<'a>(
         _ => {}
     }
     out
+}
+
+/// Work handed to a pool or an executor: `pool.apply_async(f, args, kwds)`,
+/// `pool.map(f, items)`, `executor.submit(f, *args, **kwargs)`, `executor.map(f, *its)`.
+pub struct Submission<'a> {
+    /// [`LaunchKind::PoolTask`] for a process pool or executor, [`LaunchKind::Thread`] for
+    /// a thread pool.
+    pub kind: LaunchKind,
+    pub method: &'a str,
+    /// The callable handed over (a function, a bound method, a `functools.partial`).
+    pub func: &'a Expr,
+    /// The expressions a process pool pickles besides `func`: the argument tuple and
+    /// dictionary, or the iterables whose items become arguments. Callbacks, `chunksize`
+    /// and `timeout` stay in this process and are not part of it.
+    pub payload: Vec<&'a Expr>,
+}
+
+/// The submission `call` makes, when it is a pool or executor method of a pool this file
+/// knows.
+pub fn submission<'a>(model: &Model<'a>, call: &'a Call, scope: ScopeId) -> Option<Submission<'a>> {
+    let ExprKind::Attribute { value, attr } = &call.func.kind else {
+        return None;
+    };
+    let method = attr.name.as_str();
+    if !(POOL_APPLY.contains(&method) || POOL_MAP.contains(&method)) {
+        return None;
+    }
+    let receiver = model.resolve(value, scope).instance().map(|(c, _)| c)?;
+    let kind = match receiver {
+        MpClass::Pool | MpClass::ProcessPoolExecutor => LaunchKind::PoolTask,
+        MpClass::ThreadPool | MpClass::ThreadPoolExecutor => LaunchKind::Thread,
+        _ => return None,
+    };
+    let func = call.argument(0, "func").or_else(|| call.keyword("fn"))?;
+    let executor = matches!(
+        receiver,
+        MpClass::ProcessPoolExecutor | MpClass::ThreadPoolExecutor
+    );
+    let payload: Vec<&'a Expr> = match method {
+        "submit" => call
+            .args
+            .get(1..)
+            .unwrap_or_default()
+            .iter()
+            .chain(
+                call.keywords
+                    .iter()
+                    .filter(|k| k.arg.as_ref().is_none_or(|a| a.name != "fn"))
+                    .map(|k| &k.value),
+            )
+            .collect(),
+        _ if executor => call.args.get(1..).unwrap_or_default().iter().collect(),
+        "apply" | "apply_async" => [call.argument(1, "args"), call.argument(2, "kwds")]
+            .into_iter()
+            .flatten()
+            .collect(),
+        _ => call.argument(1, "iterable").into_iter().collect(),
+    };
+    Some(Submission {
+        kind,
+        method,
+        func,
+        payload,
+    })
 }
 
 /// The items of a literal tuple or list, as far as they are written out.

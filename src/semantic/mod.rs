@@ -14,6 +14,7 @@ pub mod locks;
 pub mod mp;
 pub mod objects;
 pub mod paths;
+pub mod pickling;
 pub mod segments;
 
 use std::collections::HashMap;

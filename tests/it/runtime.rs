@@ -217,12 +217,16 @@ impl Drop for SegmentSweeper {
 
 fn execute_in(run: &Run, dir: &Path, wants_timeout: bool) -> Observed {
     let sweeper = SegmentSweeper(tempfile::NamedTempFile::new().expect("a temporary file"));
+    // multiprocessing's own temporary folders (`pymp-*`: the forkserver's socket, arenas)
+    // go in here, removed with it when a killed run could not remove them itself.
+    let tmp = tempfile::tempdir().expect("a temporary folder");
     let mut child: Child = Command::new(&run.python)
         .arg(run.fixture.file_name().unwrap())
         .current_dir(dir)
         .env("PYTHONPATH", root().join("tests/support"))
         .env("MPDOCTOR_START_METHOD", &run.method)
         .env("MPDOCTOR_SHM_LOG", sweeper.0.path())
+        .env("TMPDIR", tmp.path())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("PYTHONWARNINGS")
         .stdin(Stdio::null())

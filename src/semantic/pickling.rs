@@ -1,0 +1,105 @@
+//! What cannot cross a process boundary by pickling.
+//!
+//! Locks, semaphores, conditions, events, barriers, queues and shared values of
+//! `multiprocessing` refuse to be pickled outside of starting a process: their
+//! `__getstate__`/`__reduce__` calls `assert_spawning`, which raises `RuntimeError: Lock
+//! objects should only be shared between processes through inheritance`. They can be
+//! handed to `Process(args=...)` and to a pool's `initargs=`, never to a pool task, an
+//! executor, a queue or a pipe. Manager proxies pickle fine; pipes' connections too.
+
+use crate::ast::*;
+use crate::semantic::mp::{Family, SharedKind};
+use crate::semantic::objects::Objects;
+
+/// A part of a pickled value that only inheritance can pass on.
+#[derive(Clone, Copy, Debug)]
+pub struct InheritanceOnly<'a> {
+    /// The expression that evaluates to the object.
+    pub expr: &'a Expr,
+    pub kind: SharedKind,
+}
+
+/// Whether pickling `kind` of `multiprocessing` outside of a process start raises.
+pub fn refuses_pickling(kind: SharedKind) -> bool {
+    !matches!(kind, SharedKind::Pipe | SharedKind::Connection)
+}
+
+/// The first object in `expr` that cannot be pickled for another process: `expr` itself,
+/// or an item of the tuples, lists, sets and dictionaries it builds, of the elements of a
+/// comprehension, of `[x] * n`, of `zip(...)`, `itertools.repeat(x)` and friends, or an
+/// argument bound by `functools.partial`.
+pub fn inheritance_only<'a>(
+    objects: &Objects<'_, 'a>,
+    expr: &'a Expr,
+    scope: ScopeId,
+) -> Option<InheritanceOnly<'a>> {
+    find(objects, expr, scope, 0)
+}
+
+const MAX_DEPTH: u32 = 12;
+
+/// Calls whose result holds their arguments (or items of them) as they are.
+const CONTAINERS: [&str; 10] = [
+    "zip",
+    "list",
+    "tuple",
+    "set",
+    "enumerate",
+    "itertools.repeat",
+    "itertools.zip_longest",
+    "itertools.product",
+    "itertools.chain",
+    "functools.partial",
+];
+
+fn find<'a>(
+    objects: &Objects<'_, 'a>,
+    expr: &'a Expr,
+    scope: ScopeId,
+    depth: u32,
+) -> Option<InheritanceOnly<'a>> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    if let Some((kind, Family::Multiprocessing)) = objects.shared(expr, scope)
+        && refuses_pickling(kind)
+    {
+        return Some(InheritanceOnly { expr, kind });
+    }
+    let deeper = |e: &'a Expr, at: ScopeId| find(objects, e, at, depth + 1);
+    match &expr.kind {
+        ExprKind::Tuple(items) | ExprKind::List(items) => {
+            items.iter().find_map(|e| deeper(e, scope))
+        }
+        ExprKind::Starred(inner) => deeper(inner, scope),
+        ExprKind::Named { value, .. } => deeper(value, scope),
+        // Dictionaries, sets and `[x] * n`; also unary and binary operators, which no
+        // synchronisation object supports.
+        ExprKind::Other(children) => children.iter().find_map(|e| deeper(e, scope)),
+        ExprKind::Comprehension(c) => {
+            deeper(&c.element, c.scope).or_else(|| c.key.as_ref().and_then(|k| deeper(k, c.scope)))
+        }
+        ExprKind::IfExp { body, orelse, .. } => {
+            deeper(body, scope).or_else(|| deeper(orelse, scope))
+        }
+        ExprKind::Call(call) if is_container(objects, &call.func, scope) => call
+            .args
+            .iter()
+            .chain(call.keywords.iter().map(|k| &k.value))
+            .find_map(|e| deeper(e, scope)),
+        _ => None,
+    }
+}
+
+fn is_container<'a>(objects: &Objects<'_, 'a>, func: &'a Expr, scope: ScopeId) -> bool {
+    let model = objects.model;
+    if let Some(name) = func.as_name()
+        && model.binding_scope(name, scope).is_none()
+    {
+        return CONTAINERS.contains(&name);
+    }
+    model
+        .resolve(func, scope)
+        .path()
+        .is_some_and(|p| CONTAINERS.contains(&p))
+}
