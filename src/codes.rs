@@ -64,6 +64,7 @@ macro_rules! rule_table {
         MP501 => pool_exits_before_results::PoolExitsBeforeResults,
         MP503 => pool_join_without_close::PoolJoinWithoutClose,
         MP505 => async_result_ignored::AsyncResultIgnored,
+        MP508 => manager_per_object::ManagerPerObject,
         }
     };
 }

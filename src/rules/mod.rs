@@ -10,6 +10,7 @@ pub mod join_before_drain;
 pub mod lock_acquire_blocking_keyword;
 pub mod lock_acquire_inside_try;
 pub mod lock_not_released;
+pub mod manager_per_object;
 pub mod missing_main_guard;
 pub mod pool_exits_before_results;
 pub mod pool_join_without_close;
