@@ -3,7 +3,7 @@
 //!
 //! The rule table itself, one line per rule, is [`rule_table!`]; [`crate::registry`]
 //! expands it into the rule of each code. Adding a rule is one line there plus
-//! `rules/<CODE>.yaml`, `src/rules/<name>.rs`, fixtures and a snapshot; the meta tests check
+//! `rules/<CODE>.yaml`, `src/rules/<family>/<name>.rs`, fixtures and a snapshot; the meta tests check
 //! that all exist.
 
 use std::fmt;

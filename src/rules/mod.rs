@@ -1,29 +1,31 @@
-//! The rules. Each file holds one rule: a unit struct implementing [`Rule`].
+//! The rules. Each file holds one rule: a unit struct implementing [`Rule`]; the files
+//! are grouped in one folder per family (the hundreds of their codes).
 //!
 //! Rules declare which nodes they want; [`run`] walks the tree once and hands each node
 //! only to the rules that asked for it. A rule writes its message, label, help and fix;
 //! its code, severity and documentation are attached from the registry.
 
-pub mod async_result_ignored;
-pub mod ineffective_main_guard;
-pub mod join_before_drain;
-pub mod lock_acquire_blocking_keyword;
-pub mod lock_acquire_inside_try;
-pub mod lock_not_released;
-pub mod manager_per_object;
-pub mod missing_main_guard;
-pub mod pool_exits_before_results;
-pub mod pool_join_without_close;
-pub mod queue_empty_as_signal;
-pub mod queue_never_drained;
-pub mod shared_memory_buffer_escapes;
-pub mod shared_memory_not_unlinked;
-pub mod shared_memory_tracked_attach;
-pub mod shared_memory_unlinked_by_attacher;
-pub mod shared_value_race;
-pub mod sync_object_passed_by_pickle;
-pub mod task_done_missing;
-pub mod tracker_unregister_in_tree;
+mod locks;
+mod main_guard;
+mod pools;
+mod queues;
+mod shared_memory;
+
+pub use locks::{
+    lock_acquire_blocking_keyword, lock_acquire_inside_try, lock_not_released, shared_value_race,
+};
+pub use main_guard::{ineffective_main_guard, missing_main_guard};
+pub use pools::{
+    async_result_ignored, manager_per_object, pool_exits_before_results, pool_join_without_close,
+};
+pub use queues::{
+    join_before_drain, queue_empty_as_signal, queue_never_drained, sync_object_passed_by_pickle,
+    task_done_missing,
+};
+pub use shared_memory::{
+    shared_memory_buffer_escapes, shared_memory_not_unlinked, shared_memory_tracked_attach,
+    shared_memory_unlinked_by_attacher, tracker_unregister_in_tree,
+};
 
 use crate::ast::*;
 use crate::codes::RuleCode;
