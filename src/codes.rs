@@ -63,6 +63,7 @@ macro_rules! rule_table {
         MP305 => shared_memory_buffer_escapes::SharedMemoryBufferEscapes,
         MP501 => pool_exits_before_results::PoolExitsBeforeResults,
         MP503 => pool_join_without_close::PoolJoinWithoutClose,
+        MP504 => pool_task_exits::PoolTaskExits,
         MP505 => async_result_ignored::AsyncResultIgnored,
         MP508 => manager_per_object::ManagerPerObject,
         }

@@ -373,10 +373,12 @@ fn diagnose(report: &RunReport) -> Diagnosis {
     if !gone.is_empty() && pool_waits && rule.is_none() {
         causes.push(format!(
             "worker process(es) {} ended while the run went on: if the program waits on a \
-             multiprocessing.Pool, a worker that died (killed, os._exit(), a crash) took its \
-             task with it, and the pool waits for that result forever",
+             multiprocessing.Pool, a worker that died (a task that called sys.exit() or \
+             os._exit(), a kill, a crash) took its task with it, and the pool waits for that \
+             result forever",
             join_pids(&gone)
         ));
+        rule = Some(RuleCode::MP504);
     }
     if rule == Some(RuleCode::MP102) && causes.iter().any(|c| c.contains("its child")) {
         causes.push(

@@ -75,6 +75,11 @@ impl Drop for Segments {
 
 fn start(args: &[&str], report: &Path) -> Group {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mpdoctor"));
+    // multiprocessing's `pymp-*` folders (the forkserver's socket) of a run that is
+    // stopped are left behind; they go with the report's temporary folder.
+    if let Some(dir) = report.parent() {
+        cmd.env("TMPDIR", dir);
+    }
     cmd.arg("run")
         .arg("--output-format")
         .arg("json")
@@ -292,6 +297,38 @@ fn a_queue_nobody_reads_is_a_hang_at_exit_and_the_tree_is_stopped() {
             "{method}: stopping took {:?}",
             started.elapsed()
         );
+        ran.assert_nothing_left();
+    }
+}
+
+#[test]
+fn a_pool_task_that_exits_is_a_hang_that_names_mp504() {
+    if !python_available() {
+        return;
+    }
+    for method in ["spawn", "forkserver"] {
+        let ran = run(
+            &[
+                "--timeout",
+                "4",
+                "--start-method",
+                method,
+                "--",
+                "python3",
+                "fixtures/MP504/bad_task_exits.py",
+            ],
+            LIMIT,
+        );
+        assert_eq!(
+            ran.out.status.code(),
+            Some(124),
+            "{method}: {}",
+            ran.stderr()
+        );
+        let hang = ran.finding("timeout");
+        assert_eq!(hang["rule"], "MP504", "{method}: {hang}");
+        let message = hang["message"].as_str().unwrap();
+        assert!(message.contains("sys.exit()"), "{method}: {message}");
         ran.assert_nothing_left();
     }
 }

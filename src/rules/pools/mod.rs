@@ -4,3 +4,4 @@ pub mod async_result_ignored;
 pub mod manager_per_object;
 pub mod pool_exits_before_results;
 pub mod pool_join_without_close;
+pub mod pool_task_exits;
