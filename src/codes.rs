@@ -65,6 +65,7 @@ macro_rules! rule_table {
         MP503 => pool_join_without_close::PoolJoinWithoutClose,
         MP504 => pool_task_exits::PoolTaskExits,
         MP505 => async_result_ignored::AsyncResultIgnored,
+        MP506 => daemon_spawns_children::DaemonSpawnsChildren,
         MP508 => manager_per_object::ManagerPerObject,
         }
     };

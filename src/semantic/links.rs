@@ -47,6 +47,20 @@ pub struct Launch<'a> {
     pub repeated: bool,
 }
 
+impl<'a> Launch<'a> {
+    /// For a pool task, the class of the pool or executor it is handed to
+    /// ([`MpClass::Pool`] for a `multiprocessing.Pool` and drop-ins).
+    pub fn pool_class(&self, model: &Model<'a>) -> Option<MpClass> {
+        if self.kind != LaunchKind::PoolTask {
+            return None;
+        }
+        let ExprKind::Attribute { value, .. } = &self.site.as_call()?.func.kind else {
+            return None;
+        };
+        model.resolve(value, self.scope).instance().map(|(c, _)| c)
+    }
+}
+
 pub struct Links<'a> {
     pub launches: Vec<Launch<'a>>,
     by_target: HashMap<*const FunctionDef, Vec<usize>>,

@@ -1,6 +1,7 @@
 //! Pools, managers and process lifecycles (MP5xx).
 
 pub mod async_result_ignored;
+pub mod daemon_spawns_children;
 pub mod manager_per_object;
 pub mod pool_exits_before_results;
 pub mod pool_join_without_close;

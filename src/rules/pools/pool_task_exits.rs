@@ -8,7 +8,7 @@ use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::exec;
-use crate::semantic::links::{Launch, LaunchKind};
+use crate::semantic::links::Launch;
 use crate::semantic::mp::MpClass;
 
 pub struct PoolTaskExits;
@@ -43,7 +43,7 @@ impl Rule for PoolTaskExits {
 
 /// A task of a `multiprocessing.Pool` (not of an executor, which reports a dead worker).
 fn on_process_pool<'a>(cx: &Checker<'_, 'a>, launch: &Launch<'a>) -> bool {
-    if launch.kind != LaunchKind::PoolTask {
+    if launch.pool_class(cx.model) != Some(MpClass::Pool) {
         return false;
     }
     let Some(call) = launch.site.as_call() else {
@@ -52,15 +52,6 @@ fn on_process_pool<'a>(cx: &Checker<'_, 'a>, launch: &Launch<'a>) -> bool {
     let ExprKind::Attribute { value, .. } = &call.func.kind else {
         return false;
     };
-    if cx
-        .model
-        .resolve(value, launch.scope)
-        .instance()
-        .map(|(c, _)| c)
-        != Some(MpClass::Pool)
-    {
-        return false;
-    }
     // billiard's pool (Celery's fork) catches `BaseException` in its workers and hands
     // it back like any other exception.
     !cx.objects.track(value, launch.scope).is_some_and(|pool| {
