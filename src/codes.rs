@@ -62,6 +62,7 @@ macro_rules! rule_table {
         MP304 => tracker_unregister_in_tree::TrackerUnregisterInTree,
         MP305 => shared_memory_buffer_escapes::SharedMemoryBufferEscapes,
         MP501 => pool_exits_before_results::PoolExitsBeforeResults,
+        MP502 => pool_not_closed::PoolNotClosed,
         MP503 => pool_join_without_close::PoolJoinWithoutClose,
         MP504 => pool_task_exits::PoolTaskExits,
         MP505 => async_result_ignored::AsyncResultIgnored,

@@ -5,4 +5,5 @@ pub mod daemon_spawns_children;
 pub mod manager_per_object;
 pub mod pool_exits_before_results;
 pub mod pool_join_without_close;
+pub mod pool_not_closed;
 pub mod pool_task_exits;
