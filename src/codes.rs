@@ -50,6 +50,7 @@ macro_rules! rule_table {
         MP101 => join_before_drain::JoinBeforeDrain,
         MP102 => queue_never_drained::QueueNeverDrained,
         MP103 => sync_object_passed_by_pickle::SyncObjectPassedByPickle,
+        MP104 => temporary_sync_object_in_args::TemporarySyncObjectInArgs,
         MP105 => task_done_missing::TaskDoneMissing,
         MP106 => queue_empty_as_signal::QueueEmptyAsSignal,
         MP201 => lock_not_released::LockNotReleased,

@@ -21,7 +21,7 @@ pub use pools::{
 };
 pub use queues::{
     join_before_drain, queue_empty_as_signal, queue_never_drained, sync_object_passed_by_pickle,
-    task_done_missing,
+    task_done_missing, temporary_sync_object_in_args,
 };
 pub use shared_memory::{
     shared_memory_buffer_escapes, shared_memory_not_unlinked, shared_memory_tracked_attach,

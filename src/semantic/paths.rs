@@ -201,31 +201,37 @@ pub struct Closing<'q> {
 
 /// How many calls a node evaluates itself.
 fn calls_in_node(cfg: &Cfg<'_>, id: NodeId) -> usize {
+    calls_of_node(cfg, id).len()
+}
+
+/// Every call a node evaluates (lambda bodies, which run later, left out).
+pub fn calls_of_node<'a>(cfg: &Cfg<'a>, id: NodeId) -> Vec<&'a Call> {
     use crate::semantic::cfg::NodeKind;
-    fn count(e: &Expr) -> usize {
+    fn collect<'a>(e: &'a Expr, out: &mut Vec<&'a Call>) {
         match &e.kind {
-            ExprKind::Lambda(_) => 0,
+            ExprKind::Lambda(_) => {}
             _ => {
-                let mut n = usize::from(matches!(e.kind, ExprKind::Call(_)));
-                crate::semantic::exec::for_each_subexpr(e, |s| n += count(s));
-                n
+                if let ExprKind::Call(c) = &e.kind {
+                    out.push(c);
+                }
+                crate::semantic::exec::for_each_subexpr(e, |s| collect(s, out));
             }
         }
     }
+    let mut out = Vec::new();
     match cfg.nodes[id].kind {
         NodeKind::Stmt(s) | NodeKind::Assert(s) => {
-            let mut n = 0;
             crate::semantic::exec::for_each_child(s, |c| {
                 if let crate::semantic::exec::Child::Expr(e) = c {
-                    n += count(e);
+                    collect(e, &mut out);
                 }
             });
-            n
         }
-        NodeKind::Test(e) | NodeKind::Eval(e) => count(e),
-        NodeKind::Enter(w) => count(&w.context),
-        _ => 0,
+        NodeKind::Test(e) | NodeKind::Eval(e) => collect(e, &mut out),
+        NodeKind::Enter(w) => collect(&w.context, &mut out),
+        _ => {}
     }
+    out
 }
 
 /// Whether a body has a `raise` statement of its own (not in a nested definition).
