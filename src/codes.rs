@@ -69,6 +69,7 @@ macro_rules! rule_table {
         MP505 => async_result_ignored::AsyncResultIgnored,
         MP506 => daemon_spawns_children::DaemonSpawnsChildren,
         MP508 => manager_per_object::ManagerPerObject,
+        MP509 => process_lifecycle::ProcessLifecycle,
         }
     };
 }

@@ -7,3 +7,4 @@ pub mod pool_exits_before_results;
 pub mod pool_join_without_close;
 pub mod pool_not_closed;
 pub mod pool_task_exits;
+pub mod process_lifecycle;
