@@ -68,6 +68,7 @@ macro_rules! rule_table {
         MP504 => pool_task_exits::PoolTaskExits,
         MP505 => async_result_ignored::AsyncResultIgnored,
         MP506 => daemon_spawns_children::DaemonSpawnsChildren,
+        MP507 => terminate_with_shared_resources::TerminateWithSharedResources,
         MP508 => manager_per_object::ManagerPerObject,
         MP509 => process_lifecycle::ProcessLifecycle,
         }

@@ -18,6 +18,7 @@ pub use main_guard::{ineffective_main_guard, missing_main_guard};
 pub use pools::{
     async_result_ignored, daemon_spawns_children, manager_per_object, pool_exits_before_results,
     pool_join_without_close, pool_not_closed, pool_task_exits, process_lifecycle,
+    terminate_with_shared_resources,
 };
 pub use queues::{
     join_before_drain, queue_empty_as_signal, queue_never_drained, sync_object_passed_by_pickle,

@@ -8,3 +8,4 @@ pub mod pool_join_without_close;
 pub mod pool_not_closed;
 pub mod pool_task_exits;
 pub mod process_lifecycle;
+pub mod terminate_with_shared_resources;
