@@ -54,10 +54,25 @@ impl<'a> Launch<'a> {
         if self.kind != LaunchKind::PoolTask {
             return None;
         }
+        if let Some(class) = self.initializer_of(model) {
+            return Some(class);
+        }
         let ExprKind::Attribute { value, .. } = &self.site.as_call()?.func.kind else {
             return None;
         };
         model.resolve(value, self.scope).instance().map(|(c, _)| c)
+    }
+
+    /// For the `initializer=` of a pool or an executor (the site is its constructor; it
+    /// runs once in every worker, before any task), the class of that pool.
+    pub fn initializer_of(&self, model: &Model<'a>) -> Option<MpClass> {
+        if self.kind != LaunchKind::PoolTask {
+            return None;
+        }
+        match model.resolve(self.site, self.scope).instance() {
+            Some((class @ (MpClass::Pool | MpClass::ProcessPoolExecutor), _)) => Some(class),
+            _ => None,
+        }
     }
 }
 
@@ -286,6 +301,24 @@ fn launch_of<'a>(
             let class = callee
                 .canonical_path()
                 .and_then(|p| crate::semantic::mp::class_of(&p));
+            // `Pool(initializer=f, initargs=(...))`: `f` runs first in every worker.
+            if let Some(class) = class
+                && let Some((at, args_at)) = crate::semantic::mp::initializer_parameters(class)
+                && let Some(init) = call.argument(at, "initializer")
+                && let Some(callable) = callable(model, init, scope)
+            {
+                let args = call
+                    .argument(args_at, "initargs")
+                    .map(sequence)
+                    .unwrap_or_default();
+                out.push(launch(
+                    LaunchKind::PoolTask,
+                    callable.f,
+                    callable.bind(args),
+                    true,
+                ));
+                return out;
+            }
             let kind = match class {
                 Some(MpClass::Process) => LaunchKind::Process,
                 Some(MpClass::Thread) => LaunchKind::Thread,

@@ -414,6 +414,18 @@ pub fn context_parameter(class: MpClass) -> Option<(usize, &'static str)> {
     }
 }
 
+/// Where a pool's or an executor's constructor takes its `initializer` and `initargs`,
+/// positionally and by keyword.
+pub fn initializer_parameters(class: MpClass) -> Option<(usize, usize)> {
+    match class {
+        // Pool(processes, initializer, initargs, maxtasksperchild, context)
+        MpClass::Pool => Some((1, 2)),
+        // ProcessPoolExecutor(max_workers, mp_context, initializer, initargs)
+        MpClass::ProcessPoolExecutor => Some((2, 3)),
+        _ => None,
+    }
+}
+
 /// Names a context object exposes that mirror module-level `multiprocessing` names.
 pub fn is_context_member(attr: &str) -> bool {
     matches!(

@@ -159,7 +159,9 @@ fn report<'a>(
     } else {
         format!(" (in `{}()`, which it calls)", f.name.name)
     };
-    let runs_in = if launch.kind == LaunchKind::PoolTask {
+    let runs_in = if launch.initializer_of(cx.model).is_some() {
+        "the initializer of a `multiprocessing.Pool`'s workers, which are daemonic processes"
+    } else if launch.kind == LaunchKind::PoolTask {
         "a `multiprocessing.Pool` task, and pool workers are daemonic processes"
     } else {
         "the target of a daemonic process"

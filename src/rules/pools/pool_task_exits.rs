@@ -43,7 +43,10 @@ impl Rule for PoolTaskExits {
 
 /// A task of a `multiprocessing.Pool` (not of an executor, which reports a dead worker).
 fn on_process_pool<'a>(cx: &Checker<'_, 'a>, launch: &Launch<'a>) -> bool {
-    if launch.pool_class(cx.model) != Some(MpClass::Pool) {
+    // An initializer that exits makes the pool start workers forever, another failure.
+    if launch.pool_class(cx.model) != Some(MpClass::Pool)
+        || launch.initializer_of(cx.model).is_some()
+    {
         return false;
     }
     let Some(call) = launch.site.as_call() else {
