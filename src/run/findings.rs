@@ -91,6 +91,8 @@ pub fn summary_of(id: &str) -> &'static str {
             "A SharedMemory was closed while a view of its buffer was alive."
         }
         "hooks-not-loaded" => "No Python process of the run loaded mpdoctor's sitecustomize.",
+        "pool-work-dropped" => "A `with Pool()` block ended with tasks unfinished.",
+        "pool-failures-unread" => "Pool tasks failed and nobody read their results.",
         _ => "A finding of mpdoctor run.",
     }
 }
@@ -117,6 +119,7 @@ pub fn build(
     {
         out.push(hang(report, trigger, messages, before_stop));
     }
+    out.extend(report.pool_events.iter().map(pool_event));
     // A segment the tracker could not remove because it was gone was first counted
     // as leaked by the same tracker: one finding says it all.
     let missing: usize = messages
@@ -276,6 +279,45 @@ fn leak(report: &RunReport, left: &super::LeftBehind) -> Finding {
     }
 }
 
+/// Pool work the hook saw lost without a word.
+fn pool_event(e: &super::PoolEvent) -> Finding {
+    let (pid, count, at) = (e.pid, e.count, &e.at);
+    if e.kind == "dropped" {
+        Finding {
+            category: Category::Error,
+            id: "pool-work-dropped",
+            severity: Severity::Error,
+            title: format!("a `with Pool()` block ended with {count} task(s) unfinished ({at})"),
+            message: format!(
+                "In pid {pid}, the `with` block over a multiprocessing.Pool ended at {at} while                  {count} submitted task(s) had not finished: the pool's __exit__ calls                  terminate(), which drops them without a word, and a get() on their results                  afterwards waits forever."
+            ),
+            why: "Pool.__exit__ terminates the pool. Work started with apply_async, map_async                   or imap and not waited for inside the block is killed."
+                .into(),
+            fix: "Read every result inside the block (get(), or iterate imap), or call                   pool.close() and pool.join() before the block ends."
+                .into(),
+            rule: Some(RuleCode::MP501),
+            details: Vec::new(),
+        }
+    } else {
+        let exception = e.exception.as_deref().unwrap_or("exception");
+        Finding {
+            category: Category::Error,
+            id: "pool-failures-unread",
+            severity: Severity::Error,
+            title: format!("{count} pool task(s) failed and nobody read the result ({at})"),
+            message: format!(
+                "In pid {pid}, {count} pool task(s) raised (the first a {exception}, submitted                  at {at}), had no error_callback, and the program ended without calling get()                  or successful() on their results: the failures vanished."
+            ),
+            why: "apply_async and map_async store a task's exception in its result, where                   only get() re-raises it. Nobody asked, so the run looked successful."
+                .into(),
+            fix: "Keep the results and call get() on them, or pass error_callback= a function                   that logs or re-raises."
+                .into(),
+            rule: Some(RuleCode::MP505),
+            details: Vec::new(),
+        }
+    }
+}
+
 /// Why a stuck tree is stuck, from where its threads wait in the kernel.
 struct Diagnosis {
     causes: Vec<String>,
@@ -370,6 +412,18 @@ fn diagnose(report: &RunReport) -> Diagnosis {
         .stuck
         .iter()
         .any(|s| !is_forkserver(&s.cmdline) && main_wchan(s).is_some_and(|w| w.contains("futex")));
+    // A `with Pool()` block that dropped work: a later get() waits for a result that the
+    // terminated pool will never deliver.
+    if rule.is_none()
+        && let Some(dropped) = report.pool_events.iter().find(|e| e.kind == "dropped")
+    {
+        causes.push(format!(
+            "pid {}'s `with Pool()` block ended at {} with {} task(s) unfinished: its exit \
+             terminated the pool, so a get() on those results waits forever",
+            dropped.pid, dropped.at, dropped.count
+        ));
+        rule = Some(RuleCode::MP501);
+    }
     if !gone.is_empty() && pool_waits && rule.is_none() {
         causes.push(format!(
             "worker process(es) {} ended while the run went on: if the program waits on a \

@@ -84,6 +84,20 @@ pub struct SegmentOrigin {
     pub unlinked: bool,
 }
 
+/// Pool work the injected hook saw lost: a `with Pool()` block that ended with tasks
+/// unfinished (`dropped`), or failed results nobody read (`unread-failure`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PoolEvent {
+    pub kind: &'static str,
+    pub pid: i32,
+    pub count: u64,
+    /// The exception's type, for a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+    /// `file:line`: the end of the `with` block, or the first failed call.
+    pub at: String,
+}
+
 #[derive(Debug, Serialize)]
 pub struct RunReport {
     pub command: Vec<String>,
@@ -107,6 +121,9 @@ pub struct RunReport {
     /// Shared-memory segments the run made or opened, with where.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<SegmentOrigin>,
+    /// Pool work lost without a word.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pool_events: Vec<PoolEvent>,
 }
 
 impl RunReport {
@@ -257,6 +274,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         pythons: BTreeSet::new(),
         registered: BTreeSet::new(),
         origins: Vec::new(),
+        pool_events: Vec::new(),
         unregistered: BTreeSet::new(),
         signals_seen: 0,
         interrupted_at: None,
@@ -340,6 +358,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         left_behind,
         unattributed,
         stuck,
+        pool_events: sup.pool_events.clone(),
         segments: sup
             .origins
             .iter()
@@ -414,6 +433,7 @@ struct Supervisor<'a> {
     registered: BTreeSet<String>,
     /// Where shared-memory segments were made or opened, in the order the hook saw.
     origins: Vec<SegmentOrigin>,
+    pool_events: Vec<PoolEvent>,
     /// Shared-memory names unregistered again (by `unlink()`, or by hand).
     unregistered: BTreeSet<String>,
     signals_seen: usize,
@@ -521,6 +541,26 @@ impl Supervisor<'_> {
                             kind: kind.to_string(),
                             at: at.to_string(),
                             unlinked: false,
+                        });
+                    }
+                }
+                // "W pid count file:line", "F pid count exception file:line".
+                "W" | "F" => {
+                    let rest = parts.collect::<Vec<_>>().join(" ");
+                    let mut fields = rest.splitn(if tag == "W" { 2 } else { 3 }, ' ');
+                    let count = fields.next().and_then(|c| c.parse::<u64>().ok());
+                    let exception = (tag == "F").then(|| fields.next()).flatten();
+                    if let (Some(count), Some(at)) = (count, fields.next()) {
+                        self.pool_events.push(PoolEvent {
+                            kind: if tag == "W" {
+                                "dropped"
+                            } else {
+                                "unread-failure"
+                            },
+                            pid,
+                            count,
+                            exception: exception.map(str::to_string),
+                            at: at.to_string(),
                         });
                     }
                 }

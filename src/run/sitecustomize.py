@@ -13,6 +13,11 @@
 #    shared-memory segment it adds "O pid name create|attach file:line", the user's call
 #    that made or opened it, and "U pid shared_memory name" when it is unregistered
 #    (unlink() does that), so a leak can be traced to the line that made it.
+#    When multiprocessing.pool is imported it also appends "W pid count file:line" when
+#    a `with Pool()` block ends with tasks still unfinished (its exit terminates them),
+#    and, when the program's main thread ends, "F pid count exception file:line" for
+#    pool results that failed and that nobody read (get() or successful()), and that had
+#    no error_callback: the line of the first such apply_async/map_async call.
 # 3. Then it runs the sitecustomize module that would have run without it, if any.
 import os
 import sys
@@ -59,13 +64,105 @@ def _mpdoctor_origin(name):
         pass
 
 
+def _mpdoctor_caller(depth):
+    """The "file:line" of the first frame outside multiprocessing, from `depth` up."""
+    try:
+        import multiprocessing
+
+        package = os.path.dirname(os.path.abspath(multiprocessing.__file__)) + os.sep
+        frame = sys._getframe(depth + 1)
+        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+            frame = frame.f_back
+        if frame is None:
+            return None
+        return "%s:%d" % (frame.f_code.co_filename, frame.f_lineno)
+    except Exception:
+        return None
+
+
+# Pool results that failed, had no error_callback, and were not read (yet).
+_mpdoctor_failed = []
+
+
+def _mpdoctor_unread_failures():
+    unread = [r for r in _mpdoctor_failed if not getattr(r, "_mpdoctor_seen", False)]
+    if not unread:
+        return
+    first = unread[0]
+    value = getattr(first, "_value", None)
+    kind = type(value).__name__ if isinstance(value, BaseException) else "exception"
+    _mpdoctor_mark(
+        "F", "%d %s %s" % (len(unread), kind, getattr(first, "_mpdoctor_at", None) or "?")
+    )
+
+
+def _mpdoctor_patch_pool(module):
+    """Notes pool work dropped by a `with` block's exit and failures nobody reads."""
+    pool_class = getattr(module, "Pool", None)
+    result_class = getattr(module, "ApplyResult", None)
+    if pool_class is None or result_class is None:
+        return
+    original_exit = pool_class.__exit__
+
+    def __exit__(self, *exc):
+        try:
+            pending = len(getattr(self, "_cache", ()))
+            if pending and exc[0] is None:
+                _mpdoctor_mark("W", "%d %s" % (pending, _mpdoctor_caller(1) or "?"))
+        except Exception:
+            pass
+        return original_exit(self, *exc)
+
+    pool_class.__exit__ = __exit__
+    original_init = result_class.__init__
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self._mpdoctor_at = _mpdoctor_caller(1)
+
+    result_class.__init__ = __init__
+
+    def seen(method):
+        def read(self, *args, **kwargs):
+            self._mpdoctor_seen = True
+            return method(self, *args, **kwargs)
+
+        return read
+
+    for cls in [result_class] + [getattr(module, n, None) for n in ("MapResult",)]:
+        if cls is None:
+            continue
+        for name in ("get", "successful"):
+            if name in vars(cls):
+                setattr(cls, name, seen(vars(cls)[name]))
+        if "_set" in vars(cls):
+            original_set = vars(cls)["_set"]
+
+            def _set(self, *args, _original=original_set, **kwargs):
+                result = _original(self, *args, **kwargs)
+                try:
+                    if (
+                        self._event.is_set()
+                        and not self._success
+                        and getattr(self, "_error_callback", None) is None
+                        and not getattr(self, "_mpdoctor_failed", False)
+                    ):
+                        self._mpdoctor_failed = True
+                        _mpdoctor_failed.append(self)
+                except Exception:
+                    pass
+                return result
+
+            cls._set = _set
+
+
 class _MpdoctorFinder:
-    """Wraps resource_tracker.register when that module is first imported, so that
-    processes that never use multiprocessing do not pay for importing it."""
+    """Wraps resource_tracker.register and the pool module when they are first imported,
+    so that processes that never use multiprocessing do not pay for importing it."""
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
-        if name != "multiprocessing.resource_tracker":
+        if name not in ("multiprocessing.resource_tracker", "multiprocessing.pool"):
             return None
         import importlib.machinery
 
@@ -73,6 +170,18 @@ class _MpdoctorFinder:
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         real_exec = spec.loader.exec_module
+
+        if name == "multiprocessing.pool":
+
+            def exec_pool(module):
+                real_exec(module)
+                try:
+                    _mpdoctor_patch_pool(module)
+                except Exception:
+                    pass
+
+            spec.loader.exec_module = exec_pool
+            return spec
 
         def exec_module(module):
             real_exec(module)
@@ -128,6 +237,7 @@ def _mpdoctor_setup():
 
     def _shutdown():
         if _mpdoctor_is_program():
+            _mpdoctor_unread_failures()
             _mpdoctor_mark("E")
         return original()
 

@@ -334,6 +334,50 @@ fn a_pool_task_that_exits_is_a_hang_that_names_mp504() {
 }
 
 #[test]
+fn pool_work_lost_without_a_word_names_mp501_and_mp505() {
+    if !python_available() {
+        return;
+    }
+    let run_fixture = |fixture: &str, extra: &[&str]| {
+        let mut args = vec!["--start-method", "spawn"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "python3", fixture]);
+        run(&args, LIMIT)
+    };
+    let dropped = run_fixture("fixtures/MP501/bad_fire_and_forget.py", &[]);
+    let finding = dropped.finding("pool-work-dropped");
+    assert_eq!(finding["rule"], "MP501", "{finding}");
+    assert!(
+        finding["title"]
+            .as_str()
+            .unwrap()
+            .contains("bad_fire_and_forget.py:16"),
+        "{finding}"
+    );
+    let hung = run_fixture(
+        "fixtures/MP501/bad_read_after_block.py",
+        &["--timeout", "4"],
+    );
+    assert_eq!(hung.finding("timeout")["rule"], "MP501", "{}", hung.report);
+    hung.assert_nothing_left();
+    let vanished = run_fixture("fixtures/MP505/bad_failure_vanishes.py", &[]);
+    let finding = vanished.finding("pool-failures-unread");
+    assert_eq!(finding["rule"], "MP505", "{finding}");
+    assert!(
+        finding["message"].as_str().unwrap().contains("ValueError"),
+        "{finding}"
+    );
+    for good in [
+        "fixtures/MP501/good_close_join.py",
+        "fixtures/MP501/good_read_inside.py",
+        "fixtures/MP505/good_error_callback.py",
+    ] {
+        let ran = run_fixture(good, &[]);
+        assert!(ran.ids().is_empty(), "{good}: {:?}", ran.ids());
+    }
+}
+
+#[test]
 fn the_errno2_tracker_warning_is_explained() {
     if !python_available() {
         return;
