@@ -103,3 +103,40 @@ fn is_container<'a>(objects: &Objects<'_, 'a>, func: &'a Expr, scope: ScopeId) -
         .path()
         .is_some_and(|p| CONTAINERS.contains(&p))
 }
+
+/// For a bound method of a class of this file (`self.work`, `counter.work`), the
+/// attribute of its instances that cannot be pickled: pickling the method pickles the
+/// instance, and with it every attribute its methods assign (`self.lock = Lock()`).
+pub fn bound_method_state<'a>(
+    objects: &Objects<'_, 'a>,
+    method: &'a Expr,
+    scope: ScopeId,
+) -> Option<(&'a str, SharedKind)> {
+    let model = objects.model;
+    let ExprKind::Attribute { value, attr } = &method.kind else {
+        return None;
+    };
+    let class = match model.resolve(value, scope) {
+        crate::semantic::Value::LocalInstance(c) => c,
+        _ => {
+            let (c, this) = model.method_of(model.enclosing_function(scope)?)?;
+            (value.as_name() == Some(this)).then_some(c)?
+        }
+    };
+    model.method(class, &attr.name)?;
+    // A class that chooses its pickled state may leave the lock out.
+    if ["__getstate__", "__reduce__", "__reduce_ex__"]
+        .iter()
+        .any(|m| model.method(class, m).is_some())
+    {
+        return None;
+    }
+    model.attr_assigns().iter().find_map(|a| {
+        let (owner, this) = model.method_of(a.scope)?;
+        if !std::ptr::eq(owner, class) || a.object != this {
+            return None;
+        }
+        let found = inheritance_only(objects, a.value, a.scope)?;
+        Some((a.attr, found.kind))
+    })
+}

@@ -3,13 +3,14 @@
 //! pickle it: `RuntimeError: ... objects should only be shared between processes through
 //! inheritance`.
 
+use crate::ast::Expr;
 use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::links::{LaunchKind, submission};
 use crate::semantic::mp::{Family, SharedKind};
 use crate::semantic::objects::MethodCall;
-use crate::semantic::pickling::{InheritanceOnly, inheritance_only};
+use crate::semantic::pickling::{InheritanceOnly, bound_method_state, inheritance_only};
 
 pub struct SyncObjectPassedByPickle;
 
@@ -34,6 +35,8 @@ impl Rule for SyncObjectPassedByPickle {
                     .find_map(|e| inheritance_only(objects, e, mc.scope));
                 if let Some(found) = found {
                     report(cx, mc, found, Via::Pool);
+                } else if let Some((attr, kind)) = bound_method_state(objects, sub.func, mc.scope) {
+                    report_bound_method(cx, mc, sub.func, attr, kind);
                 }
             } else if let Some(via) = channel(cx, mc)
                 && let Some(item) = mc.call.argument(0, "obj")
@@ -131,5 +134,39 @@ fn report<'a>(cx: &mut Checker<'_, 'a>, mc: &MethodCall<'a>, found: InheritanceO
             "the task must find the object another way (a global set by an initializer, or \
              a manager proxy): rewrite by hand",
         ),
+    );
+}
+
+/// `pool.map(self.work, ...)` where the instance holds a lock: the method pickles it.
+fn report_bound_method<'a>(
+    cx: &mut Checker<'_, 'a>,
+    mc: &MethodCall<'a>,
+    method: &'a Expr,
+    attr: &str,
+    kind: SharedKind,
+) {
+    let text = cx.text(method.range).to_string();
+    let receiver = cx.text(mc.receiver.range).to_string();
+    let name = kind.name();
+    cx.report(
+        Diagnostic::new(
+            Code::Rule(RuleCode::MP103),
+            method.range,
+            format!(
+                "`{text}` is a bound method: `{receiver}.{}()` pickles it with its object, \
+                 whose `{attr}` is a multiprocessing {name}, and raises `RuntimeError: ... \
+                 objects should only be shared between processes through inheritance`",
+                mc.method
+            ),
+            format!("pickles the object, and its {name} with it"),
+        )
+        .with_annotation(mc.expr.range, "pickled here")
+        .with_help(format!(
+            "Run a module-level function instead of a method, and give it the {name} when \
+             the workers start (`Pool(initializer=init, initargs=(lock,))`, `init` storing \
+             it in a global); or use a manager's {name} (a proxy pickles), or leave the \
+             attribute out of the pickled state (`__getstate__`)."
+        ))
+        .with_no_fix("the task must find the object another way: rewrite by hand"),
     );
 }
