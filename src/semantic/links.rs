@@ -63,6 +63,15 @@ impl<'a> Launch<'a> {
         model.resolve(value, self.scope).instance().map(|(c, _)| c)
     }
 
+    /// Whether a process pool can pickle the target at all: a function defined inside
+    /// another function cannot be found by name in the worker (`Can't pickle local
+    /// object`), so such a task never runs.
+    pub fn target_picklable(&self, model: &Model<'a>) -> bool {
+        model
+            .parent(self.target.scope)
+            .is_none_or(|p| model.scope_kind(p) != crate::semantic::ScopeKind::Function)
+    }
+
     /// For the `initializer=` of a pool or an executor (the site is its constructor; it
     /// runs once in every worker, before any task), the class of that pool.
     pub fn initializer_of(&self, model: &Model<'a>) -> Option<MpClass> {

@@ -913,3 +913,51 @@ pub fn method_handed_on(model: &Model<'_>, name: &str, scope: ScopeId) -> bool {
     });
     found
 }
+
+/// Whether `name`, bound once in `f`, is used only through its attributes and methods
+/// (or as a `with` item): an object returned, stored, passed on, captured, declared
+/// global or rebound may be someone else's to finish.
+pub fn used_only_through_attributes(f: &FunctionDef, name: &str) -> bool {
+    let mut assigned = 0;
+    let mut plain_uses: i32 = 0;
+    let mut elsewhere = false;
+    walk_stmts(&f.body, f.scope, &mut |s, scope| {
+        match &s.kind {
+            StmtKind::Global(names) | StmtKind::Nonlocal(names) => {
+                elsewhere |= names.iter().any(|n| n.name == name);
+            }
+            StmtKind::Assign { targets, .. } => {
+                assigned += targets.iter().filter(|t| t.as_name() == Some(name)).count();
+            }
+            _ => {}
+        }
+        exec::for_each_child(s, |c| {
+            if let exec::Child::Expr(e) = c {
+                count_plain_uses(e, name, scope != f.scope, &mut plain_uses, &mut elsewhere);
+            }
+        });
+        if let StmtKind::With { items, .. } = &s.kind {
+            plain_uses -= items
+                .iter()
+                .filter(|i| i.context.as_name() == Some(name))
+                .count() as i32;
+        }
+    });
+    // The one assignment's target is the only plain use allowed.
+    assigned == 1 && plain_uses == 1 && !elsewhere
+}
+
+/// Counts the uses of `name` in `e` that are not `name.attr`: as a value (argument,
+/// returned, stored). Any use from a nested scope counts as leaving.
+fn count_plain_uses(e: &Expr, name: &str, nested: bool, plain: &mut i32, elsewhere: &mut bool) {
+    match &e.kind {
+        ExprKind::Attribute { value, .. } if value.as_name() == Some(name) => {
+            *elsewhere |= nested;
+        }
+        ExprKind::Name(n) if n == name => {
+            *plain += 1;
+            *elsewhere |= nested;
+        }
+        _ => exec::for_each_subexpr(e, |x| count_plain_uses(x, name, nested, plain, elsewhere)),
+    }
+}

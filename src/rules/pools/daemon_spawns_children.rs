@@ -50,7 +50,9 @@ fn daemonic<'a>(model: &Model<'a>, launch: &Launch<'a>) -> bool {
     match launch.kind {
         // The workers of a `multiprocessing.Pool` are daemonic; those of
         // `ProcessPoolExecutor` are not (since Python 3.9).
-        LaunchKind::PoolTask => launch.pool_class(model) == Some(MpClass::Pool),
+        LaunchKind::PoolTask => {
+            launch.pool_class(model) == Some(MpClass::Pool) && launch.target_picklable(model)
+        }
         LaunchKind::Process => {
             let keyword = launch
                 .site

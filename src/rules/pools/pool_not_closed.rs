@@ -7,7 +7,6 @@ use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::cfg::{Cfg, Edge, NodeKind};
-use crate::semantic::exec;
 use crate::semantic::mp::MpClass;
 use crate::semantic::objects::{MethodCall, Tracked};
 use crate::semantic::paths::FunctionPaths;
@@ -28,7 +27,7 @@ impl Rule for PoolNotClosed {
         let mut found = Vec::new();
         for f in model.functions() {
             for (name, made) in pools_bound_in(cx, f) {
-                if only_used_here(f, name)
+                if crate::semantic::segments::used_only_through_attributes(f, name)
                     && let Some(closes) = left_open(cx, f, made)
                 {
                     found.push((made, name, closes));
@@ -61,54 +60,6 @@ fn pools_bound_in<'a>(cx: &Checker<'_, 'a>, f: &'a FunctionDef) -> Vec<(&'a str,
         }
     });
     out
-}
-
-/// Whether every use of `name` in `f` is a method call or an attribute of it, or a `with`
-/// over it: a pool returned, stored, passed on, captured, declared global or rebound is
-/// someone else's to close.
-fn only_used_here(f: &FunctionDef, name: &str) -> bool {
-    let mut assigned = 0;
-    let mut plain_uses: i32 = 0;
-    let mut elsewhere = false;
-    crate::semantic::segments::walk_stmts(&f.body, f.scope, &mut |s, scope| {
-        match &s.kind {
-            StmtKind::Global(names) | StmtKind::Nonlocal(names) => {
-                elsewhere |= names.iter().any(|n| n.name == name);
-            }
-            StmtKind::Assign { targets, .. } => {
-                assigned += targets.iter().filter(|t| t.as_name() == Some(name)).count();
-            }
-            _ => {}
-        }
-        exec::for_each_child(s, |c| {
-            if let exec::Child::Expr(e) = c {
-                count_plain_uses(e, name, scope != f.scope, &mut plain_uses, &mut elsewhere);
-            }
-        });
-        if let StmtKind::With { items, .. } = &s.kind {
-            plain_uses -= items
-                .iter()
-                .filter(|i| i.context.as_name() == Some(name))
-                .count() as i32;
-        }
-    });
-    // The one assignment's target is the only plain use allowed.
-    assigned == 1 && plain_uses == 1 && !elsewhere
-}
-
-/// Counts the uses of `name` in `e` that are not `name.attr`: as a value (argument,
-/// returned, stored). Any use from a nested scope counts as leaving.
-fn count_plain_uses(e: &Expr, name: &str, nested: bool, plain: &mut i32, elsewhere: &mut bool) {
-    match &e.kind {
-        ExprKind::Attribute { value, .. } if value.as_name() == Some(name) => {
-            *elsewhere |= nested;
-        }
-        ExprKind::Name(n) if n == name => {
-            *plain += 1;
-            *elsewhere |= nested;
-        }
-        _ => exec::for_each_subexpr(e, |x| count_plain_uses(x, name, nested, plain, elsewhere)),
-    }
 }
 
 /// How the pool is closed where it is, when some normal path from its construction

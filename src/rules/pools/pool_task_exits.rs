@@ -44,8 +44,10 @@ impl Rule for PoolTaskExits {
 /// A task of a `multiprocessing.Pool` (not of an executor, which reports a dead worker).
 fn on_process_pool<'a>(cx: &Checker<'_, 'a>, launch: &Launch<'a>) -> bool {
     // An initializer that exits makes the pool start workers forever, another failure.
+    // A task defined inside a function never reaches a worker: pickling it fails first.
     if launch.pool_class(cx.model) != Some(MpClass::Pool)
         || launch.initializer_of(cx.model).is_some()
+        || !launch.target_picklable(cx.model)
     {
         return false;
     }

@@ -55,6 +55,10 @@ enum Misuse<'a> {
         init: &'a FunctionDef,
         class: &'a ClassDef,
     },
+    /// Started in a function that never joins it, and lost when the function returns.
+    NeverJoined {
+        start: &'a Expr,
+    },
 }
 
 /// Whether `value` makes a process: `Process(...)`, a context's, a drop-in's, or a
@@ -203,6 +207,19 @@ fn out_of_order<'a>(cx: &Checker<'_, 'a>, body: &'a [Stmt], scope: ScopeId) -> V
                 });
             }
         }
+        if let Some(f) = model.function(scope)
+            && let Some(&(_, start)) = starts.first()
+            && !calls
+                .iter()
+                .any(|mc| matches!(mc.method, "join" | "terminate" | "kill" | "close"))
+            && !calls
+                .iter()
+                .any(|mc| mc.method == "start" && daemonic(model, mc, scope))
+            && crate::semantic::segments::used_only_through_attributes(f, name)
+            && !hands_sync_objects_to(cx, body, name, scope)
+        {
+            out.push(Misuse::NeverJoined { start: start.expr });
+        }
         for &(from, start) in &starts {
             if let Some(hit) = paths.cfg.reaches(
                 from,
@@ -227,6 +244,55 @@ fn out_of_order<'a>(cx: &Checker<'_, 'a>, body: &'a [Stmt], scope: ScopeId) -> V
     dedup(out)
 }
 
+/// Whether the process bound to `name` is given locks, queues or values: MP104 judges a
+/// function that returns without waiting for such a process (one finding per bug).
+fn hands_sync_objects_to<'a>(
+    cx: &Checker<'_, 'a>,
+    body: &'a [Stmt],
+    name: &str,
+    scope: ScopeId,
+) -> bool {
+    let mut hands = false;
+    crate::semantic::segments::walk_stmts(body, scope, &mut |s, at| {
+        if at == scope
+            && let StmtKind::Assign { targets, value } = &s.kind
+            && targets.iter().any(|t| t.as_name() == Some(name))
+            && let Some(call) = value.as_call()
+        {
+            hands |= crate::semantic::pickling::hands_sync_objects(cx.objects, call, scope);
+        }
+    });
+    hands
+}
+
+/// Whether the process `start` starts is daemonic: `daemon=True` where it is made, or
+/// `name.daemon = True` in the body. (Daemonic processes are killed at exit, not joined.)
+fn daemonic<'a>(model: &Model<'a>, start: &MethodCall<'a>, scope: ScopeId) -> bool {
+    let Some(name) = start.receiver.as_name() else {
+        return false;
+    };
+    let set = model.attr_assigns().iter().any(|a| {
+        a.scope == scope
+            && a.object == name
+            && a.attr == "daemon"
+            && !matches!(a.value.kind, ExprKind::Constant(Some(false)))
+    });
+    let mut keyword = false;
+    if let Some(body) = model.body(scope) {
+        crate::semantic::segments::walk_stmts(body, scope, &mut |s, _| {
+            if let StmtKind::Assign { targets, value } = &s.kind
+                && targets.iter().any(|t| t.as_name() == Some(name))
+                && value
+                    .as_call()
+                    .is_some_and(|c| c.keyword("daemon").is_some())
+            {
+                keyword = true;
+            }
+        });
+    }
+    set || keyword
+}
+
 /// One finding per misused call.
 fn dedup(found: Vec<Misuse<'_>>) -> Vec<Misuse<'_>> {
     let mut out: Vec<Misuse<'_>> = Vec::new();
@@ -245,6 +311,7 @@ fn anchor(m: &Misuse<'_>) -> Range {
         Misuse::JoinBeforeStart { join, .. } => join.range,
         Misuse::CloseWhileRunning { close, .. } => close.range,
         Misuse::InitWithoutBase { init, .. } => init.name.range,
+        Misuse::NeverJoined { start } => start.range,
     }
 }
 
@@ -381,6 +448,25 @@ fn report<'a>(cx: &mut Checker<'_, 'a>, m: Misuse<'a>) {
             .with_help(
                 "A `Process` subclass that overrides the constructor must call \
                  `super().__init__()` before doing anything else with the object.",
+            )
+        }
+        Misuse::NeverJoined { start } => {
+            let text = cx.text(start.range).to_string();
+            Diagnostic::new(
+                Code::Rule(RuleCode::MP509),
+                start.range,
+                format!(
+                    "`{text}` starts a process that this function never joins, and nothing \
+                     keeps the process object: once it ends it stays a zombie until the \
+                     program starts another process or exits, its exit code is never \
+                     checked, and the program waits for it at exit"
+                ),
+                "started, never joined",
+            )
+            .with_severity(crate::codes::Severity::Warning)
+            .with_help(
+                "`join()` the process before the function returns (and check its \
+                 `exitcode`), or return it, or keep it where the caller can join it.",
             )
         }
     };
