@@ -961,3 +961,28 @@ fn count_plain_uses(e: &Expr, name: &str, nested: bool, plain: &mut i32, elsewhe
         _ => exec::for_each_subexpr(e, |x| count_plain_uses(x, name, nested, plain, elsewhere)),
     }
 }
+
+/// The innermost `for` or `while` of `body` (not of functions in it) around `range`.
+pub fn innermost_loop(body: &[Stmt], range: Range) -> Option<&Stmt> {
+    let stmt = body
+        .iter()
+        .find(|s| s.range.start <= range.start && range.end <= s.range.end)?;
+    if matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+        return None;
+    }
+    let mut inner = None;
+    exec::for_each_child(stmt, |c| {
+        if inner.is_none()
+            && let exec::Child::Block(b) = c
+        {
+            inner = innermost_loop(b, range);
+        }
+    });
+    let in_body = match &stmt.kind {
+        StmtKind::For { body, .. } | StmtKind::While { body, .. } => body
+            .iter()
+            .any(|s| s.range.start <= range.start && range.end <= s.range.end),
+        _ => false,
+    };
+    inner.or(in_body.then_some(stmt))
+}

@@ -200,7 +200,7 @@ fn per_iteration<'a>(
     scope: ScopeId,
 ) -> Option<Looped<'a>> {
     let body = cx.model.body(cx.model.body_scope(scope))?;
-    let looping = innermost_loop(body, manager.range)?;
+    let looping = crate::semantic::segments::innermost_loop(body, manager.range)?;
     let loop_body = match &looping.kind {
         StmtKind::For { body, .. } | StmtKind::While { body, .. } => body,
         _ => return None,
@@ -263,31 +263,6 @@ fn per_iteration<'a>(
         looping,
         kept: kept?,
     })
-}
-
-/// The innermost `for` or `while` of `body` (not of functions in it) around `range`.
-fn innermost_loop(body: &[Stmt], range: Range) -> Option<&Stmt> {
-    let stmt = body
-        .iter()
-        .find(|s| s.range.start <= range.start && range.end <= s.range.end)?;
-    if matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
-        return None;
-    }
-    let mut inner = None;
-    exec::for_each_child(stmt, |c| {
-        if inner.is_none()
-            && let exec::Child::Block(b) = c
-        {
-            inner = innermost_loop(b, range);
-        }
-    });
-    let in_body = match &stmt.kind {
-        StmtKind::For { body, .. } | StmtKind::While { body, .. } => body
-            .iter()
-            .any(|s| s.range.start <= range.start && range.end <= s.range.end),
-        _ => false,
-    };
-    inner.or(in_body.then_some(stmt))
 }
 
 const HELP: &str = "Each `Manager()` starts a server process, which runs until the manager \

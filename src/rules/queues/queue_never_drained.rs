@@ -235,28 +235,49 @@ fn never_read(cx: &mut Checker<'_, '_>) {
         let Some(who) = producer(cx, objects, put) else {
             continue;
         };
+        // A few small literals fit in the pipe (about 64 KiB): the feeder flushes them and
+        // the process exits. Only puts in a loop can outgrow it.
+        let puts = objects.calls_on(&queue, &PUTS);
+        let small = |mc: &MethodCall<'_>| mc.call.args.first().is_some_and(small_literal);
+        let repeated = |mc: &MethodCall<'_>| {
+            cx.model.scope_kind(mc.scope) == crate::semantic::ScopeKind::Comprehension
+                || cx
+                    .model
+                    .body(cx.model.body_scope(mc.scope))
+                    .is_some_and(|b| {
+                        crate::semantic::segments::innermost_loop(b, mc.expr.range).is_some()
+                    })
+        };
+        if puts.iter().all(|mc| small(mc) && !repeated(mc)) {
+            continue;
+        }
+        let small_only = puts.iter().all(small);
         let name = cx.text(put.receiver.range).to_string();
         let first_site = queue.sites[0].call;
-        cx.report(
-            Diagnostic::new(
-                Code::Rule(RuleCode::MP102),
-                put.expr.range,
-                format!(
-                    "`{name}` is fed here but nothing ever reads it: {} cannot exit",
-                    who.describe()
-                ),
-                "puts into a queue nobody reads",
-            )
-            .with_annotation(first_site.range, "the queue is created here")
-            .with_help(
-                "a process that has put items into a multiprocessing queue waits at exit until \
-                 its feeder thread has written them all into the pipe, and a pipe holds about \
-                 64 KiB: with nobody reading, a non-daemon child never ends and the parent \
-                 hangs when it joins it at exit; a parent that fed the queue itself hangs in \
-                 interpreter shutdown. Read everything that is put (until a sentinel), or do \
-                 not use a queue for data nobody needs.",
+        let mut d = Diagnostic::new(
+            Code::Rule(RuleCode::MP102),
+            put.expr.range,
+            format!(
+                "`{name}` is fed here but nothing ever reads it: {} cannot exit",
+                who.describe()
             ),
+            "puts into a queue nobody reads",
+        )
+        .with_annotation(first_site.range, "the queue is created here")
+        .with_help(
+            "a process that has put items into a multiprocessing queue waits at exit until \
+             its feeder thread has written them all into the pipe, and a pipe holds about \
+             64 KiB: with nobody reading, a non-daemon child never ends and the parent \
+             hangs when it joins it at exit; a parent that fed the queue itself hangs in \
+             interpreter shutdown. Read everything that is put (until a sentinel), or do \
+             not use a queue for data nobody needs.",
         );
+        if small_only {
+            d = d.with_severity(Severity::Warning);
+            d.message
+                .push_str(" (the items are small literals: it hangs once there are many)");
+        }
+        cx.report(d);
     }
 }
 
