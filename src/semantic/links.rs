@@ -411,6 +411,33 @@ pub fn submission<'a>(model: &Model<'a>, call: &'a Call, scope: ScopeId) -> Opti
     })
 }
 
+/// What `Process(group, target, name, args, kwargs)` hands its child, as written: the
+/// items of a literal `args=` tuple or list and the keys and values of a literal
+/// `kwargs=` dictionary. A `Process` subclass of this file takes whatever its own
+/// constructor takes: all of its arguments.
+pub fn process_arguments<'a>(model: &Model<'a>, call: &'a Call, scope: ScopeId) -> Vec<&'a Expr> {
+    if let Value::Class(_) = model.resolve(&call.func, scope) {
+        return call
+            .args
+            .iter()
+            .chain(call.keywords.iter().map(|k| &k.value))
+            .collect();
+    }
+    let mut out = Vec::new();
+    for container in [call.argument(3, "args"), call.argument(4, "kwargs")]
+        .into_iter()
+        .flatten()
+    {
+        match &container.kind {
+            ExprKind::Tuple(items) | ExprKind::List(items) | ExprKind::Other(items) => {
+                out.extend(items.iter());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The items of a literal tuple or list, as far as they are written out.
 fn sequence(expr: &Expr) -> Vec<&Expr> {
     match &expr.kind {

@@ -144,8 +144,7 @@ pub fn bound_method_state<'a>(
 /// Whether `Process(..., args=..., kwargs=...)` hands the child a lock, queue, event or
 /// shared value (which the child rebuilds by name when it starts).
 pub fn hands_sync_objects<'a>(objects: &Objects<'_, 'a>, call: &'a Call, scope: ScopeId) -> bool {
-    [call.argument(3, "args"), call.argument(4, "kwargs")]
+    crate::semantic::links::process_arguments(objects.model, call, scope)
         .into_iter()
-        .flatten()
-        .any(|container| inheritance_only(objects, container, scope).is_some())
+        .any(|item| inheritance_only(objects, item, scope).is_some())
 }

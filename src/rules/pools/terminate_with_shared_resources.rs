@@ -59,36 +59,28 @@ fn shared_argument<'a>(
     kill: &MethodCall<'a>,
 ) -> Option<(&'a Expr, &'static str)> {
     let objects = cx.objects;
-    let mut items: Vec<&'a Expr> = Vec::new();
-    for container in [call.argument(3, "args"), call.argument(4, "kwargs")]
+    crate::semantic::links::process_arguments(cx.model, call, scope)
         .into_iter()
-        .flatten()
-    {
-        match &container.kind {
-            ExprKind::Tuple(xs) | ExprKind::List(xs) | ExprKind::Other(xs) => items.extend(xs),
-            _ => {}
-        }
-    }
-    items.into_iter().find_map(|item| {
-        let tracked = objects.track(item, scope)?;
-        if !used_after(cx, &tracked, kill) {
-            return None;
-        }
-        let what = match tracked.class {
-            MpClass::Segment(..) => "shared memory",
-            MpClass::Shared(kind, Family::Multiprocessing) => match kind {
-                SharedKind::Queue | SharedKind::JoinableQueue | SharedKind::SimpleQueue => {
-                    "a queue"
-                }
-                SharedKind::Pipe | SharedKind::Connection => "a pipe",
-                SharedKind::Value | SharedKind::Array => "a shared value and its lock",
-                SharedKind::RawValue | SharedKind::RawArray => return None,
-                _ => "a lock",
-            },
-            _ => return None,
-        };
-        Some((item, what))
-    })
+        .find_map(|item| {
+            let tracked = objects.track(item, scope)?;
+            if !used_after(cx, &tracked, kill) {
+                return None;
+            }
+            let what = match tracked.class {
+                MpClass::Segment(..) => "shared memory",
+                MpClass::Shared(kind, Family::Multiprocessing) => match kind {
+                    SharedKind::Queue | SharedKind::JoinableQueue | SharedKind::SimpleQueue => {
+                        "a queue"
+                    }
+                    SharedKind::Pipe | SharedKind::Connection => "a pipe",
+                    SharedKind::Value | SharedKind::Array => "a shared value and its lock",
+                    SharedKind::RawValue | SharedKind::RawArray => return None,
+                    _ => "a lock",
+                },
+                _ => return None,
+            };
+            Some((item, what))
+        })
 }
 
 /// Whether the object (or the other end of its pipe) is used after `kill` in the same

@@ -8,6 +8,7 @@ use crate::ast::*;
 use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::rules::{Checker, Rule, Wants};
+use crate::semantic::links::process_arguments;
 use crate::semantic::mp::{Family, MethodSet, MpClass, SharedKind, StartMethod};
 use crate::semantic::{Value, exec};
 
@@ -27,11 +28,14 @@ impl Rule for TemporarySyncObjectInArgs {
         let chosen = chosen_methods(cx);
         let mut processes: Vec<(&Expr, &Call, ScopeId, Option<StartMethod>)> = Vec::new();
         exec::walk_all_exprs(&model.module.body, ScopeId::MODULE, &mut |e, scope| {
+            // A subclass of this file keeps what its constructor takes on the object,
+            // which outlives `start()`: only `Process(...)` itself is judged.
             if let Some(call) = e.as_call()
                 && let Value::Instance {
                     class: MpClass::Process,
                     method,
                 } = model.resolve(e, scope)
+                && !matches!(model.resolve(&call.func, scope), Value::Class(_))
             {
                 processes.push((e, call, scope, method));
             }
@@ -48,7 +52,7 @@ impl Rule for TemporarySyncObjectInArgs {
             if failing.is_empty() {
                 continue;
             }
-            for arg in handed(call) {
+            for arg in process_arguments(model, call, scope) {
                 if let Some(f) = check_arg(cx, process, arg, scope) {
                     found.push((f, failing));
                 }
@@ -84,23 +88,6 @@ fn chosen_methods(cx: &Checker<'_, '_>) -> Option<MethodSet> {
         }
     });
     (any && !unknown).then_some(set)
-}
-
-/// The argument expressions `Process(target, args=(...), kwargs={...})` hands over.
-fn handed(call: &Call) -> Vec<&Expr> {
-    let mut out = Vec::new();
-    for container in [call.argument(3, "args"), call.argument(4, "kwargs")]
-        .into_iter()
-        .flatten()
-    {
-        match &container.kind {
-            ExprKind::Tuple(items) | ExprKind::List(items) => out.extend(items.iter()),
-            // `{"lock": lock}`: a dictionary's keys and values.
-            ExprKind::Other(items) => out.extend(items.iter()),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Kinds whose pickled form names a semaphore the child opens.
@@ -214,9 +201,13 @@ fn only_handed_to_processes(cx: &Checker<'_, '_>, name: &str, scope: ScopeId) ->
                     class: MpClass::Process,
                     ..
                 }
-            ) =>
+            ) && !matches!(model.resolve(&call.func, at), Value::Class(_)) =>
         {
-            allowed.extend(handed(call).into_iter().map(|a| a as *const Expr));
+            allowed.extend(
+                process_arguments(model, call, at)
+                    .into_iter()
+                    .map(|a| a as *const Expr),
+            );
         }
         ExprKind::Name(n) if n == name => uses.push((e as *const Expr, at)),
         _ => {}
