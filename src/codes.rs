@@ -62,6 +62,8 @@ macro_rules! rule_table {
         MP303 => shared_memory_tracked_attach::SharedMemoryTrackedAttach,
         MP304 => tracker_unregister_in_tree::TrackerUnregisterInTree,
         MP305 => shared_memory_buffer_escapes::SharedMemoryBufferEscapes,
+        MP401 => unpicklable_callable::UnpicklableCallable,
+        MP402 => target_called_not_passed::TargetCalledNotPassed,
         MP501 => pool_exits_before_results::PoolExitsBeforeResults,
         MP502 => pool_not_closed::PoolNotClosed,
         MP503 => pool_join_without_close::PoolJoinWithoutClose,

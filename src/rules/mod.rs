@@ -5,12 +5,14 @@
 //! only to the rules that asked for it. A rule writes its message, label, help and fix;
 //! its code, severity and documentation are attached from the registry.
 
+mod children;
 mod locks;
 mod main_guard;
 mod pools;
 mod queues;
 mod shared_memory;
 
+pub use children::{target_called_not_passed, unpicklable_callable};
 pub use locks::{
     lock_acquire_blocking_keyword, lock_acquire_inside_try, lock_not_released, shared_value_race,
 };
@@ -204,25 +206,7 @@ const CONCURRENCY_MODULES: [&str; 7] = [
 ];
 
 fn imports_concurrency(body: &[Stmt]) -> bool {
-    let top = |name: &str| {
-        let first = name.split('.').next().unwrap_or(name);
-        CONCURRENCY_MODULES.contains(&first)
-    };
-    body.iter().any(|stmt| match &stmt.kind {
-        StmtKind::Import(names) => names.iter().any(|a| top(&a.name)),
-        StmtKind::ImportFrom { module, level, .. } => {
-            *level == 0 && module.as_deref().is_some_and(top)
-        }
-        _ => {
-            let mut found = false;
-            exec::for_each_child(stmt, |c| {
-                if let exec::Child::Block(b) = c {
-                    found |= imports_concurrency(b);
-                }
-            });
-            found
-        }
-    })
+    exec::imports_any(body, &CONCURRENCY_MODULES)
 }
 
 /// How a rule words the paths that leave without closing an object.

@@ -609,3 +609,54 @@ pub fn repeats(body: &[Stmt], range: Range) -> bool {
     });
     found
 }
+
+/// Whether some statement of `body` or of the blocks nested in it satisfies `test`:
+/// `Some(answer)` decides at that statement, `None` looks into its blocks.
+pub fn any_stmt(body: &[Stmt], test: &mut dyn FnMut(&Stmt) -> Option<bool>) -> bool {
+    body.iter().any(|stmt| match test(stmt) {
+        Some(answer) => answer,
+        None => {
+            let mut found = false;
+            for_each_child(stmt, |c| {
+                if let Child::Block(b) = c {
+                    found = found || any_stmt(b, test);
+                }
+            });
+            found
+        }
+    })
+}
+
+/// Whether `body` imports, at any depth, a module whose top-level package is one of
+/// `tops` (relative imports aside).
+pub fn imports_any(body: &[Stmt], tops: &[&str]) -> bool {
+    let top = |name: &str| tops.contains(&name.split('.').next().unwrap_or(name));
+    any_stmt(body, &mut |stmt| match &stmt.kind {
+        StmtKind::Import(names) => names.iter().any(|a| top(&a.name)).then_some(true),
+        StmtKind::ImportFrom { module, level, .. } => {
+            (*level == 0 && module.as_deref().is_some_and(top)).then_some(true)
+        }
+        _ => None,
+    })
+}
+
+/// Whether calling `f` may give something callable: a `return` of anything but a literal
+/// (a constant, a string, a tuple, a list) in its own body, nested definitions aside; or
+/// it is a generator or a coroutine, whose call gives an object.
+pub fn may_return_callable(f: &FunctionDef) -> bool {
+    let returns = any_stmt(&f.body, &mut |stmt| match &stmt.kind {
+        StmtKind::Return(value) => Some(value.as_ref().is_some_and(|v| {
+            !matches!(
+                v.kind,
+                ExprKind::Constant(_)
+                    | ExprKind::Str(_)
+                    | ExprKind::Formatted(_)
+                    | ExprKind::Tuple(_)
+                    | ExprKind::List(_)
+            )
+        })),
+        StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => Some(false),
+        _ => None,
+    });
+    f.is_generator || f.is_async || returns
+}

@@ -16,6 +16,7 @@ pub mod objects;
 pub mod paths;
 pub mod pickling;
 pub mod segments;
+pub mod start;
 
 use std::collections::HashMap;
 

@@ -236,17 +236,9 @@ pub fn calls_of_node<'a>(cfg: &Cfg<'a>, id: NodeId) -> Vec<&'a Call> {
 
 /// Whether a body has a `raise` statement of its own (not in a nested definition).
 fn raises_on_purpose(body: &[Stmt]) -> bool {
-    body.iter().any(|s| match &s.kind {
-        StmtKind::Raise { .. } => true,
-        StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => false,
-        _ => {
-            let mut found = false;
-            crate::semantic::exec::for_each_child(s, |c| {
-                if let crate::semantic::exec::Child::Block(b) = c {
-                    found |= raises_on_purpose(b);
-                }
-            });
-            found
-        }
+    crate::semantic::exec::any_stmt(body, &mut |s| match &s.kind {
+        StmtKind::Raise { .. } => Some(true),
+        StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => Some(false),
+        _ => None,
     })
 }

@@ -10,6 +10,7 @@
 use crate::ast::*;
 use crate::semantic::mp::{Family, SharedKind};
 use crate::semantic::objects::Objects;
+use crate::semantic::{BindingKind, Model, ScopeKind, Value};
 
 /// A part of a pickled value that only inheritance can pass on.
 #[derive(Clone, Copy, Debug)]
@@ -147,4 +148,103 @@ pub fn hands_sync_objects<'a>(objects: &Objects<'_, 'a>, call: &'a Call, scope: 
     crate::semantic::links::process_arguments(objects.model, call, scope)
         .into_iter()
         .any(|item| inheritance_only(objects, item, scope).is_some())
+}
+
+/// Why pickle cannot find a callable by name in another process.
+#[derive(Clone, Copy, Debug)]
+pub enum LocalCallable<'a> {
+    /// A `lambda`: pickled by name as `<lambda>`, which names nothing.
+    Lambda,
+    /// A function defined inside another function (`main.<locals>.inner`).
+    Nested(&'a FunctionDef),
+    /// A class defined inside a function.
+    LocalClass(&'a ClassDef),
+}
+
+/// A callable that pickle refuses, and where in the expression it sits.
+#[derive(Clone, Copy, Debug)]
+pub struct Unpicklable<'a> {
+    /// The lambda, or the name of the nested function or class.
+    pub expr: &'a Expr,
+    pub what: LocalCallable<'a>,
+    /// Reached through `functools.partial(...)`, which pickles the function it wraps.
+    pub through_partial: bool,
+}
+
+/// The part of callable `expr` that the standard pickle cannot send to another process:
+/// a lambda, a function or class defined inside a function, or one of those wrapped in
+/// `functools.partial`. Decorated definitions are left alone: a decorator may return
+/// anything, including an object that pickles.
+pub fn unpicklable_callable<'a>(
+    model: &Model<'a>,
+    expr: &'a Expr,
+    scope: ScopeId,
+) -> Option<Unpicklable<'a>> {
+    local_callable(model, expr, scope, 0)
+}
+
+fn local_callable<'a>(
+    model: &Model<'a>,
+    expr: &'a Expr,
+    scope: ScopeId,
+    depth: u32,
+) -> Option<Unpicklable<'a>> {
+    if depth > 2 {
+        return None;
+    }
+    let found = |what| {
+        Some(Unpicklable {
+            expr,
+            what,
+            through_partial: false,
+        })
+    };
+    if let ExprKind::Lambda(_) = expr.kind {
+        return found(LocalCallable::Lambda);
+    }
+    if let Some(call) = expr.as_call() {
+        if model.resolve(&call.func, scope).path() != Some("functools.partial") {
+            return None;
+        }
+        let inner = local_callable(model, call.args.first()?, scope, depth + 1)?;
+        return Some(Unpicklable {
+            through_partial: true,
+            ..inner
+        });
+    }
+    let in_function = |s: ScopeId| {
+        model
+            .parent(s)
+            .is_some_and(|p| model.scope_kind(p) == ScopeKind::Function)
+    };
+    match model.resolve(expr, scope) {
+        Value::Function(f) if f.decorators.is_empty() && in_function(f.scope) => {
+            found(LocalCallable::Nested(f))
+        }
+        Value::Class(c) if c.decorators.is_empty() && in_function(c.scope) => {
+            found(LocalCallable::LocalClass(c))
+        }
+        Value::Unknown => {
+            // `work = lambda x: ...`, bound once.
+            let name = expr.as_name()?;
+            let (_, bindings) = model.bindings_at(name, scope, expr.range.start)?;
+            match bindings.as_slice() {
+                [b] => match b.kind {
+                    BindingKind::Assign(value) if matches!(value.kind, ExprKind::Lambda(_)) => {
+                        found(LocalCallable::Lambda)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether the file imports a drop-in that pickles with dill (`multiprocess`, `pathos`),
+/// which sends lambdas and nested functions by value. Contexts and pools do not remember
+/// which module made them, so a file that imports one is given the benefit of the doubt.
+pub fn imports_dill_pickler(model: &Model<'_>) -> bool {
+    crate::semantic::exec::imports_any(&model.module.body, &["multiprocess", "pathos", "dill"])
 }

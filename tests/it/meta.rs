@@ -68,7 +68,9 @@ fn every_yaml_file_belongs_to_a_rule_and_every_rule_has_its_files() {
             "MP1" => "queues",
             "MP2" => "locks",
             "MP3" => "shared_memory",
+            "MP4" => "children",
             "MP5" => "pools",
+            "MP6" => "start_methods",
             other => panic!("{code}: no folder for the family {other}xx"),
         };
         let implementation = root()

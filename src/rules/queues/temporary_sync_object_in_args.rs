@@ -25,7 +25,7 @@ impl Rule for TemporarySyncObjectInArgs {
 
     fn check_module(&self, cx: &mut Checker<'_, '_>) {
         let model = cx.model;
-        let chosen = chosen_methods(cx);
+        let chosen = crate::semantic::start::chosen(model);
         let mut processes: Vec<(&Expr, &Call, ScopeId, Option<StartMethod>)> = Vec::new();
         exec::walk_all_exprs(&model.module.body, ScopeId::MODULE, &mut |e, scope| {
             // A subclass of this file keeps what its constructor takes on the object,
@@ -62,32 +62,6 @@ impl Rule for TemporarySyncObjectInArgs {
             report(cx, f, failing);
         }
     }
-}
-
-/// The start methods the file chooses with `set_start_method("...")`, when every such
-/// call names a literal method.
-fn chosen_methods(cx: &Checker<'_, '_>) -> Option<MethodSet> {
-    let model = cx.model;
-    let mut set = MethodSet::default();
-    let mut any = false;
-    let mut unknown = false;
-    exec::walk_all_exprs(&model.module.body, ScopeId::MODULE, &mut |e, scope| {
-        if let Some(call) = e.as_call()
-            && model.qualified_name(&call.func, scope).as_deref()
-                == Some("multiprocessing.set_start_method")
-        {
-            any = true;
-            match call
-                .argument(0, "method")
-                .and_then(|a| a.as_str())
-                .and_then(StartMethod::parse)
-            {
-                Some(m) => set.insert(m),
-                None => unknown = true,
-            }
-        }
-    });
-    (any && !unknown).then_some(set)
 }
 
 /// Kinds whose pickled form names a semaphore the child opens.
