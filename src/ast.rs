@@ -85,6 +85,19 @@ pub struct Parameters {
     pub params: Vec<Parameter>,
     /// How many of `params` take positional arguments.
     pub positional: usize,
+    /// How many of those are positional-only (before `/`).
+    pub posonly: usize,
+    /// Whether the last entries of `params` are `*args` and `**kwargs`.
+    pub vararg: bool,
+    pub kwarg: bool,
+}
+
+impl Parameters {
+    /// The keyword-only parameters (after `*` or `*args`).
+    pub fn keyword_only(&self) -> &[Parameter] {
+        let end = self.params.len() - usize::from(self.vararg) - usize::from(self.kwarg);
+        &self.params[self.positional..end]
+    }
 }
 
 #[derive(Debug)]
@@ -366,6 +379,12 @@ pub enum ExprKind {
     /// `yield`, `yield from` or `await`: another frame runs here, and can throw an
     /// exception in.
     Suspend(Vec<Expr>),
+    /// A dictionary display: the key of each entry when it is a string literal (`None`
+    /// for any other key and for `**mapping`), and the sub-expressions it evaluates.
+    Dict {
+        keys: Vec<Option<String>>,
+        items: Vec<Expr>,
+    },
     /// Anything else, with the sub-expressions it evaluates.
     Other(Vec<Expr>),
 }

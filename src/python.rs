@@ -170,7 +170,13 @@ impl Lower {
                 default: None,
             });
         }
-        Parameters { params, positional }
+        Parameters {
+            params,
+            positional,
+            posonly: p.posonlyargs.len(),
+            vararg: p.vararg.is_some(),
+            kwarg: p.kwarg.is_some(),
+        }
     }
 
     fn keywords(&mut self, kws: &[rast::Keyword]) -> Vec<Keyword> {
@@ -487,7 +493,20 @@ impl Lower {
                     out: Vec::new(),
                 };
                 visitor::walk_expr(&mut children, other);
-                if suspends {
+                if let E::Dict(d) = other {
+                    let keys = d
+                        .items
+                        .iter()
+                        .map(|item| match &item.key {
+                            Some(E::StringLiteral(k)) => Some(k.value.to_str().to_string()),
+                            _ => None,
+                        })
+                        .collect();
+                    ExprKind::Dict {
+                        keys,
+                        items: children.out,
+                    }
+                } else if suspends {
                     ExprKind::Suspend(children.out)
                 } else if formatted {
                     ExprKind::Formatted(children.out)

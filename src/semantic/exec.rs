@@ -163,6 +163,7 @@ pub fn for_each_subexpr<'a>(expr: &'a Expr, mut f: impl FnMut(&'a Expr)) {
         | ExprKind::List(items)
         | ExprKind::Suspend(items)
         | ExprKind::Formatted(items)
+        | ExprKind::Dict { items, .. }
         | ExprKind::Other(items) => items.iter().for_each(f),
         ExprKind::Comprehension(c) => {
             for g in &c.generators {

@@ -280,7 +280,13 @@ fn launch_of<'a>(
     if let ExprKind::Attribute { value, attr } = &call.func.kind {
         // `self.helper(x)`: a call of another method of the same class.
         if let Some(f) = self_method(model, value, &attr.name, scope) {
-            out.push(launch(LaunchKind::Call, f, bind_call(f, call, 1), in_loop));
+            let skip = usize::from(!is_staticmethod(f));
+            out.push(launch(
+                LaunchKind::Call,
+                f,
+                bind_call(f, call, skip),
+                in_loop,
+            ));
             return out;
         }
         // Otherwise a method call launches something only through a class named like a
@@ -429,7 +435,10 @@ pub fn process_arguments<'a>(model: &Model<'a>, call: &'a Call, scope: ScopeId) 
         .flatten()
     {
         match &container.kind {
-            ExprKind::Tuple(items) | ExprKind::List(items) | ExprKind::Other(items) => {
+            ExprKind::Tuple(items)
+            | ExprKind::List(items)
+            | ExprKind::Dict { items, .. }
+            | ExprKind::Other(items) => {
                 out.extend(items.iter());
             }
             _ => {}
@@ -455,6 +464,10 @@ struct Callable<'a> {
     f: &'a FunctionDef,
     bindings: Vec<(usize, &'a Expr)>,
     next: usize,
+    /// Keywords bound by `functools.partial` (`None` for `**kwargs`).
+    keywords: Vec<Option<&'a str>>,
+    /// A partial binds `*args`: how many positional arguments are bound is unknown.
+    open: bool,
 }
 
 impl<'a> Callable<'a> {
@@ -481,6 +494,8 @@ fn callable<'a>(model: &Model<'a>, expr: &'a Expr, scope: ScopeId) -> Option<Cal
                 f,
                 bindings: Vec::new(),
                 next: 0,
+                keywords: Vec::new(),
+                open: false,
             });
         }
         Value::Object { path, .. } if path == "functools.partial" => return None,
@@ -488,11 +503,18 @@ fn callable<'a>(model: &Model<'a>, expr: &'a Expr, scope: ScopeId) -> Option<Cal
     }
     match &expr.kind {
         ExprKind::Attribute { value, attr } => {
-            let f = self_method(model, value, &attr.name, scope)?;
+            let (f, next) = match self_method(model, value, &attr.name, scope) {
+                // `self.helper` of a static method binds nothing.
+                Some(f) if is_staticmethod(f) => (f, 0),
+                Some(f) => (f, 1),
+                None => instance_method(model, value, &attr.name, scope)?,
+            };
             Some(Callable {
                 f,
                 bindings: Vec::new(),
-                next: 1,
+                next,
+                keywords: Vec::new(),
+                open: false,
             })
         }
         ExprKind::Call(call) => {
@@ -502,12 +524,89 @@ fn callable<'a>(model: &Model<'a>, expr: &'a Expr, scope: ScopeId) -> Option<Cal
             }
             let inner = callable(model, call.args.first()?, scope)?;
             let (f, next0) = (inner.f, inner.next);
+            let mut keywords = inner.keywords.clone();
+            for k in &call.keywords {
+                keywords.push(k.arg.as_ref().map(|a| a.name.as_str()));
+            }
+            let open = inner.open
+                || call.args[1..]
+                    .iter()
+                    .any(|a| matches!(a.kind, ExprKind::Starred(_)));
             let bindings = inner.bind(call.args[1..].iter());
             let next = next0 + bindings.iter().filter(|(i, _)| *i >= next0).count();
-            Some(Callable { f, bindings, next })
+            Some(Callable {
+                f,
+                bindings,
+                next,
+                keywords,
+                open,
+            })
         }
         _ => None,
     }
+}
+
+/// `obj.name` where `obj` is an instance of a class of this file, or `Class.name`: the
+/// method, with how many leading parameters the access binds (`self` or `cls`; none for
+/// a static method or a method taken from the class). Other decorators: unknown.
+fn instance_method<'a>(
+    model: &Model<'a>,
+    object: &'a Expr,
+    name: &str,
+    scope: ScopeId,
+) -> Option<(&'a FunctionDef, usize)> {
+    let (class, from_instance) = match model.resolve(object, scope) {
+        Value::LocalInstance(class) => (class, true),
+        Value::Class(class) => (class, false),
+        _ => return None,
+    };
+    let f = model.method(class, name)?;
+    let decorator = match f.decorators.as_slice() {
+        [] => None,
+        [d] => Some(d.as_name()?),
+        _ => return None,
+    };
+    let next = match decorator {
+        None => usize::from(from_instance),
+        Some("staticmethod") => 0,
+        Some("classmethod") => 1,
+        Some(_) => return None,
+    };
+    Some((f, next))
+}
+
+fn is_staticmethod(f: &FunctionDef) -> bool {
+    f.decorators
+        .iter()
+        .any(|d| d.as_name() == Some("staticmethod"))
+}
+
+/// A callable as a process or a pool calls it: the function, how many leading
+/// positional parameters are bound already (`self`, a partial's arguments), and the
+/// keywords a partial binds (`None`: it passes `**kwargs`, so anything may be bound).
+pub struct BoundCallable<'a> {
+    pub f: &'a FunctionDef,
+    pub positional: usize,
+    pub keywords: Vec<Option<&'a str>>,
+}
+
+/// The function of this file that `expr` runs when called, with what is bound already:
+/// a function, a bound method (`self.work`, `worker.work`), `functools.partial(f, a,
+/// k=v)`. `None` when it is anything else or a partial passes `*args`.
+pub fn bound_callable<'a>(
+    model: &Model<'a>,
+    expr: &'a Expr,
+    scope: ScopeId,
+) -> Option<BoundCallable<'a>> {
+    let c = callable(model, expr, scope)?;
+    if c.open {
+        return None;
+    }
+    Some(BoundCallable {
+        f: c.f,
+        positional: c.next,
+        keywords: c.keywords,
+    })
 }
 
 /// `self.name` inside a method: the method `name` of the same class (through bases

@@ -63,6 +63,7 @@ pub struct Objects<'m, 'a> {
     pub model: &'m Model<'a>,
     links: OnceCell<Links<'a>>,
     every_call: OnceCell<Vec<MethodCall<'a>>>,
+    calls: OnceCell<Vec<(&'a Expr, &'a Call, ScopeId)>>,
     /// Method calls by the body (function or module) they run in, from one walk.
     by_body: OnceCell<HashMap<ScopeId, Vec<MethodCall<'a>>>>,
     memo: RefCell<HashMap<(*const Expr, ScopeId), Option<Tracked<'a>>>>,
@@ -74,6 +75,7 @@ impl<'m, 'a> Objects<'m, 'a> {
             model,
             links: OnceCell::new(),
             every_call: OnceCell::new(),
+            calls: OnceCell::new(),
             by_body: OnceCell::new(),
             memo: RefCell::default(),
         }
@@ -424,6 +426,23 @@ impl<'m, 'a> Objects<'m, 'a> {
             }
             current = self.model.parent(current)?;
         }
+    }
+
+    /// Every call in the file, with the scope it is evaluated in, from one walk.
+    pub fn calls(&self) -> &[(&'a Expr, &'a Call, ScopeId)] {
+        self.calls.get_or_init(|| {
+            let mut out = Vec::new();
+            crate::semantic::exec::walk_all_exprs(
+                &self.model.module.body,
+                ScopeId::MODULE,
+                &mut |e, scope| {
+                    if let Some(call) = e.as_call() {
+                        out.push((e, call, scope));
+                    }
+                },
+            );
+            out
+        })
     }
 
     /// Every method call in the file: module level and every function body.

@@ -76,7 +76,10 @@ fn find<'a>(
         ExprKind::Named { value, .. } => deeper(value, scope),
         // Dictionaries, sets and `[x] * n`; also unary and binary operators, which no
         // synchronisation object supports.
-        ExprKind::Other(children) => children.iter().find_map(|e| deeper(e, scope)),
+        ExprKind::Other(children)
+        | ExprKind::Dict {
+            items: children, ..
+        } => children.iter().find_map(|e| deeper(e, scope)),
         ExprKind::Comprehension(c) => {
             deeper(&c.element, c.scope).or_else(|| c.key.as_ref().and_then(|k| deeper(k, c.scope)))
         }

@@ -706,7 +706,9 @@ pub fn name_source<'a>(
             sources.all(|s| s == Some(first)).then_some(first)
         }
         // `"psm_" + sys.argv[1]`, f-strings: what the non-literal parts come from.
-        ExprKind::Other(parts) | ExprKind::Formatted(parts) => parts
+        ExprKind::Other(parts)
+        | ExprKind::Formatted(parts)
+        | ExprKind::Dict { items: parts, .. } => parts
             .iter()
             .filter_map(|p| name_source(objects, p, scope, depth + 1))
             .find(|s| *s != NameSource::Literal),

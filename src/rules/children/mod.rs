@@ -1,5 +1,6 @@
 //! What a child process gets from its parent (MP4xx): the target and arguments pickled
 //! under spawn and forkserver, the globals it sees, and what never comes back.
 
+pub mod process_args_mismatch;
 pub mod target_called_not_passed;
 pub mod unpicklable_callable;

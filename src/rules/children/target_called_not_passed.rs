@@ -25,11 +25,10 @@ impl Rule for TargetCalledNotPassed {
     fn check_module(&self, cx: &mut Checker<'_, '_>) {
         let model = cx.model;
         let mut found = Vec::new();
-        exec::walk_all_exprs(&model.module.body, ScopeId::MODULE, &mut |e, scope| {
-            let Some(call) = e.as_call() else { return };
+        for &(e, call, scope) in cx.objects.calls() {
             let (handed, site) = if let Some(sub) = submission(model, call, scope) {
                 if sub.kind != LaunchKind::PoolTask {
-                    return;
+                    continue;
                 }
                 (sub.func, Site::Task(sub.method))
             } else if let Value::Instance {
@@ -41,10 +40,10 @@ impl Rule for TargetCalledNotPassed {
             {
                 (target, Site::Target)
             } else {
-                return;
+                continue;
             };
             let Some(inner) = handed.as_call() else {
-                return;
+                continue;
             };
             if let Value::Function(f) = model.resolve(&inner.func, scope)
                 && f.decorators.is_empty()
@@ -52,7 +51,7 @@ impl Rule for TargetCalledNotPassed {
             {
                 found.push((call, handed, inner, f, site));
             }
-        });
+        }
         for (call, handed, inner, f, site) in found {
             report(cx, call, handed, inner, f, site);
         }

@@ -12,7 +12,7 @@ use crate::semantic::pickling::{
     LocalCallable, Unpicklable, imports_dill_pickler, unpicklable_callable,
 };
 use crate::semantic::start::{self, Methods};
-use crate::semantic::{Model, ScopeKind, Value, exec};
+use crate::semantic::{Model, ScopeKind, Value};
 
 pub struct UnpicklableCallable;
 
@@ -33,41 +33,40 @@ impl Rule for UnpicklableCallable {
         }
         let chosen = start::chosen(model);
         let mut found = Vec::new();
-        exec::walk_all_exprs(&model.module.body, ScopeId::MODULE, &mut |e, scope| {
-            let Some(call) = e.as_call() else { return };
+        for &(e, call, scope) in cx.objects.calls() {
             if let Some(sub) = submission(model, call, scope) {
                 if sub.kind == LaunchKind::PoolTask
                     && let Some(u) = unpicklable_callable(model, sub.func, scope)
                 {
                     found.push((u, Handed::Task(sub.method), None));
                 }
-                return;
+                continue;
             }
             let Value::Instance { class, method } = model.resolve(e, scope) else {
-                return;
+                continue;
             };
             // A subclass of this file decides itself what its constructor takes.
             if matches!(model.resolve(&call.func, scope), Value::Class(_)) {
-                return;
+                continue;
             }
             let (handed, callable) = match class {
                 // A target is pickled by `start()`: a process never seen started is left
                 // alone (tests build processes only to inspect them).
-                MpClass::Process if !started(cx, e, scope) => return,
+                MpClass::Process if !started(cx, e, scope) => continue,
                 MpClass::Process => (Handed::Target, call.argument(1, "target")),
                 MpClass::Pool | MpClass::ProcessPoolExecutor => {
                     let Some((at, _)) = initializer_parameters(class) else {
-                        return;
+                        continue;
                     };
                     (Handed::Initializer, call.argument(at, "initializer"))
                 }
-                _ => return,
+                _ => continue,
             };
             if let Some(u) = callable.and_then(|c| unpicklable_callable(model, c, scope)) {
                 let methods = Methods::of(method, chosen, cx.settings.start_methods);
                 found.push((u, handed, Some(methods)));
             }
-        });
+        }
         for (u, handed, methods) in found {
             report(cx, u, handed, methods);
         }
