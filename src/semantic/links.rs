@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use crate::ast::*;
-use crate::semantic::mp::MpClass;
+use crate::semantic::mp::{MpClass, StartMethod};
 use crate::semantic::{Model, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +70,21 @@ impl<'a> Launch<'a> {
         model
             .parent(self.target.scope)
             .is_none_or(|p| model.scope_kind(p) != crate::semantic::ScopeKind::Function)
+    }
+
+    /// The start method the launch's own context names: the process's, or the pool's
+    /// (`get_context("spawn").Pool`, `mp_context=`), when it names one.
+    pub fn context_method(&self, model: &Model<'a>) -> Option<StartMethod> {
+        let made = match self.kind {
+            LaunchKind::Process => self.site,
+            LaunchKind::PoolTask if self.initializer_of(model).is_some() => self.site,
+            LaunchKind::PoolTask => match &self.site.as_call()?.func.kind {
+                ExprKind::Attribute { value, .. } => value,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        model.resolve(made, self.scope).instance()?.1
     }
 
     /// For the `initializer=` of a pool or an executor (the site is its constructor; it
@@ -290,9 +305,12 @@ fn launch_of<'a>(
             return out;
         }
         // Otherwise a method call launches something only through a class named like a
-        // process or a thread (`mp.Process`, `ctx.Process`, `threading.Thread`): the rest
-        // are not resolved.
-        if !(attr.name.ends_with("Process") || attr.name.ends_with("Thread")) {
+        // process, a thread, or a pool with an initializer (`mp.Process`, `ctx.Process`,
+        // `threading.Thread`, `multiprocessing.Pool`): the rest are not resolved.
+        let launcher = ["Process", "Thread", "Pool", "Executor"]
+            .iter()
+            .any(|end| attr.name.ends_with(end));
+        if !launcher {
             return out;
         }
     }

@@ -8,6 +8,7 @@
 pub mod cfg;
 pub mod exec;
 pub mod failure;
+pub mod globals;
 pub mod guard;
 pub mod links;
 pub mod locks;
@@ -528,6 +529,24 @@ impl<'a> Model<'a> {
                 Some(p) => current = p,
                 None => return Visible::Unknown,
             }
+        }
+    }
+
+    /// Every binding of `name` in the module's own code (not through `global` in a
+    /// function: see [`Model::declared_globals`]).
+    pub fn module_bindings(&self, name: &str) -> &[Binding<'a>] {
+        self.scopes[0]
+            .bindings
+            .get(name)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The names a function's `global` statements declare.
+    pub fn declared_globals(&self, scope: ScopeId) -> &[&'a str] {
+        match self.scopes.get(scope.0 as usize) {
+            Some(s) if s.kind != ScopeKind::Module => &s.globals,
+            _ => &[],
         }
     }
 

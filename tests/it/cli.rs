@@ -599,7 +599,7 @@ fn rule_documentation() {
     assert_eq!(json["code"], "MP001");
     let all = stdout(&mpdoctor(&root(), &["rules"]));
     assert!(all.contains("MP001") && all.contains("MP002"));
-    assert_eq!(mpdoctor(&root(), &["rule", "MP404"]).status.code(), Some(2));
+    assert_eq!(mpdoctor(&root(), &["rule", "MP999"]).status.code(), Some(2));
     assert!(stdout(&mpdoctor(&root(), &["--version"])).starts_with("mpdoctor "));
 }
 

@@ -1,0 +1,98 @@
+//! Module-level names as a child process sees them.
+//!
+//! Under spawn and forkserver a child imports the main module again (as `__mp_main__`):
+//! code at module level runs, the guarded side of `if __name__ == "__main__":` does not,
+//! and nothing the parent did afterwards (calling a function that sets a `global`) is
+//! repeated. So a name has, in a child, only the value the import gives it.
+
+use crate::ast::*;
+use crate::semantic::Model;
+use crate::semantic::guard::{GuardTest, classify};
+use crate::semantic::links::{Launch, Links};
+
+/// Where a module-level name gets a value.
+#[derive(Clone, Copy, Debug)]
+pub enum Setter<'a> {
+    /// Module-level code that every import runs.
+    Import { offset: u32 },
+    /// The guarded side of a main guard: only the main program runs it.
+    MainOnly { offset: u32 },
+    /// A function that declares the name `global`.
+    Function(&'a FunctionDef),
+}
+
+/// The module-level code that runs only as the main program: the guarded side of every
+/// main guard outside functions and classes.
+pub fn main_only_ranges(model: &Model<'_>) -> Vec<Range> {
+    fn walk(body: &[Stmt], out: &mut Vec<Range>) {
+        for stmt in body {
+            match &stmt.kind {
+                StmtKind::If { branches } => {
+                    let mut rest_main_only = false;
+                    for b in branches {
+                        if rest_main_only {
+                            out.push(b.range);
+                            continue;
+                        }
+                        match b.test.as_ref().and_then(classify) {
+                            Some(GuardTest::OnlyAsMain) => out.push(b.range),
+                            Some(GuardTest::OnlyWhenImported) => {
+                                walk(&b.body, out);
+                                rest_main_only = true;
+                            }
+                            _ => walk(&b.body, out),
+                        }
+                    }
+                }
+                StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => {}
+                _ => crate::semantic::exec::for_each_child(stmt, |c| {
+                    if let crate::semantic::exec::Child::Block(b) = c {
+                        walk(b, out);
+                    }
+                }),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&model.module.body, &mut out);
+    out
+}
+
+/// Every place module-level `name` gets a value.
+pub fn setters<'a>(model: &Model<'a>, main_only: &[Range], name: &str) -> Vec<Setter<'a>> {
+    let mut out: Vec<Setter<'a>> = model
+        .module_bindings(name)
+        .iter()
+        .map(|b| {
+            if main_only
+                .iter()
+                .any(|r| r.start <= b.offset && b.offset < r.end)
+            {
+                Setter::MainOnly { offset: b.offset }
+            } else {
+                Setter::Import { offset: b.offset }
+            }
+        })
+        .collect();
+    out.extend(
+        model
+            .functions()
+            .filter(|f| model.declared_globals(f.scope).contains(&name))
+            .map(Setter::Function),
+    );
+    out
+}
+
+/// Every function that runs in a child process (a process's target, a pool's task or
+/// initializer, and what they call), each with the first launch that runs it there.
+pub fn child_functions<'l, 'a>(links: &'l Links<'a>) -> Vec<(&'a FunctionDef, &'l Launch<'a>)> {
+    let mut out: Vec<(&'a FunctionDef, &'l Launch<'a>)> = Vec::new();
+    for launch in links.launches.iter().filter(|l| l.kind.in_child_process()) {
+        for f in links.reachable(launch.target) {
+            if !out.iter().any(|(g, _)| std::ptr::eq(*g, f)) {
+                out.push((f, launch));
+            }
+        }
+    }
+    out
+}
