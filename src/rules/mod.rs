@@ -13,8 +13,8 @@ mod queues;
 mod shared_memory;
 
 pub use children::{
-    global_set_under_main_guard, process_args_mismatch, target_called_not_passed,
-    unpicklable_callable,
+    global_mutated_in_child, global_set_under_main_guard, process_args_mismatch,
+    target_called_not_passed, unpicklable_callable,
 };
 pub use locks::{
     lock_acquire_blocking_keyword, lock_acquire_inside_try, lock_not_released, shared_value_race,

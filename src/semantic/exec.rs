@@ -613,7 +613,7 @@ pub fn repeats(body: &[Stmt], range: Range) -> bool {
 
 /// Whether some statement of `body` or of the blocks nested in it satisfies `test`:
 /// `Some(answer)` decides at that statement, `None` looks into its blocks.
-pub fn any_stmt(body: &[Stmt], test: &mut dyn FnMut(&Stmt) -> Option<bool>) -> bool {
+pub fn any_stmt<'a>(body: &'a [Stmt], test: &mut dyn FnMut(&'a Stmt) -> Option<bool>) -> bool {
     body.iter().any(|stmt| match test(stmt) {
         Some(answer) => answer,
         None => {
