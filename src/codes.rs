@@ -67,6 +67,7 @@ macro_rules! rule_table {
         MP403 => process_args_mismatch::ProcessArgsMismatch,
         MP404 => global_set_under_main_guard::GlobalSetUnderMainGuard,
         MP405 => global_mutated_in_child::GlobalMutatedInChild,
+        MP406 => thread_primitive_across_processes::ThreadPrimitiveAcrossProcesses,
         MP501 => pool_exits_before_results::PoolExitsBeforeResults,
         MP502 => pool_not_closed::PoolNotClosed,
         MP503 => pool_join_without_close::PoolJoinWithoutClose,

@@ -14,7 +14,7 @@ mod shared_memory;
 
 pub use children::{
     global_mutated_in_child, global_set_under_main_guard, process_args_mismatch,
-    target_called_not_passed, unpicklable_callable,
+    target_called_not_passed, thread_primitive_across_processes, unpicklable_callable,
 };
 pub use locks::{
     lock_acquire_blocking_keyword, lock_acquire_inside_try, lock_not_released, shared_value_race,

@@ -5,10 +5,12 @@
 //! and nothing the parent did afterwards (calling a function that sets a `global`) is
 //! repeated. So a name has, in a child, only the value the import gives it.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::ast::*;
-use crate::semantic::Model;
 use crate::semantic::guard::{GuardTest, classify};
 use crate::semantic::links::{Launch, Links};
+use crate::semantic::{Model, exec};
 
 /// Where a module-level name gets a value.
 #[derive(Clone, Copy, Debug)]
@@ -94,5 +96,50 @@ pub fn child_functions<'l, 'a>(links: &'l Links<'a>) -> Vec<(&'a FunctionDef, &'
             }
         }
     }
+    out
+}
+
+/// Where the parent's code (module level, and functions that do not run in a child)
+/// reads each name, assignment targets aside.
+pub fn parent_reads<'a>(
+    model: &Model<'a>,
+    child: &HashSet<ScopeId>,
+) -> HashMap<&'a str, Vec<&'a Expr>> {
+    let mut targets: HashSet<(u32, u32)> = HashSet::new();
+    for (body, _) in model.bodies() {
+        exec::any_stmt(body, &mut |stmt| {
+            let ts: Vec<&Expr> = match &stmt.kind {
+                StmtKind::Assign { targets, .. } => targets.iter().collect(),
+                StmtKind::AugAssign { target, .. } => vec![target],
+                StmtKind::AnnAssign { target, .. } => vec![target],
+                StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => return Some(false),
+                _ => return None,
+            };
+            for t in ts {
+                if t.as_name().is_some() {
+                    targets.insert((t.range.start, t.range.end));
+                }
+            }
+            None
+        });
+    }
+    let mut out: HashMap<&'a str, Vec<&'a Expr>> = HashMap::new();
+    exec::walk_all_exprs(&model.module.body, ScopeId::MODULE, &mut |e, scope| {
+        let Some(name) = e.as_name() else { return };
+        // Code nested in a child's function (a thread it starts) is the child's too.
+        let mut at = Some(scope);
+        while let Some(s) = at {
+            if child.contains(&s) {
+                return;
+            }
+            at = model.parent(s);
+        }
+        if targets.contains(&(e.range.start, e.range.end)) {
+            return;
+        }
+        if model.binding_scope(name, scope) == Some(ScopeId::MODULE) {
+            out.entry(name).or_default().push(e);
+        }
+    });
     out
 }

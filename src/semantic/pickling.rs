@@ -34,7 +34,18 @@ pub fn inheritance_only<'a>(
     expr: &'a Expr,
     scope: ScopeId,
 ) -> Option<InheritanceOnly<'a>> {
-    find(objects, expr, scope, 0)
+    find(objects, expr, scope, Family::Multiprocessing, 0)
+}
+
+/// The first `threading` lock, event, condition, semaphore or barrier, or `queue` queue,
+/// in `expr` or the containers it builds (as [`inheritance_only`] looks): none of them
+/// can be pickled at all (`TypeError: cannot pickle '_thread.lock' object`).
+pub fn thread_object<'a>(
+    objects: &Objects<'_, 'a>,
+    expr: &'a Expr,
+    scope: ScopeId,
+) -> Option<InheritanceOnly<'a>> {
+    find(objects, expr, scope, Family::Threading, 0)
 }
 
 const MAX_DEPTH: u32 = 12;
@@ -57,17 +68,19 @@ fn find<'a>(
     objects: &Objects<'_, 'a>,
     expr: &'a Expr,
     scope: ScopeId,
+    family: Family,
     depth: u32,
 ) -> Option<InheritanceOnly<'a>> {
     if depth > MAX_DEPTH {
         return None;
     }
-    if let Some((kind, Family::Multiprocessing)) = objects.shared(expr, scope)
+    if let Some((kind, found)) = objects.shared(expr, scope)
+        && found == family
         && refuses_pickling(kind)
     {
         return Some(InheritanceOnly { expr, kind });
     }
-    let deeper = |e: &'a Expr, at: ScopeId| find(objects, e, at, depth + 1);
+    let deeper = |e: &'a Expr, at: ScopeId| find(objects, e, at, family, depth + 1);
     match &expr.kind {
         ExprKind::Tuple(items) | ExprKind::List(items) => {
             items.iter().find_map(|e| deeper(e, scope))

@@ -114,10 +114,10 @@ impl Methods {
                 format!("under {}", names.join(" and "))
             }
             Source::Chosen => format!(
-                "under {}, which this file selects with `set_start_method`",
+                "under {} (chosen with `set_start_method`)",
                 failing.describe()
             ),
-            Source::Context => format!("under {}, the context it is made from", failing.describe()),
+            Source::Context => format!("under {} (its context)", failing.describe()),
         }
     }
 }

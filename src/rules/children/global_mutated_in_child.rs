@@ -4,13 +4,13 @@
 //! method: the parent's copy never changes, and the program reports an empty or stale
 //! result without any error.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::ast::*;
 use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::rules::{Checker, Rule, Wants};
-use crate::semantic::globals::{Setter, child_functions, main_only_ranges, setters};
+use crate::semantic::globals::{Setter, child_functions, main_only_ranges, parent_reads, setters};
 use crate::semantic::links::LaunchKind;
 use crate::semantic::{BindingKind, Model, exec};
 
@@ -191,44 +191,6 @@ fn mutations<'a>(model: &Model<'a>, f: &'a FunctionDef) -> Vec<(&'a Expr, &'a st
             }
         }
         Some(false)
-    });
-    out
-}
-
-/// Where the parent's code (module level, and functions that do not run in a child)
-/// reads each name, assignment targets aside.
-fn parent_reads<'a>(
-    model: &Model<'a>,
-    child: &HashSet<ScopeId>,
-) -> HashMap<&'a str, Vec<&'a Expr>> {
-    let mut targets: HashSet<(u32, u32)> = HashSet::new();
-    for (body, _) in model.bodies() {
-        exec::any_stmt(body, &mut |stmt| {
-            let ts: Vec<&Expr> = match &stmt.kind {
-                StmtKind::Assign { targets, .. } => targets.iter().collect(),
-                StmtKind::AugAssign { target, .. } => vec![target],
-                StmtKind::AnnAssign { target, .. } => vec![target],
-                StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => return Some(false),
-                _ => return None,
-            };
-            for t in ts {
-                if t.as_name().is_some() {
-                    targets.insert((t.range.start, t.range.end));
-                }
-            }
-            None
-        });
-    }
-    let mut out: HashMap<&'a str, Vec<&'a Expr>> = HashMap::new();
-    exec::walk_all_exprs(&model.module.body, ScopeId::MODULE, &mut |e, scope| {
-        let Some(name) = e.as_name() else { return };
-        let body = model.enclosing_function(scope).unwrap_or(ScopeId::MODULE);
-        if child.contains(&body) || targets.contains(&(e.range.start, e.range.end)) {
-            return;
-        }
-        if model.binding_scope(name, scope) == Some(ScopeId::MODULE) {
-            out.entry(name).or_default().push(e);
-        }
     });
     out
 }

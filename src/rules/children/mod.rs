@@ -5,4 +5,5 @@ pub mod global_mutated_in_child;
 pub mod global_set_under_main_guard;
 pub mod process_args_mismatch;
 pub mod target_called_not_passed;
+pub mod thread_primitive_across_processes;
 pub mod unpicklable_callable;
