@@ -77,6 +77,7 @@ macro_rules! rule_table {
         MP507 => terminate_with_shared_resources::TerminateWithSharedResources,
         MP508 => manager_per_object::ManagerPerObject,
         MP509 => process_lifecycle::ProcessLifecycle,
+        MP601 => start_method_misuse::StartMethodMisuse,
         }
     };
 }

@@ -11,6 +11,7 @@ mod main_guard;
 mod pools;
 mod queues;
 mod shared_memory;
+mod start_methods;
 
 pub use children::{
     global_mutated_in_child, global_set_under_main_guard, process_args_mismatch,
@@ -33,6 +34,7 @@ pub use shared_memory::{
     shared_memory_buffer_escapes, shared_memory_not_unlinked, shared_memory_tracked_attach,
     shared_memory_unlinked_by_attacher, tracker_unregister_in_tree,
 };
+pub use start_methods::start_method_misuse;
 
 use crate::ast::*;
 use crate::codes::RuleCode;

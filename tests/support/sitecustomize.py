@@ -1,13 +1,15 @@
-# Forces the multiprocessing start method for the runtime proofs of the fixtures.
-# It sits on PYTHONPATH, so it also runs (harmlessly) in every spawned child: a
-# forced method there is the one the parent already chose.
+# Sets the default multiprocessing start method for the runtime proofs of the fixtures.
+# It sits on PYTHONPATH, so it also runs (harmlessly) in every spawned child, whose
+# method the parent has already chosen.
 import os
 
 _method = os.environ.get("MPDOCTOR_START_METHOD")
 if _method:
-    import multiprocessing
+    # Change what the default is, as a platform does, without fixing it: a program that
+    # calls set_start_method() itself still may, once, as it would on that platform.
+    import multiprocessing.context as _context
 
-    multiprocessing.set_start_method(_method, force=True)
+    _context._default_context._default_context = _context._concrete_contexts[_method]
 
 # Records the name of every shared-memory segment a run makes or opens, so that the test
 # harness can remove what is left when a run fails or is killed together with its
