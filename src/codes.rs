@@ -78,6 +78,7 @@ macro_rules! rule_table {
         MP508 => manager_per_object::ManagerPerObject,
         MP509 => process_lifecycle::ProcessLifecycle,
         MP601 => start_method_misuse::StartMethodMisuse,
+        MP602 => fork_with_threads::ForkWithThreads,
         }
     };
 }

@@ -34,7 +34,7 @@ pub use shared_memory::{
     shared_memory_buffer_escapes, shared_memory_not_unlinked, shared_memory_tracked_attach,
     shared_memory_unlinked_by_attacher, tracker_unregister_in_tree,
 };
-pub use start_methods::start_method_misuse;
+pub use start_methods::{fork_with_threads, start_method_misuse};
 
 use crate::ast::*;
 use crate::codes::RuleCode;
