@@ -434,6 +434,13 @@ impl Lower {
             E::UnaryOp(u) if u.op == rast::UnaryOp::Not => {
                 ExprKind::Not(Box::new(self.expr(&u.operand)))
             }
+            // `-1` is a number like `1`, with the same truth value.
+            E::UnaryOp(u)
+                if matches!(u.op, rast::UnaryOp::USub | rast::UnaryOp::UAdd)
+                    && matches!(*u.operand, E::NumberLiteral(_)) =>
+            {
+                self.expr(&u.operand).kind
+            }
             E::Lambda(l) => {
                 let params = self.params(l.parameters.as_deref());
                 let scope = self.scope();

@@ -444,10 +444,11 @@ impl<'a> Walker<'_, 'a, '_> {
 
 /// Whether this event starts processes, and how.
 pub fn process_start<'a>(
-    model: &Model<'a>,
+    objects: &crate::semantic::objects::Objects<'_, 'a>,
     event: Event<'a>,
     scope: ScopeId,
 ) -> Option<crate::semantic::mp::ProcessStart> {
+    let model = objects.model;
     use crate::semantic::mp::{self, MpClass, ProcessStart};
     let start = |class: MpClass, method| ProcessStart {
         what: class.started().unwrap_or(mp::Started::Process),
@@ -460,7 +461,12 @@ pub fn process_start<'a>(
         },
         Event::Call { expr, call } => {
             if let ExprKind::Attribute { value, attr } = &call.func.kind {
-                let receiver = model.resolve(value, scope).instance();
+                // What names resolve to, else what the object tracking follows: an
+                // attribute (`self.p`), an element of a list (`procs[-1]`).
+                let receiver = model.resolve(value, scope).instance().or_else(|| {
+                    let t = objects.track(value, scope)?;
+                    Some((t.class, objects.context_method(&t)))
+                });
                 match (attr.name.as_str(), receiver) {
                     ("start", Some((c @ (MpClass::Process | MpClass::Manager), m))) => {
                         return Some(start(c, m));
@@ -470,6 +476,18 @@ pub fn process_start<'a>(
                     }
                     _ => {}
                 }
+            }
+            // `Parallel(n_jobs=2, backend="multiprocessing")(...)`: joblib runs the calls
+            // on a multiprocessing pool (its default, loky, starts workers that do not
+            // run the main module, which a runtime check confirmed).
+            if let Some(parallel) = call.func.as_call()
+                && model.resolve(&parallel.func, scope).path() == Some("joblib.Parallel")
+                && parallel.keyword("backend").and_then(|b| b.as_str()) == Some("multiprocessing")
+            {
+                return Some(ProcessStart {
+                    what: mp::Started::Pool,
+                    method: None,
+                });
             }
             match model.resolve(expr, scope) {
                 Value::Instance {

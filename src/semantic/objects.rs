@@ -205,8 +205,29 @@ impl<'m, 'a> Objects<'m, 'a> {
             ExprKind::Attribute { value, attr } => {
                 self.attribute(value.as_name()?, &attr.name, scope, depth + 1)
             }
+            // `procs[-1]`, `procs[i]`: an element of a list of tracked objects (not a
+            // slice, which is a list).
+            ExprKind::Subscript { value, index }
+                if matches!(index.kind, ExprKind::Constant(_) | ExprKind::Name(_)) =>
+            {
+                self.elements(value, scope, depth + 1)
+            }
             _ => None,
         }
+    }
+
+    /// The start method the object's context names, when every construction it may come
+    /// from agrees (`None`: the default context, or not known).
+    pub fn context_method(&self, t: &Tracked<'a>) -> Option<crate::semantic::mp::StartMethod> {
+        let mut methods = t.sites.iter().map(|s| {
+            let &(e, _, scope) = self
+                .calls()
+                .iter()
+                .find(|(e, _, _)| std::ptr::eq(*e, s.call))?;
+            self.model.resolve(e, scope).instance()?.1
+        });
+        let first = methods.next()??;
+        methods.all(|m| m == Some(first)).then_some(first)
     }
 
     /// All known, and all the same class: the union of their sites.

@@ -49,6 +49,7 @@ impl Rule for MissingMainGuard {
         let forced = exec::import_time_start_methods(model);
         let reach = Reach {
             model,
+            objects: cx.objects,
             memo: RefCell::default(),
         };
         let mut found: Vec<(usize, Diagnostic)> = Vec::new();
@@ -59,7 +60,7 @@ impl Rule for MissingMainGuard {
                 ScopeId::MODULE,
                 &mut |event, scope| {
                     let anchor = event.expr();
-                    let (start, via) = match exec::process_start(model, event, scope) {
+                    let (start, via) = match exec::process_start(cx.objects, event, scope) {
                         Some(start) => (start, None),
                         None => match reach.callee_starts(event, scope) {
                             Some(site) => (site.start, Some(site)),
@@ -235,6 +236,7 @@ fn diagnostic(
 /// Follows calls to functions (and constructors of classes) defined in this file.
 struct Reach<'m, 'a> {
     model: &'m Model<'a>,
+    objects: &'m crate::semantic::objects::Objects<'m, 'a>,
     /// Per function body: where it starts processes; `None` while being explored, which
     /// also cuts recursion.
     memo: RefCell<HashMap<*const FunctionDef, Option<Site>>>,
@@ -281,7 +283,7 @@ impl<'a> Reach<'_, 'a> {
             if first.is_some() {
                 return;
             }
-            first = match exec::process_start(self.model, event, scope) {
+            first = match exec::process_start(self.objects, event, scope) {
                 Some(start) => Some(Site {
                     range: event.expr().range,
                     start,
