@@ -240,7 +240,8 @@ pub struct CheckArgs {
     /// Files or directories to check; `-` reads from standard input. Default: `.`.
     pub paths: Vec<PathBuf>,
 
-    /// Rules to enable: codes, prefixes (`MP`) or `ALL`. Overrides the configuration.
+    /// Rules to enable: codes, prefixes (`MP`), `ALL`, or `NEW-DEFAULT` (the rules whose
+    /// bugs appear only without fork). Overrides the configuration.
     #[arg(long, value_delimiter = ',', value_name = "RULE")]
     pub select: Option<Vec<Selector>>,
 

@@ -172,6 +172,10 @@ impl FromStr for RuleCode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selector {
     All,
+    /// `NEW-DEFAULT`: the rules whose bugs appear only when children are not forked
+    /// (spawn, and forkserver, Linux's default since Python 3.14): what moving a code
+    /// base off fork breaks, and nothing else.
+    NewDefault,
     Prefix(String),
     Code(RuleCode),
 }
@@ -180,6 +184,7 @@ impl Selector {
     pub fn matches(&self, code: RuleCode) -> bool {
         match self {
             Selector::All => true,
+            Selector::NewDefault => !code.doc().start_methods.contains(&StartMethod::Fork),
             Selector::Prefix(p) => code.as_str().starts_with(p.as_str()),
             Selector::Code(c) => *c == code,
         }
@@ -188,7 +193,7 @@ impl Selector {
     /// More specific selectors win over less specific ones, as in ruff.
     pub fn specificity(&self) -> usize {
         match self {
-            Selector::All => 0,
+            Selector::All | Selector::NewDefault => 0,
             Selector::Prefix(p) => p.len(),
             Selector::Code(c) => c.as_str().len() + 1,
         }
@@ -202,6 +207,9 @@ impl FromStr for Selector {
         let s = s.trim();
         if s.eq_ignore_ascii_case("ALL") {
             return Ok(Selector::All);
+        }
+        if s.eq_ignore_ascii_case("NEW-DEFAULT") {
+            return Ok(Selector::NewDefault);
         }
         if let Ok(code) = s.parse::<RuleCode>() {
             return Ok(Selector::Code(code));

@@ -110,6 +110,37 @@ fn select_and_ignore() {
     assert!(stdout(&by_name).contains("MP001") && !stdout(&by_name).contains("MP002"));
 }
 
+/// `NEW-DEFAULT` keeps what breaks only without fork: a nested target (MP401) is kept, a
+/// child's change to a global (MP405, lost under every method) is not.
+#[test]
+fn new_default_selects_what_leaving_fork_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.py",
+        "import multiprocessing as mp\n\nRESULTS = []\n\n\ndef main():\n    def run():\n        RESULTS.append(1)\n\n    p = mp.Process(target=run)\n    p.start()\n    p.join()\n    print(RESULTS)\n\n\nif __name__ == \"__main__\":\n    main()\n",
+    );
+    let all = stdout(&mpdoctor(
+        dir.path(),
+        &["check", "--output-format", "concise", "."],
+    ));
+    assert!(all.contains("MP401") && all.contains("MP405"), "{all}");
+    let new = stdout(&mpdoctor(
+        dir.path(),
+        &[
+            "check",
+            "--target-version",
+            "py314",
+            "--select",
+            "new-default",
+            "--output-format",
+            "concise",
+            ".",
+        ],
+    ));
+    assert!(new.contains("MP401") && !new.contains("MP405"), "{new}");
+}
+
 /// Warnings are printed and do not fail the run unless `--fail-on warning` (or the same
 /// key in the configuration) asks; errors always fail; the command line wins.
 #[test]
