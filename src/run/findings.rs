@@ -712,7 +712,7 @@ fn explain(message: &Message, count: usize, sample: &str, report: &RunReport) ->
              sockets and thread locks cannot be.",
             "Pass module-level functions and plain data; create locks and connections in the \
              child, or pass multiprocessing's own objects as Process arguments.",
-            None,
+            unpicklable_rule(what),
         ),
         Message::TrackerKeyError { name } => f(
             Category::Warning,
@@ -759,7 +759,18 @@ fn explain(message: &Message, count: usize, sample: &str, report: &RunReport) ->
              later warn about it.",
             "Use the forkserver or spawn start method (multiprocessing.get_context(\
              \"forkserver\")), or start processes before any thread.",
-            None,
+            Some(RuleCode::MP602),
+        ),
+        Message::ContextAlreadySet => f(
+            Category::Error,
+            "start-method-set-twice",
+            "set_start_method() was called after the start method was already set".into(),
+            "The start method can be set once per process. A call at import time runs again \
+             in every spawn or forkserver child, whose method is already set; a call after a \
+             lock, queue or pool was made through the default context fails the same way.",
+            "Call set_start_method() once, first thing under if __name__ == \"__main__\":, \
+             or use a context (multiprocessing.get_context(\"spawn\")).",
+            Some(RuleCode::MP601),
         ),
     };
     finding.details = segment_details(message, report);
@@ -810,5 +821,48 @@ fn segment_details(message: &Message, report: &RunReport) -> Vec<String> {
             out
         }
         _ => Vec::new(),
+    }
+}
+
+/// The rule that prevents a pickling error, by what could not be pickled: a lambda or a
+/// local definition (MP401), a thread lock or `queue` object (MP406).
+fn unpicklable_rule(what: &str) -> Option<RuleCode> {
+    if what.contains("local object") || what.contains("<lambda>") {
+        Some(RuleCode::MP401)
+    } else if ["'_thread.lock'", "'_thread.RLock'", "'_queue.SimpleQueue'"]
+        .iter()
+        .any(|t| what.contains(t))
+    {
+        Some(RuleCode::MP406)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod rule_of_pickling_errors {
+    use super::*;
+
+    #[test]
+    fn pickling_errors_name_the_rule_that_prevents_them() {
+        let rule = |line: &str| match crate::run::messages::recognise(line) {
+            Some(Message::Unpicklable { what }) => unpicklable_rule(&what),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            rule("AttributeError: Can't pickle local object 'main.<locals>.inner'"),
+            Some(RuleCode::MP401)
+        );
+        assert_eq!(
+            rule(
+                "_pickle.PicklingError: Can't pickle <function <lambda> at 0x7f>: attribute lookup <lambda> on __main__ failed"
+            ),
+            Some(RuleCode::MP401)
+        );
+        assert_eq!(
+            rule("TypeError: cannot pickle '_thread.lock' object"),
+            Some(RuleCode::MP406)
+        );
+        assert_eq!(rule("TypeError: cannot pickle 'generator' object"), None);
     }
 }

@@ -43,6 +43,9 @@ pub enum Message {
     ExportedBuffer,
     /// "ValueError: Pool is still running": `join()` on a pool not closed or terminated.
     PoolStillRunning,
+    /// "RuntimeError: context has already been set": `set_start_method()` a second time
+    /// (at import time in a child, or after the default context was used).
+    ContextAlreadySet,
 }
 
 /// Collects the recognised messages of a stream, line by line, with their counts. Keeps
@@ -185,6 +188,9 @@ pub fn recognise(line: &str) -> Option<Message> {
     if line.contains("ValueError: Pool is still running") {
         return Some(Message::PoolStillRunning);
     }
+    if line.contains("RuntimeError: context has already been set") {
+        return Some(Message::ContextAlreadySet);
+    }
     None
 }
 
@@ -195,6 +201,14 @@ fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_set_start_method_is_recognised() {
+        assert_eq!(
+            recognise("RuntimeError: context has already been set"),
+            Some(Message::ContextAlreadySet)
+        );
+    }
 
     #[test]
     fn shared_memory_errors_are_recognised_only_for_segment_names() {
