@@ -701,7 +701,7 @@ fn explain(message: &Message, count: usize, sample: &str, report: &RunReport) ->
              target up by name. A function defined inside `if __name__ == \"__main__\":`, in \
              an interactive session or in `python -c`, does not exist there.",
             "Define the function at the top level of an importable module.",
-            None,
+            Some(RuleCode::MP404),
         ),
         Message::Unpicklable { what } => f(
             Category::Error,

@@ -152,7 +152,8 @@ pub fn recognise(line: &str) -> Option<Message> {
     }
     if let Some(rest) = after(line, "Can't get attribute '") {
         let (attribute, rest) = rest.split_once('\'')?;
-        if rest.contains("<module '__main__'") {
+        // Spawned children import the main module as `__mp_main__`.
+        if rest.contains("<module '__main__'") || rest.contains("<module '__mp_main__'") {
             return Some(Message::MissingInMain {
                 attribute: attribute.to_string(),
             });

@@ -60,29 +60,73 @@ pub fn main_only_ranges(model: &Model<'_>) -> Vec<Range> {
     out
 }
 
-/// Every place module-level `name` gets a value.
-pub fn setters<'a>(model: &Model<'a>, main_only: &[Range], name: &str) -> Vec<Setter<'a>> {
-    let mut out: Vec<Setter<'a>> = model
-        .module_bindings(name)
-        .iter()
-        .map(|b| {
-            if main_only
-                .iter()
-                .any(|r| r.start <= b.offset && b.offset < r.end)
-            {
-                Setter::MainOnly { offset: b.offset }
-            } else {
-                Setter::Import { offset: b.offset }
-            }
-        })
-        .collect();
-    out.extend(
-        model
-            .functions()
-            .filter(|f| model.declared_globals(f.scope).contains(&name))
-            .map(Setter::Function),
-    );
-    out
+/// What the import of the module runs, which a spawn or forkserver child runs too.
+pub struct ImportRun<'a> {
+    /// The guarded side of the main guards: only the main program runs it.
+    pub main_only: Vec<Range>,
+    /// Functions the import calls (directly, or through other functions of the file).
+    functions: Vec<&'a FunctionDef>,
+}
+
+impl<'a> ImportRun<'a> {
+    pub fn new(model: &Model<'a>, links: &Links<'a>) -> Self {
+        let mut functions: Vec<&'a FunctionDef> = Vec::new();
+        exec::walk(
+            model,
+            &model.module.body,
+            ScopeId::MODULE,
+            &mut |event, scope| {
+                if let exec::Event::Call { call, .. } = event
+                    && let crate::semantic::Value::Function(f) = model.resolve(&call.func, scope)
+                {
+                    for g in links.reachable(f) {
+                        if !functions.iter().any(|h| std::ptr::eq(*h, g)) {
+                            functions.push(g);
+                        }
+                    }
+                }
+            },
+        );
+        Self {
+            main_only: main_only_ranges(model),
+            functions,
+        }
+    }
+
+    /// Every place module-level `name` gets a value; a function the import itself calls
+    /// counts as the import.
+    pub fn setters(&self, model: &Model<'a>, name: &str) -> Vec<Setter<'a>> {
+        let mut out: Vec<Setter<'a>> = model
+            .module_bindings(name)
+            .iter()
+            .map(|b| {
+                if self
+                    .main_only
+                    .iter()
+                    .any(|r| r.start <= b.offset && b.offset < r.end)
+                {
+                    Setter::MainOnly { offset: b.offset }
+                } else {
+                    Setter::Import { offset: b.offset }
+                }
+            })
+            .collect();
+        out.extend(
+            model
+                .functions()
+                .filter(|f| model.declared_globals(f.scope).contains(&name))
+                .map(|f| {
+                    if self.functions.iter().any(|g| std::ptr::eq(*g, f)) {
+                        Setter::Import {
+                            offset: f.name.range.start,
+                        }
+                    } else {
+                        Setter::Function(f)
+                    }
+                }),
+        );
+        out
+    }
 }
 
 /// Every function that runs in a child process (a process's target, a pool's task or
@@ -104,7 +148,7 @@ pub fn child_functions<'l, 'a>(links: &'l Links<'a>) -> Vec<(&'a FunctionDef, &'
 pub fn parent_reads<'a>(
     model: &Model<'a>,
     child: &HashSet<ScopeId>,
-) -> HashMap<&'a str, Vec<&'a Expr>> {
+) -> HashMap<&'a str, Vec<(&'a Expr, ScopeId)>> {
     let mut targets: HashSet<(u32, u32)> = HashSet::new();
     for (body, _) in model.bodies() {
         exec::any_stmt(body, &mut |stmt| {
@@ -123,7 +167,7 @@ pub fn parent_reads<'a>(
             None
         });
     }
-    let mut out: HashMap<&'a str, Vec<&'a Expr>> = HashMap::new();
+    let mut out: HashMap<&'a str, Vec<(&'a Expr, ScopeId)>> = HashMap::new();
     exec::walk_all_exprs(&model.module.body, ScopeId::MODULE, &mut |e, scope| {
         let Some(name) = e.as_name() else { return };
         // Code nested in a child's function (a thread it starts) is the child's too.
@@ -138,7 +182,7 @@ pub fn parent_reads<'a>(
             return;
         }
         if model.binding_scope(name, scope) == Some(ScopeId::MODULE) {
-            out.entry(name).or_default().push(e);
+            out.entry(name).or_default().push((e, scope));
         }
     });
     out

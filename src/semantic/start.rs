@@ -81,6 +81,23 @@ impl Methods {
         }
     }
 
+    /// The methods a launch's child runs under: its process's or pool's context, else the
+    /// file's choice, else the targets.
+    pub fn of_launch<'a>(
+        model: &Model<'a>,
+        launch: &crate::semantic::links::Launch<'a>,
+        chosen: Option<MethodSet>,
+        configured: MethodSet,
+    ) -> Self {
+        Self::of(launch.context_method(model), chosen, configured)
+    }
+
+    /// Whether a finding that needs pickling or a fresh import has anything to say:
+    /// such a method can run, or the code pins fork (a portability warning).
+    pub fn reimport_matters(self) -> bool {
+        !self.pickling().is_empty() || self.pinned_to_fork()
+    }
+
     /// The methods that pickle the target and its arguments and import the main module
     /// again in the child: spawn and forkserver.
     pub fn pickling(self) -> MethodSet {

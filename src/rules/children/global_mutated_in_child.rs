@@ -10,7 +10,7 @@ use crate::ast::*;
 use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::rules::{Checker, Rule, Wants};
-use crate::semantic::globals::{Setter, child_functions, main_only_ranges, parent_reads, setters};
+use crate::semantic::globals::{ImportRun, Setter, child_functions, parent_reads};
 use crate::semantic::links::LaunchKind;
 use crate::semantic::{BindingKind, Model, exec};
 
@@ -41,7 +41,7 @@ impl Rule for GlobalMutatedInChild {
             .flat_map(|l| links.reachable(l.target))
             .map(|f| f.scope)
             .collect();
-        let main_only = main_only_ranges(model);
+        let import_run = ImportRun::new(model, links);
         let reads = parent_reads(model, &child_scopes);
         let mut found: Vec<Finding> = Vec::new();
         for &(f, launch) in &children {
@@ -52,7 +52,7 @@ impl Rule for GlobalMutatedInChild {
                 if found.iter().any(|x| x.name == name) {
                     continue;
                 }
-                let all = setters(model, &main_only, name);
+                let all = import_run.setters(model, name);
                 let from_import = all.iter().all(|s| match s {
                     Setter::Import { .. } => true,
                     Setter::Function(g) => child_scopes.contains(&g.scope),
@@ -65,7 +65,16 @@ impl Rule for GlobalMutatedInChild {
                 if !from_import || !plain {
                     continue;
                 }
-                let Some(read) = reads.get(name).and_then(|r| r.first()) else {
+                // The parent reads it after the launch, in the code that launches: what
+                // it reads before, or elsewhere, says nothing about the child's change.
+                let body =
+                    |scope: ScopeId| model.enclosing_function(scope).unwrap_or(ScopeId::MODULE);
+                let launched_in = body(launch.scope);
+                let Some(&(read, _)) = reads.get(name).and_then(|r| {
+                    r.iter().find(|(e, scope)| {
+                        body(*scope) == launched_in && e.range.start > launch.site.range.end
+                    })
+                }) else {
                     continue;
                 };
                 found.push(Finding {

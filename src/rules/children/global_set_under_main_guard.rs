@@ -12,7 +12,7 @@ use crate::codes::{RuleCode, Severity};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::exec;
-use crate::semantic::globals::{Setter, child_functions, main_only_ranges, setters};
+use crate::semantic::globals::{ImportRun, Setter, child_functions};
 use crate::semantic::links::LaunchKind;
 use crate::semantic::mp::{Family, Managed, MpClass, SharedKind};
 use crate::semantic::start::{self, Methods};
@@ -35,16 +35,13 @@ impl Rule for GlobalSetUnderMainGuard {
         if children.is_empty() {
             return;
         }
-        let main_only = main_only_ranges(model);
+        let import_run = ImportRun::new(model, links);
+        let main_only = &import_run.main_only;
         let chosen = start::chosen(model);
         let mut found = Vec::new();
         for &(f, launch) in &children {
-            let methods = Methods::of(
-                launch.context_method(model),
-                chosen,
-                cx.settings.start_methods,
-            );
-            if methods.pickling().is_empty() && !methods.pinned_to_fork() {
+            let methods = Methods::of_launch(model, launch, chosen, cx.settings.start_methods);
+            if !methods.reimport_matters() {
                 continue;
             }
             let mut seen: HashSet<&str> = HashSet::new();
@@ -61,7 +58,7 @@ impl Rule for GlobalSetUnderMainGuard {
                     return;
                 }
                 seen.insert(name);
-                let all = setters(model, &main_only, name);
+                let all = import_run.setters(model, name);
                 // Set in a child too (a pool initializer's `global`): its own value.
                 let set_in_child = all.iter().any(|s| {
                     matches!(s, Setter::Function(g)
@@ -97,6 +94,31 @@ impl Rule for GlobalSetUnderMainGuard {
                 });
             });
         }
+        // A target defined under the guard: pickled by name, which the child cannot find.
+        let mut targets: Vec<&FunctionDef> = Vec::new();
+        for launch in links.launches.iter().filter(|l| l.kind.in_child_process()) {
+            let f = launch.target;
+            let at = f.name.range.start;
+            if model.parent(f.scope) != Some(ScopeId::MODULE)
+                || !main_only.iter().any(|r| r.start <= at && at < r.end)
+                || targets.iter().any(|t| std::ptr::eq(*t, f))
+            {
+                continue;
+            }
+            let methods = Methods::of_launch(model, launch, chosen, cx.settings.start_methods);
+            if !methods.reimport_matters() {
+                continue;
+            }
+            targets.push(f);
+            found.push(Finding {
+                read: launch.site,
+                name: f.name.name.clone(),
+                reader: f,
+                kind: launch.kind,
+                methods,
+                why: Why::TargetUnderGuard,
+            });
+        }
         for f in found {
             report(cx, f);
         }
@@ -111,6 +133,8 @@ enum Why<'a> {
     Stale(Setter<'a>, u32),
     /// A multiprocessing object the import makes: the child makes its own.
     Resource(Resource, &'a Expr),
+    /// The function handed to the child is itself defined only under the main guard.
+    TargetUnderGuard,
 }
 
 #[derive(Clone, Copy)]
@@ -206,6 +230,17 @@ fn report<'a>(cx: &mut Checker<'_, 'a>, f: Finding<'a>) {
              changing the global in the parent."
                 .to_string(),
             (setter_range(s), "changed only in the parent".to_string()),
+        ),
+        Why::TargetUnderGuard => (
+            format!(
+                "`{name}` is defined under the main guard and handed to {child}: {under} the \
+                 child looks it up by name in the main module, which it imports again \
+                 without running the guarded code: `AttributeError: Can't get attribute \
+                 '{name}' on <module '__mp_main__'>`"
+            ),
+            "defined only in the main program",
+            format!("Define `{name}` at module level, above `if __name__ == \"__main__\":`."),
+            (f.reader.name.range, "defined under the guard".to_string()),
         ),
         Why::Resource(what, made) => {
             let (thing, effect) = match what {

@@ -10,7 +10,7 @@ use crate::ast::*;
 use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::rules::{Checker, Rule, Wants};
-use crate::semantic::globals::{Setter, child_functions, main_only_ranges, parent_reads, setters};
+use crate::semantic::globals::{ImportRun, Setter, child_functions, parent_reads};
 use crate::semantic::links::{LaunchKind, process_arguments, submission};
 use crate::semantic::mp::{Family, MpClass, SharedKind, StartMethod};
 use crate::semantic::pickling::thread_object;
@@ -73,7 +73,7 @@ impl Rule for ThreadPrimitiveAcrossProcesses {
         // Module-level objects that both the parent and a child use.
         let children = child_functions(objects.links());
         let child_scopes: HashSet<ScopeId> = children.iter().map(|(f, _)| f.scope).collect();
-        let main_only = main_only_ranges(model);
+        let import_run = ImportRun::new(model, objects.links());
         let reads = parent_reads(model, &child_scopes);
         let mut seen: HashSet<&str> = HashSet::new();
         for &(f, _) in &children {
@@ -85,7 +85,8 @@ impl Rule for ThreadPrimitiveAcrossProcesses {
                 {
                     return;
                 }
-                let from_import = setters(model, &main_only, name)
+                let from_import = import_run
+                    .setters(model, name)
                     .iter()
                     .all(|s| matches!(s, Setter::Import { .. }));
                 if !from_import {

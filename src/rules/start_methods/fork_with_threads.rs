@@ -81,7 +81,11 @@ impl<'a> Scan<'_, '_, 'a> {
                         }
                         let mut inner = before.clone();
                         self.block(&b.body, scope, &mut inner);
-                        after.extend(inner);
+                        // A branch that leaves (`return`, `raise`, `sys.exit()`) takes its
+                        // threads with it: they are not running on the code after the `if`.
+                        if !leaves(self.cx, &b.body, scope) {
+                            after.extend(inner);
+                        }
                     }
                     if !has_else {
                         after.extend(before);
@@ -136,6 +140,14 @@ impl<'a> Scan<'_, '_, 'a> {
         }
         let Some(call) = expr.as_call() else { return };
         let model = self.cx.model;
+        // A function of this file that joins threads or shuts a pool down, given what it
+        // should wait for (`join_all(threads)`): what was running may have ended.
+        if let Value::Function(f) = model.resolve(&call.func, scope)
+            && !call.args.is_empty()
+            && waits_for_threads(f)
+        {
+            alive.clear();
+        }
         if let ExprKind::Attribute { value, attr } = &call.func.kind {
             let receiver = self.objects().track(value, scope);
             match (attr.name.as_str(), receiver.as_ref().map(|t| t.class)) {
@@ -200,6 +212,36 @@ impl<'a> Scan<'_, '_, 'a> {
     }
 }
 
+/// Whether a block certainly leaves the code that follows it.
+fn leaves<'a>(cx: &Checker<'_, 'a>, body: &'a [Stmt], scope: ScopeId) -> bool {
+    match body.last().map(|s| &s.kind) {
+        Some(
+            StmtKind::Return(_) | StmtKind::Raise { .. } | StmtKind::Continue | StmtKind::Break,
+        ) => true,
+        Some(StmtKind::Expr(e)) => e.as_call().is_some_and(|c| {
+            matches!(
+                cx.model.qualified_name(&c.func, scope).as_deref(),
+                Some("sys.exit" | "os._exit")
+            ) || matches!(c.func.as_name(), Some("exit" | "quit"))
+        }),
+        _ => false,
+    }
+}
+
+/// Whether `f` calls `join()` or `shutdown()` on something.
+fn waits_for_threads(f: &FunctionDef) -> bool {
+    let mut found = false;
+    exec::walk_all_exprs(&f.body, f.scope, &mut |e, _| {
+        if let Some(call) = e.as_call()
+            && let ExprKind::Attribute { attr, .. } = &call.func.kind
+            && matches!(attr.name.as_str(), "join" | "shutdown")
+        {
+            found = true;
+        }
+    });
+    found
+}
+
 fn dedup(v: &mut Vec<Running<'_>>) {
     let mut out: Vec<Running<'_>> = Vec::new();
     for r in v.drain(..) {
@@ -226,7 +268,8 @@ fn report<'a>(cx: &mut Checker<'_, 'a>, f: Finding<'a>) {
     let when = if pinned {
         "under fork, which this code chooses".to_string()
     } else {
-        "under fork, the default on Linux before Python 3.14 (among the configured targets)"
+        "under fork, one of the start methods the code must support (the default on Linux \
+         before Python 3.14)"
             .to_string()
     };
     let mut d = Diagnostic::new(
