@@ -93,6 +93,11 @@ impl<'a> ImportRun<'a> {
         }
     }
 
+    /// Whether the import calls `f` (directly, or through other functions of the file).
+    pub fn runs(&self, f: &FunctionDef) -> bool {
+        self.functions.iter().any(|g| std::ptr::eq(*g, f))
+    }
+
     /// Every place module-level `name` gets a value; a function the import itself calls
     /// counts as the import.
     pub fn setters(&self, model: &Model<'a>, name: &str) -> Vec<Setter<'a>> {

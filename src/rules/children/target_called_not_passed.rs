@@ -7,7 +7,7 @@ use crate::ast::*;
 use crate::codes::RuleCode;
 use crate::diagnostics::{Applicability, Code, Diagnostic, Edit, Fix};
 use crate::rules::{Checker, Rule, Wants};
-use crate::semantic::links::{LaunchKind, submission};
+use crate::semantic::links::{LaunchKind, bound_callable, submission};
 use crate::semantic::mp::MpClass;
 use crate::semantic::{Value, exec};
 
@@ -45,7 +45,9 @@ impl Rule for TargetCalledNotPassed {
             let Some(inner) = handed.as_call() else {
                 continue;
             };
-            if let Value::Function(f) = model.resolve(&inner.func, scope)
+            // A function, or a method through `self.run` / `obj.run`.
+            if let Some(bound) = bound_callable(model, &inner.func, scope)
+                && let f = bound.f
                 && f.decorators.is_empty()
                 && !exec::may_return_callable(f)
             {

@@ -8,6 +8,7 @@ use crate::ast::*;
 use crate::codes::RuleCode;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::rules::{Checker, Rule, Wants};
+use crate::semantic::globals::ImportRun;
 use crate::semantic::guard::{GuardTest, classify};
 use crate::semantic::mp::{MpClass, SharedKind, StartMethod};
 use crate::semantic::{Model, Value, exec};
@@ -27,13 +28,18 @@ impl Rule for StartMethodMisuse {
         let model = cx.model;
         let caught = caught_ranges(&model.module.body);
         let mut found = Vec::new();
-        // At import time: runs again in every spawn and forkserver child.
+        // At import time, at module level or in a function the import calls
+        // (`_configure()`): runs again in every spawn and forkserver child.
         let mut at_import: Vec<&Expr> = Vec::new();
-        exec::walk(
-            model,
-            &model.module.body,
-            ScopeId::MODULE,
-            &mut |event, scope| {
+        let import_run = ImportRun::new(model, cx.objects.links());
+        let bodies = std::iter::once((&model.module.body[..], ScopeId::MODULE)).chain(
+            model
+                .functions()
+                .filter(|f| import_run.runs(f))
+                .map(|f| (&f.body[..], f.scope)),
+        );
+        for (body, scope) in bodies {
+            exec::walk(model, body, scope, &mut |event, scope| {
                 if let exec::Event::Call { expr, call } = event
                     && let Some(set) = as_set(model, expr, call, scope, &caught)
                     && !set.force
@@ -42,8 +48,8 @@ impl Rule for StartMethodMisuse {
                 {
                     at_import.push(expr);
                 }
-            },
-        );
+            });
+        }
         for &e in &at_import {
             found.push(Finding::AtImport(e));
         }
