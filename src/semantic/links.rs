@@ -67,9 +67,7 @@ impl<'a> Launch<'a> {
     /// another function cannot be found by name in the worker (`Can't pickle local
     /// object`), so such a task never runs.
     pub fn target_picklable(&self, model: &Model<'a>) -> bool {
-        model
-            .parent(self.target.scope)
-            .is_none_or(|p| model.scope_kind(p) != crate::semantic::ScopeKind::Function)
+        !crate::semantic::pickling::defined_in_function(model, self.target.scope)
     }
 
     /// The start method the launch's own context names: the process's, or the pool's

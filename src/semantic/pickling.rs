@@ -228,11 +228,7 @@ fn local_callable<'a>(
             ..inner
         });
     }
-    let in_function = |s: ScopeId| {
-        model
-            .parent(s)
-            .is_some_and(|p| model.scope_kind(p) == ScopeKind::Function)
-    };
+    let in_function = |s: ScopeId| defined_in_function(model, s);
     match model.resolve(expr, scope) {
         Value::Function(f) if f.decorators.is_empty() && in_function(f.scope) => {
             found(LocalCallable::Nested(f))
@@ -256,6 +252,14 @@ fn local_callable<'a>(
         }
         _ => None,
     }
+}
+
+/// Whether the definition whose body is `scope` sits inside a function: pickle cannot
+/// find it by name (`main.<locals>.inner`).
+pub fn defined_in_function(model: &Model<'_>, scope: ScopeId) -> bool {
+    model
+        .parent(scope)
+        .is_some_and(|p| model.scope_kind(p) == ScopeKind::Function)
 }
 
 /// Whether the file imports a drop-in that pickles with dill (`multiprocess`, `pathos`),

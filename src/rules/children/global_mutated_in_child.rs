@@ -60,7 +60,7 @@ impl Rule for GlobalMutatedInChild {
                 });
                 let plain = match how {
                     How::Rebound => true,
-                    How::Changed(_) => plain_container(model, name),
+                    How::Changed(_) | How::Item => plain_container(model, name),
                 };
                 if !from_import || !plain {
                     continue;
@@ -97,8 +97,10 @@ impl Rule for GlobalMutatedInChild {
 enum How<'a> {
     /// `global x` and an assignment.
     Rebound,
-    /// A method that changes the object, or an item assignment or deletion.
+    /// A method that changes the object.
     Changed(&'a str),
+    /// An item assignment or deletion.
+    Item,
 }
 
 struct Finding<'a> {
@@ -190,7 +192,7 @@ fn mutations<'a>(model: &Model<'a>, f: &'a FunctionDef) -> Vec<(&'a Expr, &'a st
                     if let Some(name) = value.as_name()
                         && global(name, f.scope)
                     {
-                        out.push((t, name, How::Changed("item assignment")));
+                        out.push((t, name, How::Item));
                     }
                 }
                 ExprKind::Name(name) if declared.contains(&name.as_str()) => {
@@ -214,7 +216,7 @@ fn report<'a>(cx: &mut Checker<'_, 'a>, f: Finding<'a>) {
     };
     let change = match f.how {
         How::Rebound => format!("assigns the global `{name}`"),
-        How::Changed("item assignment") => format!("changes an item of the global `{name}`"),
+        How::Item => format!("changes an item of the global `{name}`"),
         How::Changed(method) => format!("calls `{name}.{method}()`"),
     };
     let line = cx.line_of(f.read.range.start);
