@@ -16,6 +16,7 @@ use crate::linter::{self, LintSettings};
 use crate::paths::display_path;
 use crate::rules::RuleSettings;
 use crate::semantic::mp::MethodSet;
+use crate::semantic::project::Project;
 use crate::source::{self, SourceFile};
 
 /// Everything wrong with the invocation itself; exit code 2.
@@ -93,6 +94,8 @@ pub struct CheckSettings {
     resolver: Resolver,
     pub fix_mode: Option<FixMode>,
     pub diff: bool,
+    /// What the other modules of the project do, shared by all files.
+    project: Arc<Project>,
 }
 
 impl CheckSettings {
@@ -141,6 +144,7 @@ impl CheckSettings {
             resolver: Resolver::new(args.config.as_deref())?,
             fix_mode,
             diff: args.diff,
+            project: Arc::default(),
         })
     }
 
@@ -197,6 +201,7 @@ impl CheckSettings {
                 start_methods,
                 target,
             },
+            project: self.project.clone(),
         }
     }
 
@@ -258,12 +263,20 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
 
     let fix_mode = settings.fix_mode;
     let diff = settings.diff;
-    let mut reports: Vec<FileReport> = with_big_stacks(|| {
+    // Every file is checked before any is written: the cross-module analysis reads the
+    // project from disk, and must see the same project for every file.
+    let checked: Vec<(FileReport, Option<SourceFile>, LintSettings)> = with_big_stacks(|| {
         jobs.into_par_iter()
-            .map(|(path, lint, fail_on)| FileReport {
-                fail_on,
-                ..check_file(path, &lint, fix_mode, diff)
+            .map(|(path, lint, fail_on)| {
+                let (report, original) = check_file(path, &lint, fix_mode, diff);
+                (FileReport { fail_on, ..report }, original, lint)
             })
+            .collect()
+    });
+    let mut reports: Vec<FileReport> = with_big_stacks(|| {
+        checked
+            .into_par_iter()
+            .map(|(report, original, lint)| write_fixed(report, original, &lint, fix_mode, diff))
             .collect()
     });
     reports.extend(errors);
@@ -352,21 +365,36 @@ fn io_report(path: PathBuf, message: String) -> FileReport {
     }
 }
 
+/// Checks (and fixes, in memory) one file; the original text comes back when there is a
+/// fixed text to write.
 fn check_file(
     path: PathBuf,
     lint: &LintSettings,
     fix_mode: Option<FixMode>,
     diff: bool,
-) -> FileReport {
+) -> (FileReport, Option<SourceFile>) {
     let decoded = match source::read(&path) {
         Ok(decoded) => decoded,
-        Err(e) => return io_report(path, e.to_string()),
+        Err(e) => return (io_report(path, e.to_string()), None),
     };
     let source = decoded.into_source(path.clone());
-    let mut report = lint_or_fix(&source, lint, fix_mode, diff);
+    let report = lint_or_fix(&source, lint, fix_mode, diff);
+    let write = fix_mode.is_some() && !diff && report.fixed > 0;
+    (report, write.then_some(source))
+}
+
+/// Writes a fixed file; when that fails, the report is the original's again.
+fn write_fixed(
+    mut report: FileReport,
+    original: Option<SourceFile>,
+    lint: &LintSettings,
+    fix_mode: Option<FixMode>,
+    diff: bool,
+) -> FileReport {
     let write = fix_mode.is_some() && !diff && report.fixed > 0;
     if let Some(fixed) = report.source.as_ref().filter(|_| write)
-        && let Err(e) = write_atomically(&path, &encoded(fixed))
+        && let Some(source) = original
+        && let Err(e) = write_atomically(&report.path, &encoded(fixed))
     {
         // Nothing was changed: report the original findings again.
         report.fix_note = Some(format!("could not write the fixed file: {e}"));

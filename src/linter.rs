@@ -9,7 +9,9 @@ use crate::python;
 use crate::registry;
 use crate::rules::{self, RuleSettings};
 use crate::semantic::Model;
+use crate::semantic::project::Project;
 use crate::source::SourceFile;
+use std::sync::Arc;
 
 /// What to check in one file.
 #[derive(Clone, Debug)]
@@ -17,6 +19,8 @@ pub struct LintSettings {
     /// Enabled rules, sorted.
     pub rules: Vec<RuleCode>,
     pub rule_settings: RuleSettings,
+    /// The other modules of the project, shared by every file of a run.
+    pub project: Arc<Project>,
 }
 
 impl Default for LintSettings {
@@ -24,6 +28,7 @@ impl Default for LintSettings {
         Self {
             rules: RuleCode::ALL.to_vec(),
             rule_settings: RuleSettings::default(),
+            project: Arc::default(),
         }
     }
 }
@@ -66,6 +71,7 @@ pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
         &directives,
         &enabled,
         settings.rule_settings,
+        &settings.project,
     );
     out.extend(found.into_iter().filter(|d| match d.code {
         Code::Rule(code) => !directives.suppresses_range(code, d.range, &source.index),

@@ -46,6 +46,7 @@ use crate::semantic::Model;
 use crate::semantic::exec;
 use crate::semantic::mp::MethodSet;
 use crate::semantic::objects::Objects;
+use crate::semantic::project::Project;
 use crate::source::SourceFile;
 
 /// The nodes a rule wants to be called for.
@@ -120,6 +121,8 @@ pub struct Checker<'c, 'a> {
     /// Object tracking and process links, built on first use and shared by all rules.
     pub objects: &'c Objects<'c, 'a>,
     pub settings: RuleSettings,
+    /// The other modules of the project.
+    pub project: &'c Project,
     directives: &'c Directives,
     code: RuleCode,
     diagnostics: Vec<Diagnostic>,
@@ -156,6 +159,7 @@ pub fn run<'a>(
     directives: &Directives,
     rules: &[&'static dyn Rule],
     settings: RuleSettings,
+    project: &Project,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut expr_rules = Vec::new();
@@ -172,6 +176,7 @@ pub fn run<'a>(
             model,
             objects: &objects,
             settings,
+            project,
             directives,
             code,
             diagnostics: Vec::new(),

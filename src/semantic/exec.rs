@@ -207,13 +207,31 @@ pub fn walk<'a>(
     scope: ScopeId,
     on: &mut dyn FnMut(Event<'a>, ScopeId),
 ) {
-    let mut w = Walker { model, on };
+    let mut w = Walker {
+        model,
+        on,
+        imports: None,
+    };
     w.block(body, scope);
+}
+
+/// The `import` statements that run when the module is imported, in order: those
+/// [`walk`] would pass, at module level or in a class body.
+pub fn import_time_imports<'a>(model: &Model<'a>) -> Vec<&'a Stmt> {
+    let mut imports = Vec::new();
+    let mut w = Walker {
+        model,
+        on: &mut |_, _| {},
+        imports: Some(&mut imports),
+    };
+    w.block(&model.module.body, ScopeId::MODULE);
+    imports
 }
 
 struct Walker<'m, 'a, 'f> {
     model: &'m Model<'a>,
     on: &'f mut dyn FnMut(Event<'a>, ScopeId),
+    imports: Option<&'f mut Vec<&'a Stmt>>,
 }
 
 impl<'a> Walker<'_, 'a, '_> {
@@ -244,6 +262,11 @@ impl<'a> Walker<'_, 'a, '_> {
                 self.decorate(&class.decorators, scope);
             }
             StmtKind::If { branches } => self.if_chain(branches, scope),
+            StmtKind::Import(_) | StmtKind::ImportFrom { .. } => {
+                if let Some(imports) = self.imports.as_mut() {
+                    imports.push(stmt);
+                }
+            }
             StmtKind::Match { subject, cases } if subject.as_name() == Some("__name__") => {
                 self.expr(subject, scope);
                 for case in cases {
@@ -511,6 +534,21 @@ pub fn process_start<'a>(
         }
         Event::Decorate { .. } => None,
     }
+}
+
+/// The start method import-time code has certainly set before `offset`, from
+/// [`import_time_start_methods`]: only when every call before it names the same method
+/// (branches may differ).
+pub fn method_set_before(
+    forced: &[(u32, Option<crate::semantic::mp::StartMethod>)],
+    offset: u32,
+) -> Option<crate::semantic::mp::StartMethod> {
+    let mut before = forced
+        .iter()
+        .filter(|(at, _)| *at <= offset)
+        .map(|(_, m)| *m);
+    let first = before.next()??;
+    before.all(|m| m == Some(first)).then_some(first)
 }
 
 /// `set_start_method(...)` calls that run at import time, by position, with the method

@@ -16,6 +16,8 @@ pub mod mp;
 pub mod objects;
 pub mod paths;
 pub mod pickling;
+pub mod project;
+pub mod reach;
 pub mod segments;
 pub mod start;
 
@@ -48,6 +50,9 @@ pub enum Value<'a> {
     Class(&'a ClassDef),
     /// An instance of a class defined in this file (that is not a tracked class).
     LocalInstance(&'a ClassDef),
+    /// What calling an imported name that is not a tracked class returned (`Gen(1)` with
+    /// `Gen` from another module): only the project's import analysis looks into it.
+    Returned(String),
 }
 
 impl PartialEq for Value<'_> {
@@ -71,6 +76,7 @@ impl PartialEq for Value<'_> {
                 },
             ) => a == b && m == n,
             (Value::Function(a), Value::Function(b)) => std::ptr::eq(*a, *b),
+            (Value::Returned(a), Value::Returned(b)) => a == b,
             (Value::Class(a), Value::Class(b))
             | (Value::LocalInstance(a), Value::LocalInstance(b)) => std::ptr::eq(*a, *b),
             _ => false,
@@ -365,7 +371,7 @@ impl<'a> Model<'a> {
                         class,
                         method: self.explicit_method(class, call, scope, depth).or(method),
                     },
-                    None => Value::Unknown,
+                    None => Value::Returned(path),
                 }
             }
             Value::Class(class) => match self.tracked_base(class, depth) {
@@ -606,6 +612,25 @@ impl<'a> Model<'a> {
                 path: one.clone(),
                 method: None,
             },
+            // One module of elsewhere (the project, say) provides every name not bound
+            // here: only the project's import analysis looks into what it is.
+            [] if others_plain => {
+                let Some(m) = module
+                    .star_imports
+                    .iter()
+                    .find(|m| !PLAIN.contains(&m.as_str()))
+                else {
+                    return Value::Unknown;
+                };
+                if mp::canonical(m).starts_with("multiprocessing") {
+                    return Value::Unknown;
+                }
+                let separator = if m.ends_with('.') { "" } else { "." };
+                Value::Object {
+                    path: format!("{m}{separator}{name}"),
+                    method: None,
+                }
+            }
             _ => Value::Unknown,
         }
     }
@@ -964,14 +989,14 @@ impl<'a> Builder<'a> {
                 names,
             } => {
                 for alias in names {
-                    let qualified = match (module, level) {
-                        (Some(m), 0) => Some(format!("{m}.{}", alias.name)),
-                        _ => None,
-                    };
+                    // Relative imports keep their dots (`.core.run_all`): only the
+                    // project's import resolution can place them.
+                    let qualified =
+                        Some(project::member_path(module.as_deref(), *level, &alias.name));
                     if alias.name == "*" {
-                        if let (Some(m), 0) = (module, level) {
-                            self.scopes[scope.0 as usize].star_imports.push(m.clone());
-                        }
+                        let dots = ".".repeat(*level as usize);
+                        let m = format!("{dots}{}", module.as_deref().unwrap_or_default());
+                        self.scopes[scope.0 as usize].star_imports.push(m);
                         continue;
                     }
                     let local = alias.asname.as_ref().map_or(&alias.name, |a| &a.name);

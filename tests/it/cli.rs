@@ -20,6 +20,26 @@ fn mpdoctor(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs the binary in `dir` with `input` on its standard input.
+fn with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -272,23 +292,7 @@ fn statistics() {
 
 #[test]
 fn stdin_is_checked_and_fixed() {
-    let run = |args: &[&str], input: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
-            .args(args)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = |args: &[&str], input: &str| with_stdin(Path::new("."), args, input);
     let out = run(
         &[
             "check",
@@ -1025,4 +1029,79 @@ fn closed_pipe_keeps_the_exit_code() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// MP001 follows imports into the other modules of the project: from a script, from a
+/// test beside a `src/` layout, from standard input named with `--stdin-filename`, when
+/// only the importing file is named (as pre-commit does), and through an import cycle.
+#[test]
+fn project_imports_are_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    write(p, "proj/pyproject.toml", "[project]\nname = \"app\"\n");
+    write(p, "proj/src/app/__init__.py", "from .work import run_all\n");
+    write(
+        p,
+        "proj/src/app/work.py",
+        "from multiprocessing import Pool\n\ndef run_all(items):\n    with Pool(2) as pool:\n        return pool.map(abs, items)\n",
+    );
+    write(
+        p,
+        "proj/src/app/boot.py",
+        "import multiprocessing\n\nPOOL = multiprocessing.Pool(2)\n",
+    );
+    write(
+        p,
+        "proj/src/app/a.py",
+        "from . import b\n\ndef go():\n    return b.back()\n",
+    );
+    write(
+        p,
+        "proj/src/app/b.py",
+        "from . import a\n\ndef back():\n    return a.go()\n",
+    );
+    write(
+        p,
+        "proj/tests/test_boot.py",
+        "from app import boot\n\ndef test_pool():\n    assert boot.POOL\n",
+    );
+    let script = "from app import run_all\nfrom app.a import go\n\ngo()\nprint(run_all([1, -2]))\n";
+    write(p, "proj/scripts/run.py", script);
+    let lines = |out: &Output| -> Vec<String> {
+        stdout(out)
+            .lines()
+            .filter(|l| l.contains(": error: "))
+            .map(|l| l.split(" this fails").next().unwrap().to_string())
+            .collect()
+    };
+    let out = mpdoctor(p, &["check", "proj", "--output-format", "concise"]);
+    assert_eq!(
+        lines(&out),
+        [
+            "proj/scripts/run.py:5:7: error: MP001 `run_all(...)` runs at import time and starts a pool of worker processes (`proj/src/app/work.py` line 4);",
+            "proj/src/app/boot.py:3:8: error: MP001 `multiprocessing.Pool(...)` starts a pool of worker processes at import time;",
+            "proj/tests/test_boot.py:1:17: error: MP001 importing `app.boot` starts a pool of worker processes (`proj/src/app/boot.py` line 3);",
+        ],
+        "{}",
+        stdout(&out)
+    );
+    let alone = mpdoctor(
+        p,
+        &["check", "proj/scripts/run.py", "--output-format", "concise"],
+    );
+    assert_eq!(lines(&alone), lines(&out)[..1]);
+
+    let piped = |args: &[&str]| with_stdin(p, args, script);
+    let named = piped(&[
+        "check",
+        "-",
+        "--stdin-filename",
+        "proj/scripts/run.py",
+        "--output-format",
+        "concise",
+    ]);
+    assert_eq!(lines(&named), lines(&out)[..1]);
+    // Without a name there is no place to resolve imports from: no guess.
+    let unnamed = piped(&["check", "-", "--output-format", "concise"]);
+    assert!(lines(&unnamed).is_empty(), "{}", stdout(&unnamed));
 }

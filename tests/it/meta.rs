@@ -110,6 +110,7 @@ fn documented_examples_behave_as_documented() {
                 target: mpdoctor::config::PythonVersion::NEWEST,
                 ..Default::default()
             },
+            ..Default::default()
         };
         let bad = linter::lint(&SourceFile::new("bad.py", doc.bad.clone()), &settings);
         assert!(

@@ -364,6 +364,19 @@ fn fixtures_show_their_documented_behaviour_under_python() {
     eprintln!("runtime proofs: {count} runs passed");
 }
 
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
 fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(6)..].join("\n    ")
@@ -412,6 +425,13 @@ fn fixed_bad_fixtures_run_cleanly() {
         std::fs::create_dir_all(&dir).unwrap();
         let copy = dir.join(fixture.file_name().unwrap());
         std::fs::write(&copy, &fixed.text).unwrap();
+        // The project modules a fixture imports live in folders beside it.
+        for entry in std::fs::read_dir(fixture.parent().unwrap()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                copy_tree(&path, &dir.join(path.file_name().unwrap()));
+            }
+        }
         for method in ["spawn", "forkserver"] {
             runs.push(Run {
                 fixture: copy.clone(),

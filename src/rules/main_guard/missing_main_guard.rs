@@ -1,24 +1,17 @@
 //! MP001 `missing-main-guard`: processes started while the module is being imported.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use crate::ast::*;
 use crate::codes::RuleCode;
 use crate::diagnostics::{Applicability, Diagnostic, Edit, Fix};
 use crate::rules::{Checker, Rule, Wants};
-use crate::semantic::exec::{self, Event};
+use crate::semantic::Model;
+use crate::semantic::exec;
 use crate::semantic::mp::{MethodSet, ProcessStart, StartMethod, Started};
-use crate::semantic::{Model, Value};
+use crate::semantic::project::member_path;
+use crate::semantic::reach::{Reach, Remote, Site};
+use std::path::Path;
 
 pub struct MissingMainGuard;
-
-/// Where a function that runs at import time ends up starting processes.
-#[derive(Clone, Copy)]
-struct Site {
-    range: Range,
-    start: ProcessStart,
-}
 
 impl Rule for MissingMainGuard {
     fn code(&self) -> RuleCode {
@@ -47,11 +40,9 @@ impl Rule for MissingMainGuard {
         }
         let model = cx.model;
         let forced = exec::import_time_start_methods(model);
-        let reach = Reach {
-            model,
-            objects: cx.objects,
-            memo: RefCell::default(),
-        };
+        let importer = &cx.source.path;
+        let external = |qualified: &str| cx.project.call_starts(importer, qualified);
+        let reach = Reach::new(model, cx.objects, Some(&external));
         let mut found: Vec<(usize, Diagnostic)> = Vec::new();
         for (index, stmt) in model.module.body.iter().enumerate() {
             exec::walk(
@@ -67,7 +58,7 @@ impl Rule for MissingMainGuard {
                             None => return,
                         },
                     };
-                    let default = forced_method(&forced, anchor.range.start);
+                    let default = exec::method_set_before(&forced, anchor.range.start);
                     let failing =
                         failing_methods(start.method.or(default), cx.settings.start_methods);
                     if failing.is_empty() {
@@ -98,18 +89,52 @@ impl Rule for MissingMainGuard {
             }
             cx.report(diagnostic);
         }
+        // Each module once: `from m import x` imports `m`, and `m.x` if it is a module.
+        let mut reported = std::collections::HashSet::new();
+        for stmt in exec::import_time_imports(model) {
+            for (module, range) in imported_names(stmt) {
+                let Some((module, remote)) = cx.project.import_starts(importer, &module) else {
+                    continue;
+                };
+                if !reported.insert(module.clone()) {
+                    continue;
+                }
+                let failing = failing_methods(remote.start.method, cx.settings.start_methods);
+                if !failing.is_empty() {
+                    let d = import_diagnostic(cx, range, &module, &remote, failing);
+                    cx.report(d);
+                }
+            }
+        }
     }
 }
 
-/// The start method import-time code has certainly set before `offset`: only when every
-/// `set_start_method` call before it names the same method (branches may differ).
-fn forced_method(forced: &[(u32, Option<StartMethod>)], offset: u32) -> Option<StartMethod> {
-    let mut before = forced
-        .iter()
-        .filter(|(at, _)| *at <= offset)
-        .map(|(_, m)| *m);
-    let first = before.next()??;
-    before.all(|m| m == Some(first)).then_some(first)
+/// The modules an import statement imports, each with the range to report: `import a.b`
+/// the alias; `from m import x` the statement for `m`, and the name for `m.x` in case `x`
+/// is a submodule. A module imported twice by one statement is reported once.
+fn imported_names(stmt: &Stmt) -> Vec<(String, Range)> {
+    match &stmt.kind {
+        StmtKind::Import(names) => names.iter().map(|a| (a.name.clone(), a.range)).collect(),
+        StmtKind::ImportFrom {
+            module,
+            level,
+            names,
+        } => {
+            let dots = ".".repeat(*level as usize);
+            let mut out: Vec<(String, Range)> = module
+                .iter()
+                .map(|m| (format!("{dots}{m}"), stmt.range))
+                .collect();
+            for alias in names.iter().filter(|a| a.name != "*") {
+                out.push((
+                    member_path(module.as_deref(), *level, &alias.name),
+                    alias.range,
+                ));
+            }
+            out
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The start methods under which a start with this method (or the default) fails.
@@ -186,13 +211,25 @@ fn diagnostic(
 ) -> Diagnostic {
     let shown = shown_call(cx, anchor);
     let methods = failing.describe();
-    let (message, label) = match via {
+    let (message, label) = match &via {
         None => (
             format!("`{shown}` starts {} at import time", start.what.describe()),
             format!(
                 "starts {} while the module is imported",
                 start.what.describe()
             ),
+        ),
+        Some(Site {
+            remote: Some(remote),
+            ..
+        }) => (
+            format!(
+                "`{shown}` runs at import time and starts {} (`{}` line {})",
+                start.what.describe(),
+                shown_path(&cx.source.path, &remote.path),
+                remote.line
+            ),
+            "runs while the module is imported".to_string(),
         ),
         Some(site) => (
             format!(
@@ -227,73 +264,85 @@ fn diagnostic(
          if __name__ == \"__main__\":\n{}",
         guarded_lines(cx, shown_code)
     ));
-    if let Some(site) = via {
-        d = d.with_annotation(site.range, format!("starts {} here", start.what.describe()));
+    match via {
+        Some(Site {
+            range,
+            remote: Some(remote),
+            ..
+        }) if range != anchor.range => {
+            d = d.with_annotation(
+                range,
+                format!(
+                    "calls into `{}`, which starts {} (line {})",
+                    shown_path(&cx.source.path, &remote.path),
+                    start.what.describe(),
+                    remote.line
+                ),
+            );
+        }
+        Some(Site {
+            range,
+            remote: None,
+            ..
+        }) => {
+            d = d.with_annotation(range, format!("starts {} here", start.what.describe()));
+        }
+        _ => {}
     }
     d
 }
 
-/// Follows calls to functions (and constructors of classes) defined in this file.
-struct Reach<'m, 'a> {
-    model: &'m Model<'a>,
-    objects: &'m crate::semantic::objects::Objects<'m, 'a>,
-    /// Per function body: where it starts processes; `None` while being explored, which
-    /// also cuts recursion.
-    memo: RefCell<HashMap<*const FunctionDef, Option<Site>>>,
+/// Another module's path as a finding shows it: from the checked file's folder when it
+/// lies below it, else as paths are shown everywhere.
+fn shown_path(importer: &Path, other: &Path) -> String {
+    let relative = importer
+        .parent()
+        .and_then(|dir| other.strip_prefix(dir).ok())
+        .filter(|r| !r.as_os_str().is_empty());
+    match relative {
+        Some(r) => r.to_string_lossy().replace('\\', "/"),
+        None => crate::paths::display_path(other),
+    }
 }
 
-impl<'a> Reach<'_, 'a> {
-    fn callee_starts(&self, event: Event<'a>, scope: ScopeId) -> Option<Site> {
-        let callee = match event {
-            Event::Call { call, .. } => &call.func,
-            Event::Decorate { expr } => expr,
-            Event::Enter { .. } => return None,
-        };
-        if let ExprKind::Attribute { value, attr } = &callee.kind
-            && let Value::LocalInstance(class) = self.model.resolve(value, scope)
-        {
-            return self
-                .model
-                .method(class, &attr.name)
-                .and_then(|m| self.function_starts(m));
-        }
-        match self.model.resolve(callee, scope) {
-            Value::Function(f) => self.function_starts(f),
-            Value::Class(c) => self
-                .model
-                .method(c, "__init__")
-                .and_then(|m| self.function_starts(m)),
-            _ => None,
-        }
-    }
-
-    fn function_starts(&self, f: &'a FunctionDef) -> Option<Site> {
-        // Calling these runs nothing of the body yet: it makes a coroutine, a generator,
-        // or a context manager that has not been entered.
-        if f.is_async || f.is_generator {
-            return None;
-        }
-        let key = f as *const FunctionDef;
-        if let Some(known) = self.memo.borrow().get(&key) {
-            return *known;
-        }
-        self.memo.borrow_mut().insert(key, None);
-        let mut first: Option<Site> = None;
-        exec::walk(self.model, &f.body, f.scope, &mut |event, scope| {
-            if first.is_some() {
-                return;
-            }
-            first = match exec::process_start(self.objects, event, scope) {
-                Some(start) => Some(Site {
-                    range: event.expr().range,
-                    start,
-                }),
-                None => self.callee_starts(event, scope),
-            };
-        });
-        self.memo.borrow_mut().insert(key, first);
-        first
-    }
+/// MP001 on an import: the imported project module starts processes when it is
+/// imported, which no main guard in the importer can prevent.
+fn import_diagnostic(
+    cx: &Checker<'_, '_>,
+    range: Range,
+    module: &str,
+    remote: &Remote,
+    failing: MethodSet,
+) -> Diagnostic {
+    let methods = failing.describe();
+    let what = remote.start.what.describe();
+    let path = shown_path(&cx.source.path, &remote.path);
+    let respawn = match remote.start.what {
+        Started::Pool => ", and the pool replaces each dead worker forever",
+        Started::ExecutorWorkers => ", and the executor raises BrokenProcessPool",
+        _ => "",
+    };
+    Diagnostic::new(
+        crate::diagnostics::Code::Rule(RuleCode::MP001),
+        range,
+        format!(
+            "importing `{module}` starts {what} (`{path}` line {}); this fails under {methods}",
+            remote.line
+        ),
+        format!("starts {what} while the module is imported"),
+    )
+    .with_help(format!(
+        "under {methods} every child imports the main program again, which imports \
+         `{module}` again, which starts {what} in a child that has not finished starting: \
+         it dies with `RuntimeError: An attempt has been made to start a new process before \
+         the current process has finished its bootstrapping phase`{respawn} (the default \
+         start method is forkserver on Linux since Python 3.14 and spawn on macOS and \
+         Windows). A main guard here does not help: in `{path}`, start processes in a \
+         function that the program calls under its main guard"
+    ))
+    .with_no_fix(format!(
+        "the processes start in `{path}`, not here: move them into a function there"
+    ))
 }
 
 /// Moves the module's tail, from the first statement that starts processes on, under a

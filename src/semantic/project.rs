@@ -1,0 +1,668 @@
+//! The project around a checked file: which of its imports are modules of the project
+//! (found on disk from the file's own place: package roots, `src/` layouts), and what
+//! importing them, or calling their functions, starts.
+//!
+//! Cost stays proportional: a module is parsed and analysed only when its text, or the
+//! text of a project module it imports (found by a cheap scan of its import lines), can
+//! reach a process-starting library at all. Everything is cached for the whole run and
+//! read before any file is written, so every file sees the same project.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::ast::*;
+use crate::semantic::exec;
+use crate::semantic::mp::ProcessStart;
+use crate::semantic::objects::Objects;
+use crate::semantic::reach::{Reach, Remote};
+use crate::semantic::{Model, Value};
+use crate::source::LineIndex;
+
+/// Top-level packages that start processes: their own modules are the libraries the
+/// rules model, never project modules to look into.
+const STARTING_LIBRARIES: [&str; 7] = [
+    "multiprocessing",
+    "multiprocess",
+    "billiard",
+    "concurrent",
+    "torch",
+    "pathos",
+    "joblib",
+];
+
+/// Files that mark the top of a project: the folders there, and their `src/`, are
+/// import roots too (how pytest and installed editable packages see them).
+const PROJECT_MARKERS: [&str; 4] = ["pyproject.toml", "setup.py", "setup.cfg", ".git"];
+
+/// How far above a file's package root the top of its project is looked for.
+const MAX_PROJECT_DEPTH: usize = 4;
+
+/// A file and a dotted name inside it (empty for the module itself); also a folder and
+/// a name to resolve from it.
+type Member = (PathBuf, String);
+
+/// Built at most once per file.
+type SummaryCell = Arc<OnceLock<Option<Arc<Summary>>>>;
+
+/// One run's view of the project, shared by all files.
+#[derive(Default)]
+pub struct Project {
+    roots: Mutex<HashMap<PathBuf, Arc<Vec<PathBuf>>>>,
+    scans: Mutex<HashMap<PathBuf, Arc<Scan>>>,
+    reaches: Mutex<HashMap<PathBuf, bool>>,
+    /// Module members (and modules, by an empty name) from which no start can be reached.
+    starts_nothing: Mutex<HashSet<Member>>,
+    /// Resolutions, by the importer's folder and the name.
+    resolved: Mutex<HashMap<Member, Option<Member>>>,
+    /// Each built once, by whichever file asks first.
+    summaries: Mutex<HashMap<PathBuf, SummaryCell>>,
+}
+
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Project")
+    }
+}
+
+/// What the cheap scan of a module's text finds.
+struct Scan {
+    /// It imports a process-starting library.
+    starting: bool,
+    /// The modules its import lines name, relative ones with their dots.
+    imports: Vec<String>,
+}
+
+/// What a module that can reach a process-starting library does, from its own code.
+/// Names of other modules are kept unresolved, as written (`.core.run_all`): the queries
+/// follow them, so no module's summary depends on another's.
+struct Summary {
+    /// Where the module's own import-time code starts processes.
+    at_import: Option<(u32, ProcessStart)>,
+    /// Imported names its import-time code calls, in order.
+    import_calls: Vec<String>,
+    /// Modules it imports at import time, in order.
+    import_modules: Vec<String>,
+    /// By name (`run_all`, `Runner` for the constructor, `Runner.go`): what calling it
+    /// starts here, and the imported names it calls.
+    callables: HashMap<String, Callable>,
+    /// Names bound by `from ... import` at module level, to what they name; and
+    /// instances of imported classes, to the class.
+    imported: HashMap<String, String>,
+    /// Module-level instances of classes defined here, to the class's name.
+    instances: HashMap<String, String>,
+}
+
+struct Callable {
+    start: Option<(u32, ProcessStart)>,
+    calls: Vec<String>,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether calling `qualified`, as imported by the module at `importer`, starts
+    /// processes, and where.
+    pub fn call_starts(&self, importer: &Path, qualified: &str) -> Option<Remote> {
+        let mut visited = HashSet::new();
+        let found = self.starts(importer, qualified, &mut visited);
+        self.settle(found.is_some(), visited);
+        found
+    }
+
+    /// After a query: when it found nothing, nothing can be found from anything it
+    /// visited (all of it is reachable from where it began), whatever the order of later
+    /// queries. What was found is not kept: in an import cycle, which start a search meets
+    /// first depends on where it begins.
+    fn settle(&self, found: bool, visited: HashSet<Member>) {
+        if !found && let Ok(mut none) = self.starts_nothing.lock() {
+            none.extend(visited);
+        }
+    }
+
+    fn starts_nothing(&self, key: &Member) -> bool {
+        self.starts_nothing
+            .lock()
+            .is_ok_and(|none| none.contains(key))
+    }
+
+    /// Whether importing the module `qualified` (`pkg.mod`, `.mod`) from `importer` starts
+    /// processes, and where. Every package on the way is imported too.
+    pub fn import_starts(&self, importer: &Path, qualified: &str) -> Option<(String, Remote)> {
+        let (dots, parts) = split(qualified);
+        let mut visited = HashSet::new();
+        for n in 1..=parts.len() {
+            let name = format!("{dots}{}", parts[..n].join("."));
+            let Some((file, rest)) = self.resolve(importer, &name) else {
+                continue;
+            };
+            if rest.is_empty()
+                && let Some(remote) = self.module_starts(&file, &mut visited)
+            {
+                return Some((name, remote));
+            }
+        }
+        self.settle(false, visited);
+        None
+    }
+
+    fn starts(
+        &self,
+        importer: &Path,
+        qualified: &str,
+        visited: &mut HashSet<Member>,
+    ) -> Option<Remote> {
+        let (file, rest) = self.resolve(importer, qualified)?;
+        let key = (file.clone(), rest.clone());
+        if rest.is_empty() || self.starts_nothing(&key) || !visited.insert(key) {
+            return None;
+        }
+        let summary = self.summary(&file)?;
+        if let Some(callable) = summary.callables.get(&rest) {
+            return self.callable_starts(file, callable, visited);
+        }
+        let (first, tail) = rest.split_once('.').unwrap_or((&rest, ""));
+        if let Some(class) = summary.instances.get(first) {
+            let callable = summary.callables.get(&format!("{class}.{tail}"))?;
+            return self.callable_starts(file, callable, visited);
+        }
+        // A name the module imported from elsewhere (a package's `__init__` re-exports).
+        let target = summary.imported.get(first)?;
+        let target = if tail.is_empty() {
+            target.clone()
+        } else {
+            format!("{target}.{tail}")
+        };
+        self.starts(&file, &target, visited)
+    }
+
+    fn callable_starts(
+        &self,
+        file: PathBuf,
+        callable: &Callable,
+        visited: &mut HashSet<Member>,
+    ) -> Option<Remote> {
+        match callable.start {
+            Some((line, start)) => Some(Remote {
+                path: file,
+                line,
+                start,
+            }),
+            None => callable
+                .calls
+                .iter()
+                .find_map(|q| self.starts(&file, q, visited)),
+        }
+    }
+
+    fn module_starts(&self, file: &Path, visited: &mut HashSet<Member>) -> Option<Remote> {
+        let key = (file.to_path_buf(), String::new());
+        if self.starts_nothing(&key) || !visited.insert(key) {
+            return None;
+        }
+        let summary = self.summary(file)?;
+        if let Some((line, start)) = summary.at_import {
+            return Some(Remote {
+                path: file.to_path_buf(),
+                line,
+                start,
+            });
+        }
+        summary
+            .import_calls
+            .iter()
+            .find_map(|q| self.starts(file, q, visited))
+            .or_else(|| {
+                summary.import_modules.iter().find_map(|m| {
+                    let (dots, parts) = split(m);
+                    (1..=parts.len()).find_map(|n| {
+                        let name = format!("{dots}{}", parts[..n].join("."));
+                        let (next, rest) = self.resolve(file, &name)?;
+                        if rest.is_empty() {
+                            self.module_starts(&next, visited)
+                        } else {
+                            None
+                        }
+                    })
+                })
+            })
+    }
+
+    /// The project file a qualified name lives in, and the rest of the name inside it
+    /// (empty for the module itself): `pkg.mod.f` -> (`<root>/pkg/mod.py`, `f`).
+    fn resolve(&self, importer: &Path, qualified: &str) -> Option<Member> {
+        if importer.as_os_str() == "-" {
+            return None;
+        }
+        let key = (importer.parent()?.to_path_buf(), qualified.to_string());
+        if let Some(known) = self.resolved.lock().ok()?.get(&key) {
+            return known.clone();
+        }
+        let found = self.resolve_uncached(importer, qualified);
+        if let Ok(mut known) = self.resolved.lock() {
+            known.insert(key, found.clone());
+        }
+        found
+    }
+
+    fn resolve_uncached(&self, importer: &Path, qualified: &str) -> Option<Member> {
+        let (dots, parts) = split(qualified);
+        let level = dots.len();
+        if level == 0
+            && parts
+                .first()
+                .is_none_or(|top| STARTING_LIBRARIES.contains(top))
+        {
+            return None;
+        }
+        let dir = importer.parent()?;
+        let bases: Arc<Vec<PathBuf>> = if level > 0 {
+            let mut base = dir.to_path_buf();
+            for _ in 1..level {
+                base = base.parent()?.to_path_buf();
+            }
+            Arc::new(vec![base])
+        } else {
+            self.roots(dir)
+        };
+        let least = usize::from(level == 0);
+        for base in bases.iter() {
+            for n in (least..=parts.len()).rev() {
+                if let Some(file) = module_file(base, &parts[..n]) {
+                    return Some((file, parts[n..].join(".")));
+                }
+            }
+        }
+        None
+    }
+
+    /// Where absolute imports of a file in `dir` are looked for: its package root (the
+    /// first folder up without `__init__.py`, which is the script's own folder for a
+    /// script), then, when a project marker is found above it, that folder and its `src/`.
+    fn roots(&self, dir: &Path) -> Arc<Vec<PathBuf>> {
+        if let Some(known) = self.roots.lock().ok().and_then(|r| r.get(dir).cloned()) {
+            return known;
+        }
+        let mut root = dir.to_path_buf();
+        while root.join("__init__.py").is_file() {
+            match root.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => root = parent.to_path_buf(),
+                _ => break,
+            }
+        }
+        let mut roots = vec![root.clone()];
+        let mut above = Some(root.as_path());
+        for _ in 0..MAX_PROJECT_DEPTH {
+            let Some(folder) = above else { break };
+            let folder = if folder.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                folder
+            };
+            if PROJECT_MARKERS.iter().any(|m| folder.join(m).exists()) {
+                for candidate in [folder.to_path_buf(), folder.join("src")] {
+                    if candidate.is_dir() && !roots.contains(&candidate) {
+                        roots.push(candidate);
+                    }
+                }
+                break;
+            }
+            above = folder.parent();
+        }
+        let roots = Arc::new(roots);
+        if let Ok(mut known) = self.roots.lock() {
+            known.insert(dir.to_path_buf(), roots.clone());
+        }
+        roots
+    }
+
+    fn scan(&self, file: &Path) -> Arc<Scan> {
+        if let Some(known) = self.scans.lock().ok().and_then(|s| s.get(file).cloned()) {
+            return known;
+        }
+        let text = std::fs::read(file)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let imports = import_lines(&text);
+        // The semantic model knows a process-starting call only through an import of
+        // its library.
+        let starting = imports.iter().any(|i| {
+            let top = i.split('.').next().unwrap_or_default();
+            STARTING_LIBRARIES.contains(&top)
+        });
+        let scan = Arc::new(Scan { starting, imports });
+        if let Ok(mut known) = self.scans.lock() {
+            known.insert(file.to_path_buf(), scan.clone());
+        }
+        scan
+    }
+
+    /// Whether the module, or a project module it imports (at any depth), imports a
+    /// process-starting library. A search that finds none proves it for every module it
+    /// visited.
+    fn reaches(&self, file: &Path) -> bool {
+        if let Some(&known) = self
+            .reaches
+            .lock()
+            .ok()
+            .and_then(|r| r.get(file).copied())
+            .as_ref()
+        {
+            return known;
+        }
+        let mut queue = VecDeque::from([file.to_path_buf()]);
+        // Each visited module, with the one whose import led to it.
+        let mut seen: HashMap<PathBuf, Option<PathBuf>> =
+            HashMap::from([(file.to_path_buf(), None)]);
+        let mut found = None;
+        while let Some(next) = queue.pop_front() {
+            let known = self.reaches.lock().ok().and_then(|r| r.get(&next).copied());
+            match known {
+                Some(true) => {
+                    found = Some(next);
+                    break;
+                }
+                Some(false) => continue,
+                None => {}
+            }
+            let scan = self.scan(&next);
+            if scan.starting {
+                found = Some(next);
+                break;
+            }
+            for import in &scan.imports {
+                if let Some((module, _)) = self.resolve(&next, import)
+                    && !seen.contains_key(&module)
+                {
+                    seen.insert(module.clone(), Some(next.clone()));
+                    queue.push_back(module);
+                }
+            }
+        }
+        if let Ok(mut known) = self.reaches.lock() {
+            match &found {
+                // Every module on the way to it reaches it too.
+                Some(last) => {
+                    let mut at = Some(last.clone());
+                    while let Some(module) = at {
+                        at = seen.get(&module).cloned().flatten();
+                        known.insert(module, true);
+                    }
+                }
+                None => {
+                    for visited in seen.into_keys() {
+                        known.insert(visited, false);
+                    }
+                }
+            }
+        }
+        found.is_some()
+    }
+
+    fn summary(&self, file: &Path) -> Option<Arc<Summary>> {
+        if !self.reaches(file) {
+            return None;
+        }
+        let cell = self
+            .summaries
+            .lock()
+            .ok()?
+            .entry(file.to_path_buf())
+            .or_default()
+            .clone();
+        // Building one summary never asks for another: no lock is held across modules.
+        cell.get_or_init(|| summarize(file).map(Arc::new)).clone()
+    }
+}
+
+/// `..pkg.mod` -> (`..`, [`pkg`, `mod`]).
+fn split(qualified: &str) -> (&str, Vec<&str>) {
+    let rest = qualified.trim_start_matches('.');
+    let dots = &qualified[..qualified.len() - rest.len()];
+    let parts = if rest.is_empty() {
+        Vec::new()
+    } else {
+        rest.split('.').collect()
+    };
+    (dots, parts)
+}
+
+/// `base/a/b.py`, or the package `base/a/b/__init__.py`; `base/__init__.py` for no parts.
+fn module_file(base: &Path, parts: &[&str]) -> Option<PathBuf> {
+    let mut path = base.to_path_buf();
+    for part in parts {
+        path.push(part);
+    }
+    if let Some((last, _)) = parts.split_last() {
+        let file = path.with_file_name(format!("{last}.py"));
+        if file.is_file() {
+            return Some(file);
+        }
+    }
+    let package = path.join("__init__.py");
+    package.is_file().then_some(package)
+}
+
+/// The modules named by import lines, found without parsing: `import a.b, c as d`,
+/// `from .m import x, (y, z)` (also over several lines), each `from` name also as a
+/// possible submodule. Lines inside strings may add names that do not exist, which only
+/// costs a lookup.
+fn import_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let line = line.trim_start();
+        let line = line.split('#').next().unwrap_or_default();
+        if let Some(rest) = line.strip_prefix("import ") {
+            for item in rest.split([',', ';']) {
+                let name = item.split(" as ").next().unwrap_or_default().trim();
+                if is_dotted(name) {
+                    out.push(name.to_string());
+                }
+            }
+        } else if let Some(rest) = line.strip_prefix("from ") {
+            let Some((module, names)) = rest.split_once(" import") else {
+                continue;
+            };
+            let module = module.trim();
+            if !(is_dotted(module) || module.chars().all(|c| c == '.')) || module.is_empty() {
+                continue;
+            }
+            let mut names = names.to_string();
+            if names.contains('(') && !names.contains(')') {
+                for more in lines.by_ref() {
+                    let more = more.split('#').next().unwrap_or_default();
+                    names.push_str(more);
+                    if more.contains(')') {
+                        break;
+                    }
+                }
+            }
+            if !module.chars().all(|c| c == '.') {
+                out.push(module.to_string());
+            }
+            let separator = if module.ends_with('.') { "" } else { "." };
+            for item in names.split([',', '(', ')', '\\', ';']) {
+                let name = item.split(" as ").next().unwrap_or_default().trim();
+                if !name.is_empty() && name != "*" && is_dotted(name) {
+                    out.push(format!("{module}{separator}{name}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn is_dotted(name: &str) -> bool {
+    let name = name.trim_start_matches('.');
+    !name.is_empty()
+        && name
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'))
+}
+
+fn summarize(file: &Path) -> Option<Summary> {
+    let text = crate::source::read(file).ok()?.into_source(file).text;
+    let parsed = crate::python::parse(&text);
+    let model = Model::new(&parsed.module);
+    let objects = Objects::new(&model);
+    let index = LineIndex::new(&text);
+    let line = |offset: u32| index.line_of(offset) as u32 + 1;
+    // Calls into other modules are only recorded here; the queries follow them.
+    let calls = std::cell::RefCell::new(Vec::new());
+    let record = |qualified: &str| -> Option<Remote> {
+        calls.borrow_mut().push(qualified.to_string());
+        None
+    };
+    let forced = exec::import_time_start_methods(&model);
+    let is_main = file.file_name().is_some_and(|n| n == "__main__.py");
+
+    let reach = Reach::new(&model, &objects, Some(&record));
+    let at_import = reach
+        .body_starts(&model.module.body, ScopeId::MODULE)
+        .filter(|_| !is_main)
+        .map(|site| {
+            let mut start = site.start;
+            start.method = start
+                .method
+                .or_else(|| exec::method_set_before(&forced, site.range.start));
+            (line(site.range.start), start)
+        });
+    let import_calls = calls.take();
+    let import_modules = exec::import_time_imports(&model)
+        .into_iter()
+        .flat_map(imported_modules)
+        .collect();
+
+    let mut named: Vec<(String, &FunctionDef)> = Vec::new();
+    for stmt in &model.module.body {
+        match &stmt.kind {
+            StmtKind::FunctionDef(f) => named.push((f.name.name.clone(), f)),
+            StmtKind::ClassDef(class) => {
+                if let Some(init) = model.method(class, "__init__") {
+                    named.push((class.name.name.clone(), init));
+                }
+                for item in &class.body {
+                    if let StmtKind::FunctionDef(m) = &item.kind {
+                        named.push((format!("{}.{}", class.name.name, m.name.name), m));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut callables = HashMap::new();
+    for (name, f) in named {
+        // A fresh walk per name: its record is what calling that name reaches.
+        let reach = Reach::new(&model, &objects, Some(&record));
+        let start = reach
+            .function_starts(f)
+            .map(|site| (line(site.range.start), site.start));
+        callables.insert(
+            name,
+            Callable {
+                start,
+                calls: calls.take(),
+            },
+        );
+    }
+    let mut imported = HashMap::new();
+    let mut instances = HashMap::new();
+    // `runner = Runner()` at module level: `runner.go` is `Runner.go`, here or elsewhere.
+    for stmt in &model.module.body {
+        if let StmtKind::Assign { targets, value } = &stmt.kind
+            && let [target] = targets.as_slice()
+            && let Some(name) = target.as_name()
+        {
+            match model.resolve(value, ScopeId::MODULE) {
+                Value::LocalInstance(class) => {
+                    instances.insert(name.to_string(), class.name.name.clone());
+                }
+                Value::Returned(path) => {
+                    imported.insert(name.to_string(), path);
+                }
+                _ => {}
+            }
+        }
+    }
+    for stmt in exec::import_time_imports(&model) {
+        if let StmtKind::ImportFrom {
+            module,
+            level,
+            names,
+        } = &stmt.kind
+        {
+            for alias in names.iter().filter(|a| a.name != "*") {
+                let local = alias.asname.as_ref().map_or(&alias.name, |a| &a.name);
+                imported.insert(
+                    local.clone(),
+                    member_path(module.as_deref(), *level, &alias.name),
+                );
+            }
+        }
+    }
+    Some(Summary {
+        at_import,
+        import_calls,
+        import_modules,
+        callables,
+        imported,
+        instances,
+    })
+}
+
+/// The modules an import statement imports: `import a.b` names `a.b` (and so `a`);
+/// `from .m import x` names `.m`, and `.m.x` in case `x` is a submodule.
+fn imported_modules(stmt: &Stmt) -> Vec<String> {
+    match &stmt.kind {
+        StmtKind::Import(names) => names.iter().map(|a| a.name.clone()).collect(),
+        StmtKind::ImportFrom {
+            module,
+            level,
+            names,
+        } => module
+            .iter()
+            .map(|m| format!("{}{m}", ".".repeat(*level as usize)))
+            .chain(
+                names
+                    .iter()
+                    .filter(|a| a.name != "*")
+                    .map(|a| member_path(module.as_deref(), *level, &a.name)),
+            )
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What `from <module> import <name>` names, as the semantic model spells it.
+pub fn member_path(module: Option<&str>, level: u32, name: &str) -> String {
+    let dots = ".".repeat(level as usize);
+    match module {
+        Some(m) => format!("{dots}{m}.{name}"),
+        None => format!("{dots}{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_lines_are_found_without_parsing() {
+        let text = "import a.b, c as d\nfrom .m import (x,\n    y)  # note\nfrom .. import z\n\
+                    from pkg import *\n    import e; import f\n";
+        assert_eq!(
+            import_lines(text),
+            ["a.b", "c", ".m", ".m.x", ".m.y", "..z", "pkg", "e"]
+        );
+    }
+
+    #[test]
+    fn relative_names_split_into_dots_and_parts() {
+        assert_eq!(split("..pkg.mod"), ("..", vec!["pkg", "mod"]));
+        assert_eq!(split("."), (".", vec![]));
+        assert_eq!(split("a"), ("", vec!["a"]));
+    }
+}
