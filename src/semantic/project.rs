@@ -53,6 +53,7 @@ pub struct Project {
     reaches: Mutex<HashMap<PathBuf, bool>>,
     /// Module members (and modules, by an empty name) from which no start can be reached.
     starts_nothing: Mutex<HashSet<Member>>,
+    listings: Mutex<HashMap<PathBuf, Arc<HashMap<String, bool>>>>,
     /// Resolutions, by the importer's folder and the name.
     resolved: Mutex<HashMap<Member, Option<Member>>>,
     /// Each built once, by whichever file asks first.
@@ -270,7 +271,7 @@ impl Project {
         let least = usize::from(level == 0);
         for base in bases.iter() {
             for n in (least..=parts.len()).rev() {
-                if let Some(file) = module_file(base, &parts[..n]) {
+                if let Some(file) = self.module_file(base, &parts[..n]) {
                     return Some((file, parts[n..].join(".")));
                 }
             }
@@ -286,7 +287,7 @@ impl Project {
             return known;
         }
         let mut root = dir.to_path_buf();
-        while root.join("__init__.py").is_file() {
+        while self.listing(&root).get("__init__.py") == Some(&false) {
             match root.parent() {
                 Some(parent) if !parent.as_os_str().is_empty() => root = parent.to_path_buf(),
                 _ => break,
@@ -301,9 +302,11 @@ impl Project {
             } else {
                 folder
             };
-            if PROJECT_MARKERS.iter().any(|m| folder.join(m).exists()) {
-                for candidate in [folder.to_path_buf(), folder.join("src")] {
-                    if candidate.is_dir() && !roots.contains(&candidate) {
+            let entries = self.listing(folder);
+            if PROJECT_MARKERS.iter().any(|m| entries.contains_key(*m)) {
+                let src = (entries.get("src") == Some(&true)).then(|| folder.join("src"));
+                for candidate in std::iter::once(folder.to_path_buf()).chain(src) {
+                    if !roots.contains(&candidate) {
                         roots.push(candidate);
                     }
                 }
@@ -316,6 +319,56 @@ impl Project {
             known.insert(dir.to_path_buf(), roots.clone());
         }
         roots
+    }
+
+    /// `base/a/b.py`, or the package `base/a/b/__init__.py`; `base/__init__.py` for no
+    /// parts. Folder listings answer, not a lookup per candidate: most names a module
+    /// imports are not in the project, and the first part of the name shows it.
+    fn module_file(&self, base: &Path, parts: &[&str]) -> Option<PathBuf> {
+        let mut dir = base.to_path_buf();
+        for (i, part) in parts.iter().enumerate() {
+            let entries = self.listing(&dir);
+            if i + 1 == parts.len() && entries.get(&format!("{part}.py")) == Some(&false) {
+                return Some(dir.join(format!("{part}.py")));
+            }
+            if entries.get(*part) != Some(&true) {
+                return None;
+            }
+            dir.push(part);
+        }
+        (self.listing(&dir).get("__init__.py") == Some(&false)).then(|| dir.join("__init__.py"))
+    }
+
+    /// A folder's entries, each with whether it is a folder (links followed).
+    fn listing(&self, dir: &Path) -> Arc<HashMap<String, bool>> {
+        if let Some(known) = self.listings.lock().ok().and_then(|l| l.get(dir).cloned()) {
+            return known;
+        }
+        let read = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let mut entries = HashMap::new();
+        for entry in std::fs::read_dir(read).into_iter().flatten().flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let is_dir = if kind.is_symlink() {
+                match std::fs::metadata(entry.path()) {
+                    Ok(meta) => meta.is_dir(),
+                    Err(_) => continue,
+                }
+            } else {
+                kind.is_dir()
+            };
+            entries.insert(entry.file_name().to_string_lossy().into_owned(), is_dir);
+        }
+        let entries = Arc::new(entries);
+        if let Ok(mut known) = self.listings.lock() {
+            known.insert(dir.to_path_buf(), entries.clone());
+        }
+        entries
     }
 
     fn scan(&self, file: &Path) -> Arc<Scan> {
@@ -427,22 +480,6 @@ fn split(qualified: &str) -> (&str, Vec<&str>) {
         rest.split('.').collect()
     };
     (dots, parts)
-}
-
-/// `base/a/b.py`, or the package `base/a/b/__init__.py`; `base/__init__.py` for no parts.
-fn module_file(base: &Path, parts: &[&str]) -> Option<PathBuf> {
-    let mut path = base.to_path_buf();
-    for part in parts {
-        path.push(part);
-    }
-    if let Some((last, _)) = parts.split_last() {
-        let file = path.with_file_name(format!("{last}.py"));
-        if file.is_file() {
-            return Some(file);
-        }
-    }
-    let package = path.join("__init__.py");
-    package.is_file().then_some(package)
 }
 
 /// The modules named by import lines, found without parsing: `import a.b, c as d`,
