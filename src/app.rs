@@ -31,6 +31,8 @@ pub const EXIT_RUN_SETUP: u8 = 125;
 pub const EXIT_LIKELY_LEAKED: u8 = 3;
 /// `mpdoctor run`: the command succeeded, but the run found what `--fail-on` names.
 pub const EXIT_RUN_FINDINGS: u8 = 3;
+/// `mpdoctor run`: interrupted, and the command exited 0 (as a shell reports SIGINT).
+pub const EXIT_RUN_INTERRUPTED: u8 = 130;
 
 /// Runs the program with these arguments and returns the exit code.
 pub fn main<I, T>(args: I) -> u8
@@ -202,6 +204,10 @@ fn run(args: &RunArgs) -> u8 {
         return EXIT_RUN_STOPPED;
     }
     let own = u8::try_from(report.exit_code).unwrap_or(255);
+    // A run that was cut short is never a clean one, whatever the command said.
+    if report.interrupted && own == 0 {
+        return EXIT_RUN_INTERRUPTED;
+    }
     let fails = args.fail_on.iter().any(|f| match f {
         FailOn::All => !report.findings.is_empty(),
         FailOn::Leak => report.has(Category::Leak),

@@ -2,7 +2,7 @@
 //! finding that says what happened, why, and how to fix it, and names the static rule
 //! that finds the cause in code when that rule exists.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Serialize, Serializer};
 
@@ -93,6 +93,19 @@ pub fn summary_of(id: &str) -> &'static str {
         "hooks-not-loaded" => "No Python process of the run loaded mpdoctor's sitecustomize.",
         "pool-work-dropped" => "A `with Pool()` block ended with tasks unfinished.",
         "pool-failures-unread" => "Pool tasks failed and nobody read their results.",
+        "child-name-error" => "A child process died with NameError: a global it needs is missing.",
+        "child-arguments-mismatch" => {
+            "A child process died because its arguments do not fit its target."
+        }
+        "child-sync-object-pickled" => {
+            "A child process died: a lock, queue or shared value reached it by pickling."
+        }
+        "child-semaphore-gone" => {
+            "A child process died: a lock or queue it was given was freed before it started."
+        }
+        "child-daemon-children" => "A daemonic process tried to start processes.",
+        "child-died" => "A child process died with an exception.",
+        "child-exit-code" => "A child process ended with a non-zero exit code.",
         _ => "A finding of mpdoctor run.",
     }
 }
@@ -120,6 +133,7 @@ pub fn build(
         out.push(hang(report, trigger, messages, before_stop));
     }
     out.extend(report.pool_events.iter().map(pool_event));
+    out.extend(child_deaths(report));
     // A segment the tracker could not remove because it was gone was first counted
     // as leaked by the same tracker: one finding says it all.
     let missing: usize = messages
@@ -449,11 +463,20 @@ fn is_forkserver(cmdline: &str) -> bool {
     cmdline.contains("from multiprocessing.forkserver import main")
 }
 
+/// Up to five pids in full; of more, three and how many others.
 fn join_pids(pids: &[i32]) -> String {
-    pids.iter()
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    const SHOWN: usize = 3;
+    let list = |pids: &[i32]| {
+        pids.iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if pids.len() <= 5 {
+        list(pids)
+    } else {
+        format!("{} and {} more", list(&pids[..SHOWN]), pids.len() - SHOWN)
+    }
 }
 
 fn hang(
@@ -839,6 +862,196 @@ fn unpicklable_rule(what: &str) -> Option<RuleCode> {
     }
 }
 
+/// Children that died, grouped by cause: one finding per cause and exception text, with
+/// the rule that prevents it where one does. Deaths whose message standard error already
+/// explains (the bootstrapping error, `Can't get attribute`, pickling errors) are left to
+/// that finding.
+fn child_deaths(report: &RunReport) -> Vec<Finding> {
+    let mut groups: BTreeMap<(&'static str, String), Vec<&super::ChildExit>> = BTreeMap::new();
+    // (The first of a group says what the others said.)
+    for exit in &report.child_exits {
+        let text = exit.exception.as_deref().unwrap_or("");
+        if text.contains("finished its bootstrapping phase")
+            || text.contains("Can't get attribute")
+            || text.contains("pickle")
+        {
+            continue;
+        }
+        let id = child_cause(exit);
+        // One finding per kind of exception where it was raised; the first one's text.
+        let key = match &exit.exception {
+            Some(e) => format!(
+                "{} {}",
+                e.split(':').next().unwrap_or(e),
+                exit.raised_in.as_deref().unwrap_or("")
+            ),
+            None => format!("exit code {}", exit.exit_code),
+        };
+        groups.entry((id, key)).or_default().push(exit);
+    }
+    groups
+        .into_values()
+        .map(|exits| {
+            let first = exits[0];
+            let said = match &first.exception {
+                Some(e) => e.clone(),
+                None => format!("exit code {}", first.exit_code),
+            };
+            child_finding(report, child_cause(first), &said, &exits)
+        })
+        .collect()
+}
+
+/// The known cause of a child's death, as a finding id.
+fn child_cause(exit: &super::ChildExit) -> &'static str {
+    let Some(text) = exit.exception.as_deref() else {
+        return "child-exit-code";
+    };
+    let at = exit.raised_in.as_deref().unwrap_or("");
+    if text.starts_with("NameError: ") {
+        "child-name-error"
+    } else if text.starts_with("TypeError: ")
+        && at == "run"
+        && (text.contains("positional argument")
+            || text.contains("keyword argument")
+            || text.contains("keyword-only argument"))
+    {
+        // Raised in `BaseProcess.run`, by the call of the target itself.
+        "child-arguments-mismatch"
+    } else if text.contains("objects should only be shared between processes through inheritance") {
+        "child-sync-object-pickled"
+    } else if text.starts_with("FileNotFoundError: ")
+        && exit.phase == "start"
+        && matches!(at, "_rebuild" | "__setstate__")
+    {
+        // SemLock.__setstate__ reopening a named semaphore that no longer exists.
+        "child-semaphore-gone"
+    } else if text.contains("daemonic processes are not allowed to have children") {
+        "child-daemon-children"
+    } else {
+        "child-died"
+    }
+}
+
+fn child_finding(
+    report: &RunReport,
+    id: &'static str,
+    said: &str,
+    exits: &[&super::ChildExit],
+) -> Finding {
+    let mut pids: Vec<i32> = exits.iter().map(|e| e.pid).collect();
+    pids.sort_unstable();
+    let who = if pids.len() == 1 {
+        format!("child process {}", pids[0])
+    } else {
+        format!("{} child processes ({})", pids.len(), join_pids(&pids))
+    };
+    let method = match report.start_method {
+        Some(m) => format!(" under {m}"),
+        None => String::new(),
+    };
+    let its = if exits.len() == 1 { "its" } else { "their" };
+    let phase = if exits.iter().all(|e| e.phase == "start") {
+        format!("before {its} target ran")
+    } else {
+        format!("in {its} target")
+    };
+    let (title, why, fix, rule): (String, &str, &str, Option<RuleCode>) = match id {
+        "child-name-error" => (
+            format!("{who} died{method} with {said}"),
+            "Under spawn and forkserver a child does not inherit the parent's memory: it \
+             imports the main module again (as __mp_main__), and a global that the main \
+             program sets only under its main guard, or in a function, does not exist there. \
+             Under fork the child would have had a copy of it.",
+            "Pass the value to the child as an argument (args=...), or set it at module \
+             level. `mpdoctor check` finds the global and the child that reads it (MP404).",
+            Some(RuleCode::MP404),
+        ),
+        "child-arguments-mismatch" => (
+            format!("{who} died{method}: the arguments do not fit the target ({said})"),
+            "The Process's args= or kwargs= do not match the target's parameters (a bound \
+             method counts self). The child dies at its first line with this TypeError, and \
+             the parent carries on as if it had run.",
+            "Make args= and kwargs= fit the target's signature; a one-element tuple needs a \
+             comma: args=(x,). `mpdoctor check` compares them (MP403).",
+            Some(RuleCode::MP403),
+        ),
+        "child-sync-object-pickled" => (
+            format!("{who} died{method}: {said}"),
+            "Locks, queues, events and shared values can reach a child only when it starts \
+             (as arguments of Process, or inherited); sent later (through a queue, a pipe or \
+             a pool task) they cannot be pickled.",
+            "Pass them as Process arguments or a pool's initializer=/initargs=, or use a \
+             Manager's proxies, which can be sent. `mpdoctor check` finds where (MP103).",
+            Some(RuleCode::MP103),
+        ),
+        "child-semaphore-gone" => (
+            format!("{who} died{method} before its target ran: {said}"),
+            "Under spawn and forkserver a child opens the locks and queues it was given by \
+             name while it starts. The parent freed them first (they were temporaries in \
+             the arguments, or the parent exited without joining), so the semaphore was \
+             gone.",
+            "Keep the lock or queue in a variable until the child is joined, and join \
+             children before the parent exits. `mpdoctor check` finds temporaries in \
+             arguments (MP104).",
+            Some(RuleCode::MP104),
+        ),
+        "child-daemon-children" => (
+            format!("{who} died{method}: {said}"),
+            "A daemonic process (every Pool worker is one) may not start processes: when it \
+             ends, its children would be orphaned.",
+            "Start the processes from the parent, or use a non-daemonic Process that joins \
+             its children. `mpdoctor check` finds it (MP506).",
+            Some(RuleCode::MP506),
+        ),
+        "child-exit-code" => (
+            format!("{who} ended{method} with {said}"),
+            "The child's target called sys.exit() with a non-zero code (or returned from \
+             the child's bootstrap with one); nothing was raised.",
+            "Check the child's exit code (Process.exitcode) in the parent and handle it; \
+             this is only a finding when the program does not expect it.",
+            None,
+        ),
+        _ => (
+            format!("{who} died{method} {phase} with {said}"),
+            "An exception ended the child. multiprocessing prints its traceback on \
+             standard error, but the parent is not told: the child's exit code is 1, and \
+             the parent carries on unless it checks Process.exitcode.",
+            "Read the traceback above in standard error; check exitcode after join(), or \
+             send the outcome back (a pool or an executor passes exceptions to the parent).",
+            None,
+        ),
+    };
+    let severity = if id == "child-exit-code" {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
+    let codes: BTreeSet<i32> = exits.iter().map(|e| e.exit_code).collect();
+    let codes: Vec<String> = codes.iter().map(i32::to_string).collect();
+    Finding {
+        category: if severity == Severity::Warning {
+            Category::Warning
+        } else {
+            Category::Error
+        },
+        id,
+        severity,
+        title,
+        message: match &exits[0].raised_in {
+            Some(f) if exits[0].exception.is_some() => format!(
+                "Exit code {}; the exception was raised in {f}() {phase}.",
+                codes.join(", ")
+            ),
+            _ => format!("Exit code {}.", codes.join(", ")),
+        },
+        why: why.into(),
+        fix: fix.into(),
+        rule,
+        details: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod rule_of_pickling_errors {
     use super::*;
@@ -864,5 +1077,65 @@ mod rule_of_pickling_errors {
             Some(RuleCode::MP406)
         );
         assert_eq!(rule("TypeError: cannot pickle 'generator' object"), None);
+    }
+
+    #[test]
+    fn child_deaths_are_classified_by_exception_and_place() {
+        let exit = |phase: &str, at: &str, text: &str| super::super::ChildExit {
+            pid: 1,
+            exit_code: 1,
+            phase: phase.into(),
+            raised_in: Some(at.into()),
+            exception: Some(text.into()),
+        };
+        let cause = |phase, at, text| super::child_cause(&exit(phase, at, text));
+        assert_eq!(
+            cause("run", "work", "NameError: name 'SCALE' is not defined"),
+            "child-name-error"
+        );
+        assert_eq!(
+            cause(
+                "run",
+                "run",
+                "TypeError: work() takes 2 positional arguments but 3 were given"
+            ),
+            "child-arguments-mismatch"
+        );
+        // The same words raised inside the target are the program's own error.
+        assert_eq!(
+            cause(
+                "run",
+                "work",
+                "TypeError: f() takes 2 positional arguments but 3 were given"
+            ),
+            "child-died"
+        );
+        assert_eq!(
+            cause(
+                "start",
+                "__setstate__",
+                "FileNotFoundError: [Errno 2] No such file or directory"
+            ),
+            "child-semaphore-gone"
+        );
+        assert_eq!(
+            cause(
+                "run",
+                "load",
+                "FileNotFoundError: [Errno 2] No such file or directory"
+            ),
+            "child-died"
+        );
+        assert_eq!(
+            cause(
+                "run",
+                "assert_spawning",
+                "RuntimeError: Lock objects should only be shared between processes through inheritance"
+            ),
+            "child-sync-object-pickled"
+        );
+        let mut plain = exit("run", "-", "");
+        plain.exception = None;
+        assert_eq!(super::child_cause(&plain), "child-exit-code");
     }
 }

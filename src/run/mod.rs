@@ -98,6 +98,23 @@ pub struct PoolEvent {
     pub at: String,
 }
 
+/// A multiprocessing child that ended with a non-zero exit code, as the injected hook saw
+/// it from inside: a child that mpdoctor itself killed never says so.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChildExit {
+    pub pid: i32,
+    pub exit_code: i32,
+    /// `start`: it died before its target ran (importing the main module, unpickling the
+    /// process); `run`: its target raised or exited.
+    pub phase: String,
+    /// The function that raised, innermost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raised_in: Option<String>,
+    /// `Type: message`, on one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct RunReport {
     pub command: Vec<String>,
@@ -124,6 +141,8 @@ pub struct RunReport {
     /// Pool work lost without a word.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pool_events: Vec<PoolEvent>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub child_exits: Vec<ChildExit>,
 }
 
 impl RunReport {
@@ -275,6 +294,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         registered: BTreeSet::new(),
         origins: Vec::new(),
         pool_events: Vec::new(),
+        child_exits: Vec::new(),
         unregistered: BTreeSet::new(),
         signals_seen: 0,
         interrupted_at: None,
@@ -359,6 +379,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         unattributed,
         stuck,
         pool_events: sup.pool_events.clone(),
+        child_exits: sup.child_exits.clone(),
         segments: sup
             .origins
             .iter()
@@ -434,6 +455,7 @@ struct Supervisor<'a> {
     /// Where shared-memory segments were made or opened, in the order the hook saw.
     origins: Vec<SegmentOrigin>,
     pool_events: Vec<PoolEvent>,
+    child_exits: Vec<ChildExit>,
     /// Shared-memory names unregistered again (by `unlink()`, or by hand).
     unregistered: BTreeSet<String>,
     signals_seen: usize,
@@ -561,6 +583,24 @@ impl Supervisor<'_> {
                             count,
                             exception: exception.map(str::to_string),
                             at: at.to_string(),
+                        });
+                    }
+                }
+                // "X pid code phase where exception...".
+                "X" => {
+                    let rest = parts.collect::<Vec<_>>().join(" ");
+                    let mut fields = rest.splitn(4, ' ');
+                    let code = fields.next().and_then(|c| c.parse::<i32>().ok());
+                    if let (Some(exit_code), Some(phase), Some(at)) =
+                        (code, fields.next(), fields.next())
+                    {
+                        let known = |v: &str| (v != "-" && !v.is_empty()).then(|| v.to_string());
+                        self.child_exits.push(ChildExit {
+                            pid,
+                            exit_code,
+                            phase: phase.to_string(),
+                            raised_in: known(at),
+                            exception: fields.next().and_then(known),
                         });
                     }
                 }

@@ -79,7 +79,13 @@ pub fn summary(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out)?;
     let count = |c| report.findings.iter().filter(|f| f.category == c).count();
-    if report.findings.is_empty() {
+    if report.findings.is_empty() && report.interrupted {
+        writeln!(
+            out,
+            "Interrupted: no leaks, hangs or multiprocessing warnings until then, but the run \
+             did not finish, so this is not a full check."
+        )?;
+    } else if report.findings.is_empty() {
         writeln!(out, "No leaks, hangs or multiprocessing warnings.")?;
     } else {
         let parts: Vec<String> = [
@@ -92,7 +98,12 @@ pub fn summary(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
         .filter(|c| count(*c) > 0)
         .map(|c| format!("{} {}", count(c), c.as_str()))
         .collect();
-        writeln!(out, "Found: {}.", parts.join(", "))?;
+        let partial = if report.interrupted {
+            " (interrupted: only what was seen before the run was stopped)"
+        } else {
+            ""
+        };
+        writeln!(out, "Found: {}{partial}.", parts.join(", "))?;
     }
     Ok(())
 }

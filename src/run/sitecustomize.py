@@ -18,6 +18,11 @@
 #    and, when the program's main thread ends, "F pid count exception file:line" for
 #    pool results that failed and that nobody read (get() or successful()), and that had
 #    no error_callback: the line of the first such apply_async/map_async call.
+#    In a multiprocessing child it appends "X pid code phase where exception" when the
+#    child ends with a non-zero exit code: phase `run` when its target raised or exited
+#    (from BaseProcess._bootstrap), `start` when it died before its target ran (from
+#    spawn._main, which spawn and forkserver children run: importing the main module,
+#    unpickling the process); `where` is the function that raised, `-` when none did.
 # 3. Then it runs the sitecustomize module that would have run without it, if any.
 import os
 import sys
@@ -156,13 +161,99 @@ def _mpdoctor_patch_pool(module):
             cls._set = _set
 
 
+def _mpdoctor_exception_text(exc):
+    text = " ".join(("%s: %s" % (type(exc).__name__, exc)).split())
+    return text[:300]
+
+
+def _mpdoctor_innermost(tb):
+    name = "-"
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    return name
+
+
+def _mpdoctor_patch_process(module):
+    """Marks how a child's target ended, when it ended badly."""
+    base = getattr(module, "BaseProcess", None)
+    original = getattr(base, "_bootstrap", None)
+    if original is None:
+        return
+
+    def _bootstrap(self, *args, **kwargs):
+        # The original prints the target's exception with traceback.print_exc(): seen
+        # there, the child's traceback gets no frame of ours.
+        import traceback
+
+        seen = []
+        print_exc = traceback.print_exc
+
+        def watched_print_exc(*a, **k):
+            try:
+                if sys._getframe(1).f_code.co_name == "_bootstrap":
+                    exc = sys.exc_info()[1]
+                    if exc is not None:
+                        tb = getattr(exc, "__traceback__", None) or sys.exc_info()[2]
+                        seen.append((exc, _mpdoctor_innermost(tb)))
+            except Exception:
+                pass
+            return print_exc(*a, **k)
+
+        traceback.print_exc = watched_print_exc
+        try:
+            code = original(self, *args, **kwargs)
+        finally:
+            traceback.print_exc = print_exc
+        try:
+            if code:
+                exc, where = seen[-1] if seen else (None, "-")
+                text = _mpdoctor_exception_text(exc) if exc is not None else "-"
+                _mpdoctor_mark("X", "%d run %s %s" % (code, where, text))
+        except Exception:
+            pass
+        return code
+
+    base._bootstrap = _bootstrap
+
+
+def _mpdoctor_patch_spawn(module):
+    """Marks a spawned or forkserver child that dies before its target runs."""
+    original = getattr(module, "_main", None)
+    if original is None:
+        return
+
+    def _main(*args, **kwargs):
+        try:
+            return original(*args, **kwargs)
+        except SystemExit:
+            raise
+        except BaseException as exc:
+            try:
+                where = _mpdoctor_innermost(getattr(exc, "__traceback__", None))
+                _mpdoctor_mark("X", "1 start %s %s" % (where, _mpdoctor_exception_text(exc)))
+            except Exception:
+                pass
+            raise
+
+    module._main = _main
+
+
+_MPDOCTOR_PATCHES = {
+    "multiprocessing.pool": _mpdoctor_patch_pool,
+    "multiprocessing.process": _mpdoctor_patch_process,
+    "multiprocessing.spawn": _mpdoctor_patch_spawn,
+}
+
+
 class _MpdoctorFinder:
-    """Wraps resource_tracker.register and the pool module when they are first imported,
+    """Wraps resource_tracker.register, and the pool, process and spawn modules, when they
+    are first imported,
     so that processes that never use multiprocessing do not pay for importing it."""
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
-        if name not in ("multiprocessing.resource_tracker", "multiprocessing.pool"):
+        if name != "multiprocessing.resource_tracker" and name not in _MPDOCTOR_PATCHES:
             return None
         import importlib.machinery
 
@@ -171,16 +262,17 @@ class _MpdoctorFinder:
             return spec
         real_exec = spec.loader.exec_module
 
-        if name == "multiprocessing.pool":
+        patch = _MPDOCTOR_PATCHES.get(name)
+        if patch is not None:
 
-            def exec_pool(module):
+            def exec_patched(module):
                 real_exec(module)
                 try:
-                    _mpdoctor_patch_pool(module)
+                    patch(module)
                 except Exception:
                     pass
 
-            spec.loader.exec_module = exec_pool
+            spec.loader.exec_module = exec_patched
             return spec
 
         def exec_module(module):
@@ -217,6 +309,10 @@ def _mpdoctor_is_program():
 
 
 def _mpdoctor_setup():
+    marking = bool(os.environ.get("MPDOCTOR_RUN_MARKER"))
+    if marking:
+        # Before anything imports multiprocessing: setting the start method below does.
+        sys.meta_path.insert(0, _MpdoctorFinder)
     method = os.environ.get("MPDOCTOR_RUN_START_METHOD")
     if method:
         try:
@@ -227,10 +323,9 @@ def _mpdoctor_setup():
                 context._default_context._default_context = concrete
         except Exception:
             pass
-    if not os.environ.get("MPDOCTOR_RUN_MARKER"):
+    if not marking:
         return
     _mpdoctor_mark("S")
-    sys.meta_path.insert(0, _MpdoctorFinder)
     import threading
 
     original = threading._shutdown

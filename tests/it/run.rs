@@ -906,3 +906,123 @@ fn shared_memory_warnings_name_their_rule_and_line() {
         }
     }
 }
+
+/// Every child death is a finding with its cause and the rule that prevents it, each
+/// program run under a start method where it fails; the program that fails only without
+/// fork is clean under fork.
+#[test]
+fn child_deaths_name_their_cause_and_rule() {
+    if !python_available() {
+        return;
+    }
+    let cases = [
+        (
+            "child_name_error.py",
+            "spawn",
+            "child-name-error",
+            Some("MP404"),
+        ),
+        (
+            "child_bad_arguments.py",
+            "fork",
+            "child-arguments-mismatch",
+            Some("MP403"),
+        ),
+        (
+            "child_lock_sent.py",
+            "forkserver",
+            "child-sync-object-pickled",
+            Some("MP103"),
+        ),
+        // MP104's own program: its lock is freed before the spawned child opens it.
+        (
+            "../MP104/bad_function_returns.py",
+            "spawn",
+            "child-semaphore-gone",
+            Some("MP104"),
+        ),
+        (
+            "child_daemon_children.py",
+            "forkserver",
+            "child-daemon-children",
+            Some("MP506"),
+        ),
+        ("child_raises.py", "fork", "child-died", None),
+        ("child_name_error.py", "fork", "", None),
+    ];
+    std::thread::scope(|s| {
+        let runs: Vec<_> = cases
+            .iter()
+            .map(|&(file, method, id, rule)| {
+                s.spawn(move || {
+                    let path = format!("fixtures/run/{file}");
+                    let ran = run(&["--start-method", method, "--", "python3", &path], LIMIT);
+                    if id.is_empty() {
+                        assert!(
+                            ran.ids().is_empty(),
+                            "{file} under {method}: {:#}",
+                            ran.report
+                        );
+                        return;
+                    }
+                    let f = ran.finding(id);
+                    assert_eq!(f["rule"].as_str(), rule, "{file} under {method}");
+                    ran.assert_nothing_left();
+                    if file == "child_raises.py" {
+                        // Two children raised the same error: one finding, both pids.
+                        assert!(
+                            f["title"]
+                                .as_str()
+                                .unwrap()
+                                .starts_with("2 child processes")
+                        );
+                        assert_eq!(ran.finding("child-exit-code")["severity"], "warning");
+                    }
+                })
+            })
+            .collect();
+        for r in runs {
+            r.join().unwrap();
+        }
+    });
+}
+
+/// Stopped from outside while deadlocked, the run says it was interrupted and what it saw,
+/// and exits non-zero.
+#[test]
+fn an_interrupted_deadlock_is_reported_as_interrupted() {
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("held");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mpdoctor"));
+    cmd.env("TMPDIR", dir.path())
+        .args(["run", "--"])
+        .args(["python3", "fixtures/run/deadlock_two_locks.py"])
+        .arg(&mark)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let group = Group(Some(cmd.spawn().unwrap()));
+    let pid = group.0.as_ref().unwrap().id() as i32;
+    wait_for(&dir.path().join("held.1"));
+    wait_for(&dir.path().join("held.2"));
+    std::thread::sleep(Duration::from_millis(800));
+    // SAFETY: kill(2) of the mpdoctor this test started; not its group.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let out = group.wait(LIMIT);
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("  interrupted"), "{stderr}");
+    // Killed processes may leave semaphores for the tracker to report: then those are
+    // the findings, marked as partial.
+    assert!(
+        stderr.contains("Interrupted: no leaks, hangs or multiprocessing warnings until then")
+            || stderr.contains("(interrupted: only what was seen before the run was stopped)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("No leaks, hangs"), "{stderr}");
+}
