@@ -64,6 +64,7 @@ pub fn summary_of(id: &str) -> &'static str {
         "exit-hang" => "A program's main thread finished, but the process did not exit.",
         "outlived-command" => "Processes of the run outlived the command.",
         "timeout" => "The run went on past --timeout.",
+        "deadlock" => "Every process of the run waited on another, with no CPU time spent.",
         "tracker-leaked-shared-memory" => {
             "Shared memory was never unlinked; the resource tracker removed it."
         }
@@ -502,8 +503,22 @@ fn hang(
             format!("the run was still going after {seconds:.1}s (--timeout)"),
         ),
         Trigger::Interrupted => ("interrupted", "the run was interrupted".into()),
+        Trigger::Deadlock { seconds } => (
+            "deadlock",
+            format!(
+                "every process of the run waited (on a lock, a pipe, a socket or a child) \
+                 with no CPU time spent for {seconds:.1}s while the program ran \
+                 (--hang-timeout)"
+            ),
+        ),
     };
     let diagnosis = diagnose(report);
+    // The queue feeder's story is told only where a thread is seen writing to a pipe.
+    let feeder_blocked = report.stuck.iter().any(|s| {
+        s.threads
+            .iter()
+            .any(|t| t.wchan.as_deref().is_some_and(is_pipe_write))
+    });
     let mut details: Vec<String> = report.stuck.iter().map(describe).collect();
     for s in &report.stuck {
         if let Some(stack) = &s.python_stack {
@@ -542,7 +557,13 @@ fn hang(
         severity: Severity::Error,
         title,
         message,
-        why: if diagnosis.causes.is_empty() {
+        why: if id == "deadlock" && !feeder_blocked {
+            "No process of the run could go on: each was asleep waiting for something that \
+             only another one could give (a lock held by a process that waits for another \
+             lock, a queue nobody fills, a child that waits for its parent). Nothing names \
+             a more precise cause here; where each thread waits is listed below."
+                .into()
+        } else if diagnosis.causes.is_empty() {
             "The program did not exit: a non-daemon thread still runs, an exit handler \
              (atexit, the join of multiprocessing children) waits, or a process outlives \
              its parent. Where each thread waits is listed below."
@@ -554,7 +575,12 @@ fn hang(
              before the read, a queue nobody reads, a pool worker that died) stops the exit."
                 .into()
         },
-        fix: if diagnosis.causes.is_empty() {
+        fix: if id == "deadlock" && !feeder_blocked {
+            "Take locks in one order everywhere (or with acquire(timeout=...)), release \
+             every lock on every path (with blocks), and make sure what each process \
+             waits for is sent; the listed waits (and py-spy stacks) show who waits on what."
+                .into()
+        } else if diagnosis.causes.is_empty() {
             "Find what the listed threads wait for (py-spy dump shows Python stacks); end \
              helper threads or make them daemon threads, and make sure every child process \
              can finish."

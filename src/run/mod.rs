@@ -59,6 +59,9 @@ pub enum Trigger {
     Outlived { seconds: f64 },
     /// `--timeout` passed.
     Timeout { seconds: f64 },
+    /// While the command ran, every process of the run was asleep in a blocking wait,
+    /// with no CPU time spent, this long (`--hang-timeout`).
+    Deadlock { seconds: f64 },
     /// The user interrupted the run, and the tree did not exit in time.
     Interrupted,
 }
@@ -298,6 +301,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         unregistered: BTreeSet::new(),
         signals_seen: 0,
         interrupted_at: None,
+        quiet: None,
     };
     let shown: Vec<String> = options
         .command
@@ -460,6 +464,8 @@ struct Supervisor<'a> {
     unregistered: BTreeSet<String>,
     signals_seen: usize,
     interrupted_at: Option<Instant>,
+    /// The CPU time of the whole tree, and since when it has not changed.
+    quiet: Option<(u64, Instant)>,
 }
 
 impl Supervisor<'_> {
@@ -477,7 +483,19 @@ impl Supervisor<'_> {
             watch.observe(self.proc_root, &known);
         }
         let table = tree::table(self.proc_root);
+        let before = std::mem::take(&mut self.tree);
         self.tree = tree::descendants(&table, self.me);
+        // The tree is quiet while the same processes spend no CPU time at all.
+        let cpu: u64 = self
+            .tree
+            .iter()
+            .filter_map(|pid| table.get(pid))
+            .map(|st| st.cpu)
+            .sum();
+        match &self.quiet {
+            Some((last, _)) if *last == cpu && before == self.tree => {}
+            _ => self.quiet = Some((cpu, Instant::now())),
+        }
         for &pid in &self.tree {
             // The main process's line is read again while it runs: a shim may exec the
             // real interpreter after the first look.
@@ -670,6 +688,22 @@ impl Supervisor<'_> {
                 });
             }
         }
+        if let (Some(limit), None, Some((_, since))) =
+            (options.hang_timeout, self.main_status, &self.quiet)
+        {
+            let quiet = now.duration_since(*since);
+            // A program whose main thread has finished is hung at exit: that is timed
+            // from its end, above.
+            let exiting = self
+                .tree
+                .iter()
+                .any(|pid| self.shutdown_at.contains_key(pid));
+            if quiet > limit && !exiting && self.all_blocked() {
+                return Some(Trigger::Deadlock {
+                    seconds: quiet.as_secs_f64(),
+                });
+            }
+        }
         if let Some(at) = self.main_exited_at {
             let grace = options.hang_timeout.unwrap_or(DEFAULT_LEFTOVER_GRACE);
             let waited = now.duration_since(at);
@@ -687,6 +721,20 @@ impl Supervisor<'_> {
             });
         }
         None
+    }
+
+    /// Whether every thread of every process of the run sleeps in a blocking wait.
+    fn all_blocked(&self) -> bool {
+        !self.tree.is_empty()
+            && self.tree.iter().all(|&pid| {
+                tree::inspect(self.proc_root, pid).is_some_and(|p| {
+                    !p.threads.is_empty()
+                        && p.threads.iter().all(|t| {
+                            matches!(t.state, 'S' | 'D')
+                                && t.wchan.as_deref().is_some_and(tree::is_blocking_wait)
+                        })
+                })
+            })
     }
 
     fn inspect_tree(&self) -> Vec<Stuck> {

@@ -17,6 +17,8 @@ pub struct Stat {
     pub comm: String,
     /// Clock ticks after boot: with the pid, it tells a process from a reuse of its pid.
     pub start: u64,
+    /// Clock ticks spent running, in user and kernel mode.
+    pub cpu: u64,
 }
 
 /// Parses `/proc/PID/stat`. The name is between the first `(` and the last `)`, and may
@@ -31,6 +33,8 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
         ppid: rest.get(1)?.parse().ok()?,
         // Field 22 of the line; the rest starts at field 3.
         start: rest.get(19)?.parse().ok()?,
+        // Fields 14 and 15: utime and stime.
+        cpu: rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?,
         comm,
     })
 }
@@ -184,6 +188,28 @@ pub fn python_stack(pid: i32) -> Option<String> {
 
 /// Whether a command line runs Python: a word before its first option is named
 /// `python*`, so a launcher counts too (`bash .../pyenv-exec python3 -I ...`).
+/// Kernel functions a thread sleeps in while it waits for another process or thread of
+/// the run: a lock or semaphore (futex), a pipe or socket, a child (`do_wait`), or any of
+/// several descriptors. Timed sleeps (`hrtimer_nanosleep`) are not among them.
+pub fn is_blocking_wait(wchan: &str) -> bool {
+    const WAITS: [&str; 13] = [
+        "futex",
+        "poll_schedule_timeout",
+        "pipe_",
+        "do_wait",
+        "unix_stream",
+        "sk_wait_data",
+        "wait_woken",
+        "inet_csk_accept",
+        "do_select",
+        "do_sys_poll",
+        "core_sys_select",
+        "ep_poll",
+        "do_epoll_wait",
+    ];
+    WAITS.iter().any(|w| wchan.contains(w))
+}
+
 pub fn runs_python(cmdline: &str) -> bool {
     cmdline
         .split(' ')
@@ -208,12 +234,27 @@ mod tests {
 
     #[test]
     fn stat_names_may_hold_parentheses_and_spaces() {
-        let line = "42 (a) b (c)) S 7 42 42 0 -1 4194304 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
+        let line = "42 (a) b (c)) S 7 42 42 0 -1 4194304 1 0 0 0 11 12 0 0 20 0 1 0 12345 0 0";
         let st = parse_stat(line).unwrap();
         assert_eq!(st.comm, "a) b (c)");
         assert_eq!(st.state, 'S');
         assert_eq!(st.ppid, 7);
         assert_eq!(st.start, 12345);
+        assert_eq!(st.cpu, 11 + 12);
+    }
+
+    #[test]
+    fn blocking_waits_are_told_from_timed_sleeps() {
+        for wait in [
+            "futex_do_wait",
+            "futex_wait_queue_me",
+            "anon_pipe_read",
+            "do_wait",
+        ] {
+            assert!(is_blocking_wait(wait), "{wait}");
+        }
+        assert!(!is_blocking_wait("hrtimer_nanosleep"));
+        assert!(!is_blocking_wait("0"));
     }
 
     #[test]
@@ -223,6 +264,7 @@ mod tests {
             state,
             comm: String::new(),
             start: 0,
+            cpu: 0,
         };
         let table: HashMap<i32, Stat> = [
             (10, mk(1, 'S')),

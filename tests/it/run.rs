@@ -1026,3 +1026,59 @@ fn an_interrupted_deadlock_is_reported_as_interrupted() {
     );
     assert!(!stderr.contains("No leaks, hangs"), "{stderr}");
 }
+
+/// Two processes that take two locks in opposite order are a deadlock as soon as the
+/// whole tree has waited `--hang-timeout` without CPU time, long before `--timeout`;
+/// processes that sleep while others wait for them are not.
+#[test]
+fn a_deadlock_in_the_program_body_is_found_while_it_runs() {
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("held");
+    let ran = run(
+        &[
+            "--start-method",
+            "spawn",
+            "--hang-timeout",
+            "1",
+            "--timeout",
+            "60",
+            "--",
+            "python3",
+            "fixtures/run/deadlock_two_locks.py",
+            mark.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(
+        ran.report["stopped"]["kind"], "deadlock",
+        "{:#}",
+        ran.report
+    );
+    let f = ran.finding("deadlock");
+    assert!(
+        f["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("No process of the run could go on"),
+        "{f:#}"
+    );
+    ran.assert_nothing_left();
+
+    let calm = run(
+        &[
+            "--start-method",
+            "spawn",
+            "--hang-timeout",
+            "1",
+            "--",
+            "python3",
+            "fixtures/run/sleeps_while_waiting.py",
+        ],
+        LIMIT,
+    );
+    assert!(calm.ids().is_empty(), "{:#}", calm.report);
+    assert!(calm.stdout().contains("ok"));
+}
