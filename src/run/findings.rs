@@ -161,7 +161,7 @@ pub fn build(
         .processes
         .iter()
         .any(|p| super::tree::runs_python(&p.cmdline));
-    let wanted = match (report.start_method, report.hang_timeout) {
+    let wanted = match (report.start_method, report.hang_timeout.is_some()) {
         (Some(method), _) => Some(format!("--start-method {method} reached no Python process")),
         (None, true) if python_seen => {
             Some("--hang-timeout cannot see when a Python program's main thread finishes".into())

@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub shm_dir: PathBuf,
 }
 
+/// The command line shown for a Python process that ended before the tree was read.
+const UNSEEN_PYTHON: &str = "(a Python process that ended before mpdoctor read its command line)";
+
 /// Processes that outlive the command get this long when `--hang-timeout` is not given:
 /// enough for resource trackers, which exit as soon as their program is gone.
 pub const DEFAULT_LEFTOVER_GRACE: Duration = Duration::from_secs(10);
@@ -126,8 +129,8 @@ pub struct RunReport {
     pub signal: Option<i32>,
     pub duration_seconds: f64,
     pub start_method: Option<&'static str>,
-    /// Whether `--hang-timeout` was given.
-    pub hang_timeout: bool,
+    /// `--hang-timeout`, in seconds, if given.
+    pub hang_timeout: Option<f64>,
     /// Python processes that loaded the injected `sitecustomize`.
     pub python_processes: usize,
     pub processes: Vec<ProcessSeen>,
@@ -365,15 +368,24 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         signal,
         duration_seconds: started.elapsed().as_secs_f64(),
         start_method: options.start_method.map(|m| m.as_str()),
-        hang_timeout: options.hang_timeout.is_some(),
+        hang_timeout: options.hang_timeout.map(|d| d.as_secs_f64()),
         python_processes: sup.pythons.len(),
+        // Every process the run had, counted once: a Python process that ended between
+        // two looks at the tree is still known from its hook's mark.
         processes: sup
             .seen
             .iter()
+            .map(|(pid, cmdline)| (*pid, cmdline.clone()))
+            .chain(
+                sup.pythons
+                    .iter()
+                    .filter(|pid| !sup.seen.contains_key(pid))
+                    .map(|pid| (*pid, UNSEEN_PYTHON.to_string())),
+            )
             .map(|(pid, cmdline)| ProcessSeen {
-                pid: *pid,
-                ppid: sup.parents.get(pid).copied().unwrap_or(0),
-                cmdline: cmdline.clone(),
+                pid,
+                ppid: sup.parents.get(&pid).copied().unwrap_or(0),
+                cmdline,
             })
             .collect(),
         interrupted: sup.interrupted_at.is_some(),
@@ -393,6 +405,7 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
             })
             .collect(),
     };
+    report.processes.sort_by_key(|p| p.pid);
     report.findings = findings::build(&report, &found, &samples, messages_before_stop.as_ref());
     Ok(report)
 }
