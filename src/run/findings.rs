@@ -94,12 +94,12 @@ pub fn summary_of(id: &str) -> &'static str {
         "hooks-not-loaded" => "No Python process of the run loaded mpdoctor's sitecustomize.",
         "pool-work-dropped" => "A `with Pool()` block ended with tasks unfinished.",
         "pool-failures-unread" => "Pool tasks failed and nobody read their results.",
+        "sync-object-pickled" => {
+            "A lock, queue or shared value was sent to a process that was already running."
+        }
         "child-name-error" => "A child process died with NameError: a global it needs is missing.",
         "child-arguments-mismatch" => {
             "A child process died because its arguments do not fit its target."
-        }
-        "child-sync-object-pickled" => {
-            "A child process died: a lock, queue or shared value reached it by pickling."
         }
         "child-semaphore-gone" => {
             "A child process died: a lock or queue it was given was freed before it started."
@@ -821,6 +821,17 @@ fn explain(message: &Message, count: usize, sample: &str, report: &RunReport) ->
              or use a context (multiprocessing.get_context(\"spawn\")).",
             Some(RuleCode::MP601),
         ),
+        Message::SharedThroughInheritance { what } => f(
+            Category::Error,
+            "sync-object-pickled",
+            format!("a {what} was sent to a process that was already running"),
+            "Locks, queues, events and shared values can reach a child only when it starts \
+             (as arguments of Process, or inherited). Sent later, through a queue, a pipe \
+             or a pool task, they cannot be pickled, and the send raised this RuntimeError.",
+            "Pass them as Process arguments or a pool's initializer=/initargs=, or use a \
+             Manager's proxies, which can be sent. `mpdoctor check` finds where (MP103).",
+            Some(RuleCode::MP103),
+        ),
     };
     finding.details = segment_details(message, report);
     finding
@@ -900,6 +911,7 @@ fn child_deaths(report: &RunReport) -> Vec<Finding> {
         if text.contains("finished its bootstrapping phase")
             || text.contains("Can't get attribute")
             || text.contains("pickle")
+            || text.contains("should only be shared between processes through inheritance")
         {
             continue;
         }
@@ -944,8 +956,6 @@ fn child_cause(exit: &super::ChildExit) -> &'static str {
     {
         // Raised in `BaseProcess.run`, by the call of the target itself.
         "child-arguments-mismatch"
-    } else if text.contains("objects should only be shared between processes through inheritance") {
-        "child-sync-object-pickled"
     } else if text.starts_with("FileNotFoundError: ")
         && exit.phase == "start"
         && matches!(at, "_rebuild" | "__setstate__")
@@ -1002,17 +1012,8 @@ fn child_finding(
              comma: args=(x,). `mpdoctor check` compares them (MP403).",
             Some(RuleCode::MP403),
         ),
-        "child-sync-object-pickled" => (
-            format!("{who} died{method}: {said}"),
-            "Locks, queues, events and shared values can reach a child only when it starts \
-             (as arguments of Process, or inherited); sent later (through a queue, a pipe or \
-             a pool task) they cannot be pickled.",
-            "Pass them as Process arguments or a pool's initializer=/initargs=, or use a \
-             Manager's proxies, which can be sent. `mpdoctor check` finds where (MP103).",
-            Some(RuleCode::MP103),
-        ),
         "child-semaphore-gone" => (
-            format!("{who} died{method} before its target ran: {said}"),
+            format!("{who} died{method} before {its} target ran: {said}"),
             "Under spawn and forkserver a child opens the locks and queues it was given by \
              name while it starts. The parent freed them first (they were temporaries in \
              the arguments, or the parent exited without joining), so the semaphore was \
@@ -1151,14 +1152,6 @@ mod rule_of_pickling_errors {
                 "FileNotFoundError: [Errno 2] No such file or directory"
             ),
             "child-died"
-        );
-        assert_eq!(
-            cause(
-                "run",
-                "assert_spawning",
-                "RuntimeError: Lock objects should only be shared between processes through inheritance"
-            ),
-            "child-sync-object-pickled"
         );
         let mut plain = exit("run", "-", "");
         plain.exception = None;

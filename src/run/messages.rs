@@ -46,6 +46,9 @@ pub enum Message {
     /// "RuntimeError: context has already been set": `set_start_method()` a second time
     /// (at import time in a child, or after the default context was used).
     ContextAlreadySet,
+    /// "RuntimeError: Queue objects should only be shared between processes through
+    /// inheritance": a lock, queue or shared value pickled after the processes started.
+    SharedThroughInheritance { what: String },
 }
 
 /// Collects the recognised messages of a stream, line by line, with their counts. Keeps
@@ -188,6 +191,14 @@ pub fn recognise(line: &str) -> Option<Message> {
     }
     if line.contains("ValueError: Pool is still running") {
         return Some(Message::PoolStillRunning);
+    }
+    if let Some(rest) = after(line, "RuntimeError: ")
+        && let Some((what, _)) =
+            rest.split_once(" objects should only be shared between processes through inheritance")
+    {
+        return Some(Message::SharedThroughInheritance {
+            what: what.to_string(),
+        });
     }
     if line.contains("RuntimeError: context has already been set") {
         return Some(Message::ContextAlreadySet);

@@ -931,7 +931,7 @@ fn child_deaths_name_their_cause_and_rule() {
         (
             "child_lock_sent.py",
             "forkserver",
-            "child-sync-object-pickled",
+            "sync-object-pickled",
             Some("MP103"),
         ),
         // MP104's own program: its lock is freed before the spawned child opens it.
