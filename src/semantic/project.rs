@@ -100,10 +100,6 @@ struct Callable {
 }
 
 impl Project {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Whether calling `qualified`, as imported by the module at `importer`, starts
     /// processes, and where.
     pub fn call_starts(&self, importer: &Path, qualified: &str) -> Option<Remote> {
@@ -132,10 +128,8 @@ impl Project {
     /// Whether importing the module `qualified` (`pkg.mod`, `.mod`) from `importer` starts
     /// processes, and where. Every package on the way is imported too.
     pub fn import_starts(&self, importer: &Path, qualified: &str) -> Option<(String, Remote)> {
-        let (dots, parts) = split(qualified);
         let mut visited = HashSet::new();
-        for n in 1..=parts.len() {
-            let name = format!("{dots}{}", parts[..n].join("."));
+        for name in prefixes(qualified) {
             let Some((file, rest)) = self.resolve(importer, &name) else {
                 continue;
             };
@@ -217,9 +211,7 @@ impl Project {
             .find_map(|q| self.starts(file, q, visited))
             .or_else(|| {
                 summary.import_modules.iter().find_map(|m| {
-                    let (dots, parts) = split(m);
-                    (1..=parts.len()).find_map(|n| {
-                        let name = format!("{dots}{}", parts[..n].join("."));
+                    prefixes(m).find_map(|name| {
                         let (next, rest) = self.resolve(file, &name)?;
                         if rest.is_empty() {
                             self.module_starts(&next, visited)
@@ -571,6 +563,7 @@ fn summarize(file: &Path) -> Option<Summary> {
     let import_modules = exec::import_time_imports(&model)
         .into_iter()
         .flat_map(imported_modules)
+        .map(|(module, _)| module)
         .collect();
 
     let mut named: Vec<(String, &FunctionDef)> = Vec::new();
@@ -650,27 +643,34 @@ fn summarize(file: &Path) -> Option<Summary> {
     })
 }
 
-/// The modules an import statement imports: `import a.b` names `a.b` (and so `a`);
-/// `from .m import x` names `.m`, and `.m.x` in case `x` is a submodule.
-fn imported_modules(stmt: &Stmt) -> Vec<String> {
+/// The modules an import statement imports, each with the range that names it:
+/// `import a.b` names `a.b` (and so `a`) at the alias; `from .m import x` names `.m` at the
+/// statement, and `.m.x`, in case `x` is a submodule, at the name.
+pub fn imported_modules(stmt: &Stmt) -> Vec<(String, Range)> {
     match &stmt.kind {
-        StmtKind::Import(names) => names.iter().map(|a| a.name.clone()).collect(),
+        StmtKind::Import(names) => names.iter().map(|a| (a.name.clone(), a.range)).collect(),
         StmtKind::ImportFrom {
             module,
             level,
             names,
         } => module
             .iter()
-            .map(|m| format!("{}{m}", ".".repeat(*level as usize)))
+            .map(|m| (format!("{}{m}", ".".repeat(*level as usize)), stmt.range))
             .chain(
                 names
                     .iter()
                     .filter(|a| a.name != "*")
-                    .map(|a| member_path(module.as_deref(), *level, &a.name)),
+                    .map(|a| (member_path(module.as_deref(), *level, &a.name), a.range)),
             )
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// `..a.b.c` -> `..a`, `..a.b`, `..a.b.c`: the modules importing it imports, in order.
+fn prefixes(qualified: &str) -> impl Iterator<Item = String> + '_ {
+    let (dots, parts) = split(qualified);
+    (1..=parts.len()).map(move |n| format!("{dots}{}", parts[..n].join(".")))
 }
 
 /// What `from <module> import <name>` names, as the semantic model spells it.

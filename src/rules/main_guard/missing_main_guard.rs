@@ -7,7 +7,7 @@ use crate::rules::{Checker, Rule, Wants};
 use crate::semantic::Model;
 use crate::semantic::exec;
 use crate::semantic::mp::{MethodSet, ProcessStart, StartMethod, Started};
-use crate::semantic::project::member_path;
+use crate::semantic::project::imported_modules;
 use crate::semantic::reach::{Reach, Remote, Site};
 use std::path::Path;
 
@@ -92,7 +92,7 @@ impl Rule for MissingMainGuard {
         // Each module once: `from m import x` imports `m`, and `m.x` if it is a module.
         let mut reported = std::collections::HashSet::new();
         for stmt in exec::import_time_imports(model) {
-            for (module, range) in imported_names(stmt) {
+            for (module, range) in imported_modules(stmt) {
                 let Some((module, remote)) = cx.project.import_starts(importer, &module) else {
                     continue;
                 };
@@ -106,34 +106,6 @@ impl Rule for MissingMainGuard {
                 }
             }
         }
-    }
-}
-
-/// The modules an import statement imports, each with the range to report: `import a.b`
-/// the alias; `from m import x` the statement for `m`, and the name for `m.x` in case `x`
-/// is a submodule. A module imported twice by one statement is reported once.
-fn imported_names(stmt: &Stmt) -> Vec<(String, Range)> {
-    match &stmt.kind {
-        StmtKind::Import(names) => names.iter().map(|a| (a.name.clone(), a.range)).collect(),
-        StmtKind::ImportFrom {
-            module,
-            level,
-            names,
-        } => {
-            let dots = ".".repeat(*level as usize);
-            let mut out: Vec<(String, Range)> = module
-                .iter()
-                .map(|m| (format!("{dots}{m}"), stmt.range))
-                .collect();
-            for alias in names.iter().filter(|a| a.name != "*") {
-                out.push((
-                    member_path(module.as_deref(), *level, &alias.name),
-                    alias.range,
-                ));
-            }
-            out
-        }
-        _ => Vec::new(),
     }
 }
 
