@@ -2,6 +2,7 @@
 //! finding that says what happened, why, and how to fix it, and names the static rule
 //! that finds the cause in code when that rule exists.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Serialize, Serializer};
@@ -107,6 +108,10 @@ pub fn summary_of(id: &str) -> &'static str {
         "child-daemon-children" => "A daemonic process tried to start processes.",
         "child-died" => "A child process died with an exception.",
         "child-exit-code" => "A child process ended with a non-zero exit code.",
+        "child-killed" => "A child process was killed by a signal.",
+        "pool-worker-died" => {
+            "A Pool worker died: the task it ran is lost, and waiting for it never ends."
+        }
         _ => "A finding of mpdoctor run.",
     }
 }
@@ -304,11 +309,16 @@ fn pool_event(e: &super::PoolEvent) -> Finding {
             severity: Severity::Error,
             title: format!("a `with Pool()` block ended with {count} task(s) unfinished ({at})"),
             message: format!(
-                "In pid {pid}, the `with` block over a multiprocessing.Pool ended at {at} while                  {count} submitted task(s) had not finished: the pool's __exit__ calls                  terminate(), which drops them without a word, and a get() on their results                  afterwards waits forever."
+                "In pid {pid}, the `with` block over a multiprocessing.Pool ended at {at} while \
+                 {count} submitted task(s) had not finished: the pool's __exit__ calls \
+                 terminate(), which drops them without a word, and a get() on their results \
+                 afterwards waits forever."
             ),
-            why: "Pool.__exit__ terminates the pool. Work started with apply_async, map_async                   or imap and not waited for inside the block is killed."
+            why: "Pool.__exit__ terminates the pool. Work started with apply_async, map_async \
+             or imap and not waited for inside the block is killed."
                 .into(),
-            fix: "Read every result inside the block (get(), or iterate imap), or call                   pool.close() and pool.join() before the block ends."
+            fix: "Read every result inside the block (get(), or iterate imap), or call \
+             pool.close() and pool.join() before the block ends."
                 .into(),
             rule: Some(RuleCode::MP501),
             details: Vec::new(),
@@ -321,15 +331,79 @@ fn pool_event(e: &super::PoolEvent) -> Finding {
             severity: Severity::Error,
             title: format!("{count} pool task(s) failed and nobody read the result ({at})"),
             message: format!(
-                "In pid {pid}, {count} pool task(s) raised (the first a {exception}, submitted                  at {at}), had no error_callback, and the program ended without calling get()                  or successful() on their results: the failures vanished."
+                "In pid {pid}, {count} pool task(s) raised (the first a {exception}, submitted \
+                 at {at}), had no error_callback, and the program ended without calling get() \
+                 or successful() on their results: the failures vanished."
             ),
-            why: "apply_async and map_async store a task's exception in its result, where                   only get() re-raises it. Nobody asked, so the run looked successful."
+            why: "apply_async and map_async store a task's exception in its result, where \
+             only get() re-raises it. Nobody asked, so the run looked successful."
                 .into(),
-            fix: "Keep the results and call get() on them, or pass error_callback= a function                   that logs or re-raises."
+            fix: "Keep the results and call get() on them, or pass error_callback= a function \
+             that logs or re-raises."
                 .into(),
             rule: Some(RuleCode::MP505),
             details: Vec::new(),
         }
+    }
+}
+
+/// The why and the fix of a hang, chosen by the evidence: the rule the diagnosis names,
+/// a queue feeder seen writing, or text that says it is generic.
+fn hang_text(
+    id: &str,
+    diagnosis: &Diagnosis,
+    feeder_blocked: bool,
+) -> (&'static str, &'static str) {
+    match diagnosis.rule {
+        Some(RuleCode::MP504) => (
+            "A pool worker died while its pool was in use. The pool starts a replacement, \
+             but the task the dead worker held is lost, so the map(), get() or join() that \
+             waits for its result waits forever.",
+            "Do not end the process from a task (sys.exit(), os._exit()): raise, and read \
+             the exception through get(). Where a worker may be killed, use get(timeout=...) \
+             or ProcessPoolExecutor, which reports a dead worker as BrokenProcessPool \
+             instead of waiting forever.",
+        ),
+        Some(RuleCode::MP501) => (
+            "The `with` block over a Pool ended while tasks were unfinished: Pool.__exit__ \
+             calls terminate(), the tasks are dropped, and a later get() on their results \
+             waits for results that never come.",
+            "Read every result inside the block (get(), or iterate imap), or call \
+             pool.close() and pool.join() before the block ends.",
+        ),
+        _ if feeder_blocked => (
+            "A multiprocessing program exits only when its non-daemon children have exited, \
+             and a child exits only when its queue feeder threads have flushed into the \
+             pipe, which holds about 64 KiB. Anything that stops the reading side (a join \
+             before the read, a queue nobody reads) stops the exit.",
+            "Read every queue a child writes before joining the child, or give the child a \
+             daemon flag only when losing its data is acceptable.",
+        ),
+        _ if id == "deadlock" => (
+            "No process of the run could go on: each was asleep waiting for something that \
+             only another one could give (a lock held by a process that waits for another \
+             lock, a queue nobody fills, a child that waits for its parent). Nothing names \
+             a more precise cause here; where each thread waits is listed below.",
+            "Take locks in one order everywhere (or with acquire(timeout=...)), release \
+             every lock on every path (with blocks), and make sure what each process \
+             waits for is sent; the listed waits (and py-spy stacks) show who waits on what.",
+        ),
+        _ if diagnosis.causes.is_empty() => (
+            "The program did not exit: a non-daemon thread still runs, an exit handler \
+             (atexit, the join of multiprocessing children) waits, or a process outlives \
+             its parent. Where each thread waits is listed below.",
+            "Find what the listed threads wait for (py-spy dump shows Python stacks); end \
+             helper threads or make them daemon threads, and make sure every child process \
+             can finish.",
+        ),
+        _ => (
+            "A process waits for another that does not end or does not send: a parent in \
+             join() (or in the join of non-daemon children at exit), or a Connection.send() \
+             into a full pipe. Nothing names a more precise cause; where each thread waits \
+             is listed below.",
+            "Make sure every child can finish before it is joined, and that what is sent is \
+             received; py-spy dump shows the Python stacks of the listed threads.",
+        ),
     }
 }
 
@@ -409,20 +483,15 @@ fn diagnose(report: &RunReport) -> Diagnosis {
             ));
         }
     }
-    // Worker processes (copies of their parent under fork, `--multiprocessing-fork` or
-    // forkserver children otherwise) that ended while the run went on: a multiprocessing
-    // Pool replaces a dead worker, but the task it held is lost and its result never comes.
-    let gone: Vec<i32> = report
-        .processes
+    // Pool workers that ended while the pool was in use, as their parents saw them, in
+    // order: a Pool replaces a dead worker, but the task it held is lost and its result
+    // never comes. What ended after mpdoctor began to stop the run is not in the list.
+    let mut gone: Vec<&super::ChildExit> = report
+        .child_exits
         .iter()
-        .filter(|p| !report.stuck.iter().any(|x| x.pid == p.pid))
-        .filter(|p| {
-            let parent = report.processes.iter().find(|q| q.pid == p.ppid);
-            p.cmdline.contains("--multiprocessing-fork")
-                || parent.is_some_and(|q| q.cmdline == p.cmdline || is_forkserver(&q.cmdline))
-        })
-        .map(|p| p.pid)
+        .filter(|e| is_pool_worker(e) && e.exception.is_none())
         .collect();
+    gone.sort_by(|a, b| a.seconds.partial_cmp(&b.seconds).unwrap_or(Ordering::Equal));
     let pool_waits = report
         .stuck
         .iter()
@@ -439,13 +508,26 @@ fn diagnose(report: &RunReport) -> Diagnosis {
         ));
         rule = Some(RuleCode::MP501);
     }
-    if !gone.is_empty() && pool_waits && rule.is_none() {
+    if let Some(first) = gone.first()
+        && pool_waits
+        && rule.is_none()
+    {
+        let others = match gone.len() {
+            1 => String::new(),
+            2 => ", and one more after it".to_string(),
+            n => format!(", and {} more after it", n - 1),
+        };
         causes.push(format!(
-            "worker process(es) {} ended while the run went on: if the program waits on a \
-             multiprocessing.Pool, a worker that died (a task that called sys.exit() or \
-             os._exit(), a kill, a crash) took its task with it, and the pool waits for that \
-             result forever",
-            join_pids(&gone)
+            "pool worker {}{} ended with {}, {:.1} s into the run{others}: the task it held \
+             is lost, and the pool waits for that result forever",
+            first.pid,
+            first
+                .name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            ending(first),
+            first.seconds.unwrap_or(0.0)
         ));
         rule = Some(RuleCode::MP504);
     }
@@ -539,6 +621,7 @@ fn hang(
             ));
         }
     }
+    let (why, fix) = hang_text(id, &diagnosis, feeder_blocked);
     let message = if diagnosis.causes.is_empty() {
         format!(
             "mpdoctor stopped {} process(es). Where each waits is listed below.",
@@ -557,41 +640,8 @@ fn hang(
         severity: Severity::Error,
         title,
         message,
-        why: if id == "deadlock" && !feeder_blocked {
-            "No process of the run could go on: each was asleep waiting for something that \
-             only another one could give (a lock held by a process that waits for another \
-             lock, a queue nobody fills, a child that waits for its parent). Nothing names \
-             a more precise cause here; where each thread waits is listed below."
-                .into()
-        } else if diagnosis.causes.is_empty() {
-            "The program did not exit: a non-daemon thread still runs, an exit handler \
-             (atexit, the join of multiprocessing children) waits, or a process outlives \
-             its parent. Where each thread waits is listed below."
-                .into()
-        } else {
-            "A multiprocessing program exits only when its non-daemon children have exited, \
-             and a child exits only when its queue feeder threads have flushed into the \
-             pipe, which holds about 64 KiB. Anything that stops the reading side (a join \
-             before the read, a queue nobody reads, a pool worker that died) stops the exit."
-                .into()
-        },
-        fix: if id == "deadlock" && !feeder_blocked {
-            "Take locks in one order everywhere (or with acquire(timeout=...)), release \
-             every lock on every path (with blocks), and make sure what each process \
-             waits for is sent; the listed waits (and py-spy stacks) show who waits on what."
-                .into()
-        } else if diagnosis.causes.is_empty() {
-            "Find what the listed threads wait for (py-spy dump shows Python stacks); end \
-             helper threads or make them daemon threads, and make sure every child process \
-             can finish."
-                .into()
-        } else {
-            "Read every queue a child writes before joining the child, or give the child a \
-             daemon flag only when losing its data is acceptable; with a Pool, use \
-             ProcessPoolExecutor, which reports a dead worker as BrokenProcessPool instead \
-             of waiting forever."
-                .into()
-        },
+        why: why.into(),
+        fix: fix.into(),
         rule: diagnosis.rule,
         details,
     }
@@ -923,7 +973,7 @@ fn child_deaths(report: &RunReport) -> Vec<Finding> {
                 e.split(':').next().unwrap_or(e),
                 exit.raised_in.as_deref().unwrap_or("")
             ),
-            None => format!("exit code {}", exit.exit_code),
+            None => ending(exit),
         };
         groups.entry((id, key)).or_default().push(exit);
     }
@@ -931,19 +981,60 @@ fn child_deaths(report: &RunReport) -> Vec<Finding> {
         .into_values()
         .map(|exits| {
             let first = exits[0];
-            let said = match &first.exception {
-                Some(e) => e.clone(),
-                None => format!("exit code {}", first.exit_code),
-            };
-            child_finding(report, child_cause(first), &said, &exits)
+            child_finding(report, child_cause(first), &ending(first), &exits)
         })
         .collect()
+}
+
+fn is_pool_worker(exit: &super::ChildExit) -> bool {
+    exit.name
+        .as_deref()
+        .is_some_and(|n| n.contains("PoolWorker"))
+}
+
+/// `SIGKILL` for 9: the signals a child is likely to die of.
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_string()
+}
+
+/// What a child's end says, for a title: its exception, its signal or its exit code.
+fn ending(exit: &super::ChildExit) -> String {
+    match (&exit.exception, exit.signal) {
+        (Some(e), _) => e.clone(),
+        (None, Some(signal)) => signal_name(signal),
+        (None, None) => format!("exit code {}", exit.exit_code),
+    }
 }
 
 /// The known cause of a child's death, as a finding id.
 fn child_cause(exit: &super::ChildExit) -> &'static str {
     let Some(text) = exit.exception.as_deref() else {
-        return "child-exit-code";
+        // A pool worker never ends on its own while its pool is in use: a task's
+        // exception goes back to the caller, so an exit, a signal or sys.exit() took the
+        // task it ran with it. (A worker the pool itself stops is never marked.)
+        if is_pool_worker(exit) {
+            return "pool-worker-died";
+        }
+        return if exit.signal.is_some() {
+            "child-killed"
+        } else {
+            "child-exit-code"
+        };
     };
     let at = exit.raised_in.as_deref().unwrap_or("");
     if text.starts_with("NameError: ") {
@@ -1031,6 +1122,44 @@ fn child_finding(
              its children. `mpdoctor check` finds it (MP506).",
             Some(RuleCode::MP506),
         ),
+        "child-killed" => (
+            format!("{who} was killed by {said}{method}"),
+            "Its parent saw it end by a signal that neither it nor mpdoctor sent through \
+             terminate() or kill(): SIGKILL from the kernel's out-of-memory killer or \
+             another process, SIGSEGV, SIGBUS or SIGABRT from a crash in C code (an \
+             extension module; under fork, often a library that was not fork-safe). No \
+             Python code ran to say why.",
+            "For SIGKILL, look for the out-of-memory killer (`journalctl -k`, or `dmesg` \
+             as root) and give each child less to hold; for a crash, run the child alone \
+             with `python3 -X faulthandler`, and under fork try spawn or forkserver.",
+            None,
+        ),
+        "pool-worker-died" => (
+            format!(
+                "{} of a multiprocessing.Pool died{method} with {said}",
+                who.replace("child process", "worker")
+            ),
+            "A pool worker runs each task inside `except Exception` and sends the exception \
+             back to the caller, so a worker only ends while its pool is in use when a task \
+             ended the process (sys.exit(), os._exit(), SystemExit) or a signal killed it \
+             (a crash, the out-of-memory killer). The pool starts a replacement, but the \
+             task the worker held is lost: map(), get() without a timeout, imap iteration \
+             and join() wait for its result forever.",
+            "Do not end the process from a task: raise an exception (it reaches the caller \
+             through get()), or return a value that says what happened. Use a timeout on \
+             get() where a worker may be killed, or concurrent.futures.ProcessPoolExecutor, \
+             which fails the futures with BrokenProcessPool instead of waiting. `mpdoctor \
+             check` finds exits in tasks (MP504).",
+            Some(RuleCode::MP504),
+        ),
+        "child-exit-code" if exits.iter().all(|e| e.phase == "parent") => (
+            format!("{who} ended{method} with {said} and no Python exception"),
+            "Its parent saw it end with a non-zero code that no Python exception and no \
+             sys.exit() in its target explains: os._exit(), or exit() in C code.",
+            "Check the child's exit code (Process.exitcode) in the parent and handle it; \
+             this is only a finding when the program does not expect it.",
+            None,
+        ),
         "child-exit-code" => (
             format!("{who} ended{method} with {said}"),
             "The child's target called sys.exit() with a non-zero code (or returned from \
@@ -1054,8 +1183,15 @@ fn child_finding(
     } else {
         Severity::Error
     };
-    let codes: BTreeSet<i32> = exits.iter().map(|e| e.exit_code).collect();
-    let codes: Vec<String> = codes.iter().map(i32::to_string).collect();
+    let codes: BTreeSet<(i32, Option<i32>)> =
+        exits.iter().map(|e| (e.exit_code, e.signal)).collect();
+    let codes: Vec<String> = codes
+        .iter()
+        .map(|(code, signal)| match signal {
+            Some(s) => format!("{code} ({})", signal_name(*s)),
+            None => code.to_string(),
+        })
+        .collect();
     Finding {
         category: if severity == Severity::Warning {
             Category::Warning
@@ -1065,12 +1201,36 @@ fn child_finding(
         id,
         severity,
         title,
-        message: match &exits[0].raised_in {
-            Some(f) if exits[0].exception.is_some() => format!(
-                "Exit code {}; the exception was raised in {f}() {phase}.",
-                codes.join(", ")
-            ),
-            _ => format!("Exit code {}.", codes.join(", ")),
+        message: {
+            let mut m = match &exits[0].raised_in {
+                Some(f) if exits[0].exception.is_some() => format!(
+                    "Exit code {}; the exception was raised in {f}() {phase}.",
+                    codes.join(", ")
+                ),
+                _ => format!("Exit code {}.", codes.join(", ")),
+            };
+            // The first to end, by the time its parent saw it.
+            if let Some(first) = exits
+                .iter()
+                .filter(|e| e.seconds.is_some())
+                .min_by(|a, b| a.seconds.partial_cmp(&b.seconds).unwrap_or(Ordering::Equal))
+            {
+                let name = first
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
+                let lead = if exits.len() == 1 {
+                    "It".to_string()
+                } else {
+                    format!("The first, {},", first.pid)
+                };
+                m.push_str(&format!(
+                    " {lead}{name} ended {:.1} s into the run.",
+                    first.seconds.unwrap_or(0.0)
+                ));
+            }
+            m
         },
         why: why.into(),
         fix: fix.into(),
@@ -1112,6 +1272,9 @@ mod rule_of_pickling_errors {
             pid: 1,
             exit_code: 1,
             phase: phase.into(),
+            signal: None,
+            name: None,
+            seconds: None,
             raised_in: Some(at.into()),
             exception: Some(text.into()),
         };
@@ -1156,5 +1319,16 @@ mod rule_of_pickling_errors {
         let mut plain = exit("run", "-", "");
         plain.exception = None;
         assert_eq!(super::child_cause(&plain), "child-exit-code");
+        let mut killed = exit("parent", "-", "");
+        (killed.exception, killed.signal, killed.exit_code) = (None, Some(9), -9);
+        assert_eq!(super::child_cause(&killed), "child-killed");
+        // A pool worker's exit, by signal or not, loses the task it held.
+        killed.name = Some("SpawnPoolWorker-2".into());
+        assert_eq!(super::child_cause(&killed), "pool-worker-died");
+        plain.name = Some("ForkPoolWorker-1".into());
+        assert_eq!(super::child_cause(&plain), "pool-worker-died");
+        // An initializer that raises is the program's own exception, shown as such.
+        let init = exit("run", "init", "ValueError: bad config");
+        assert_eq!(super::child_cause(&init), "child-died");
     }
 }

@@ -42,8 +42,9 @@ pub struct RunOptions {
     pub shm_dir: PathBuf,
 }
 
-/// The command line shown for a Python process that ended before the tree was read.
-const UNSEEN_PYTHON: &str = "(a Python process that ended before mpdoctor read its command line)";
+/// The command line shown for a process of the run that ended before the tree was read,
+/// known from a mark of the hook (its own, or its parent's).
+const UNSEEN: &str = "(a process that ended before mpdoctor read its command line)";
 
 /// Processes that outlive the command get this long when `--hang-timeout` is not given:
 /// enough for resource trackers, which exit as soon as their program is gone.
@@ -109,10 +110,22 @@ pub struct PoolEvent {
 #[derive(Clone, Debug, Serialize)]
 pub struct ChildExit {
     pub pid: i32,
+    /// multiprocessing's `exitcode`: negative for a signal.
     pub exit_code: i32,
     /// `start`: it died before its target ran (importing the main module, unpickling the
-    /// process); `run`: its target raised or exited.
+    /// process); `run`: its target raised or exited; `parent`: only its parent saw it end
+    /// (a signal, os._exit(), a crash), so no Python exception is known.
     pub phase: String,
+    /// The signal that ended it (its exit code is then minus the signal, as
+    /// multiprocessing's `exitcode`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Its `Process` name, as its parent knew it (`SpawnPoolWorker-2`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// When it ended, in seconds from the start of the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
     /// The function that raised, innermost.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raised_in: Option<String>,
@@ -304,6 +317,8 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
         unregistered: BTreeSet::new(),
         signals_seen: 0,
         interrupted_at: None,
+        started_clock: monotonic(),
+        cutoff_clock: None,
         quiet: None,
     };
     let shown: Vec<String> = options
@@ -379,8 +394,11 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
             .chain(
                 sup.pythons
                     .iter()
+                    .chain(sup.child_exits.iter().map(|e| &e.pid))
                     .filter(|pid| !sup.seen.contains_key(pid))
-                    .map(|pid| (*pid, UNSEEN_PYTHON.to_string())),
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .map(|pid| (*pid, UNSEEN.to_string())),
             )
             .map(|(pid, cmdline)| ProcessSeen {
                 pid,
@@ -408,6 +426,17 @@ pub fn run(options: &RunOptions) -> Result<RunReport, RunError> {
     report.processes.sort_by_key(|p| p.pid);
     report.findings = findings::build(&report, &found, &samples, messages_before_stop.as_ref());
     Ok(report)
+}
+
+/// `CLOCK_MONOTONIC` in seconds: Python's `time.monotonic()`, which the hook's marks carry.
+fn monotonic() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime with a valid clock id and a pointer to a timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 fn python_path(inject: &Path) -> OsString {
@@ -477,6 +506,10 @@ struct Supervisor<'a> {
     unregistered: BTreeSet<String>,
     signals_seen: usize,
     interrupted_at: Option<Instant>,
+    /// `CLOCK_MONOTONIC` when the run started, and when mpdoctor began to stop or pass on
+    /// a signal to it: what ends after that is not the program's doing.
+    started_clock: f64,
+    cutoff_clock: Option<f64>,
     /// The CPU time of the whole tree, and since when it has not changed.
     quiet: Option<(u64, Instant)>,
 }
@@ -617,22 +650,58 @@ impl Supervisor<'_> {
                         });
                     }
                 }
-                // "X pid code phase where exception...".
+                // "X pid code seconds phase where exception...": the child's own word.
                 "X" => {
                     let rest = parts.collect::<Vec<_>>().join(" ");
-                    let mut fields = rest.splitn(4, ' ');
+                    let mut fields = rest.splitn(5, ' ');
                     let code = fields.next().and_then(|c| c.parse::<i32>().ok());
-                    if let (Some(exit_code), Some(phase), Some(at)) =
-                        (code, fields.next(), fields.next())
+                    let at = fields.next().and_then(|t| t.parse::<f64>().ok());
+                    if let (Some(exit_code), Some(at), Some(phase), Some(raised)) =
+                        (code, at, fields.next(), fields.next())
+                        && self.before_cutoff(at)
                     {
                         let known = |v: &str| (v != "-" && !v.is_empty()).then(|| v.to_string());
                         self.child_exits.push(ChildExit {
                             pid,
                             exit_code,
                             phase: phase.to_string(),
-                            raised_in: known(at),
+                            signal: None,
+                            name: None,
+                            seconds: Some(self.since_start(at)),
+                            raised_in: known(raised),
                             exception: fields.next().and_then(known),
                         });
+                    }
+                }
+                // "D pid child code seconds name": what the parent saw; after the child's
+                // own mark, if it left one.
+                "D" => {
+                    let rest = parts.collect::<Vec<_>>().join(" ");
+                    let mut fields = rest.splitn(4, ' ');
+                    let child = fields.next().and_then(|c| c.parse::<i32>().ok());
+                    let code = fields.next().and_then(|c| c.parse::<i32>().ok());
+                    let at = fields.next().and_then(|t| t.parse::<f64>().ok());
+                    if let (Some(child), Some(code), Some(at)) = (child, code, at)
+                        && self.before_cutoff(at)
+                    {
+                        let name = fields.next().filter(|n| *n != "-").map(str::to_string);
+                        let seconds = self.since_start(at);
+                        match self.child_exits.iter_mut().find(|e| e.pid == child) {
+                            Some(known) => {
+                                known.name = name;
+                                known.signal = (code < 0).then_some(-code);
+                            }
+                            None => self.child_exits.push(ChildExit {
+                                pid: child,
+                                exit_code: code,
+                                phase: "parent".into(),
+                                signal: (code < 0).then_some(-code),
+                                name,
+                                seconds: Some(seconds),
+                                raised_in: None,
+                                exception: None,
+                            }),
+                        }
                     }
                 }
                 "U" => {
@@ -656,6 +725,14 @@ impl Supervisor<'_> {
         self.marks_read += end + 1;
     }
 
+    fn before_cutoff(&self, clock: f64) -> bool {
+        self.cutoff_clock.is_none_or(|cutoff| clock < cutoff)
+    }
+
+    fn since_start(&self, clock: f64) -> f64 {
+        ((clock - self.started_clock).max(0.0) * 1000.0).round() / 1000.0
+    }
+
     fn take_signals(&mut self) {
         let (count, last, from_terminal) = signals::pending();
         if count == self.signals_seen {
@@ -664,6 +741,7 @@ impl Supervisor<'_> {
         self.signals_seen = count;
         if self.interrupted_at.is_none() {
             self.interrupted_at = Some(Instant::now());
+            self.cutoff_clock.get_or_insert_with(monotonic);
         }
         // A terminal already sent it to the whole foreground group, the command included.
         if !from_terminal {
@@ -768,6 +846,8 @@ impl Supervisor<'_> {
     /// SIGKILL; the resource trackers go last, once what they guard is gone, so they can
     /// still remove it.
     fn stop(&mut self, watch: &mut Watch) {
+        self.read_marks();
+        self.cutoff_clock.get_or_insert_with(monotonic);
         let helpers: BTreeSet<i32> = self
             .tree
             .iter()

@@ -18,11 +18,14 @@
 #    and, when the program's main thread ends, "F pid count exception file:line" for
 #    pool results that failed and that nobody read (get() or successful()), and that had
 #    no error_callback: the line of the first such apply_async/map_async call.
-#    In a multiprocessing child it appends "X pid code phase where exception" when the
+#    In a multiprocessing child it appends "X pid code seconds phase where exception" when the
 #    child ends with a non-zero exit code: phase `run` when its target raised or exited
 #    (from BaseProcess._bootstrap), `start` when it died before its target ran (from
 #    spawn._main, which spawn and forkserver children run: importing the main module,
 #    unpickling the process); `where` is the function that raised, `-` when none did.
+#    In a parent it appends "D pid child code seconds name" when it sees a child that it
+#    did not stop itself end with a non-zero exit code (a signal is negative), with the
+#    time.monotonic() of that moment and the child's Process name.
 # 3. Then it runs the sitecustomize module that would have run without it, if any.
 import os
 import sys
@@ -43,6 +46,14 @@ def _mpdoctor_mark(tag, extra=None):
             os.close(fd)
     except OSError:
         pass
+
+
+def _mpdoctor_now():
+    # CLOCK_MONOTONIC, the clock mpdoctor reads: marks made after it began to stop the
+    # run are told from the run's own.
+    import time
+
+    return time.monotonic()
 
 
 def _mpdoctor_origin(name):
@@ -209,7 +220,7 @@ def _mpdoctor_patch_process(module):
             if code:
                 exc, where = seen[-1] if seen else (None, "-")
                 text = _mpdoctor_exception_text(exc) if exc is not None else "-"
-                _mpdoctor_mark("X", "%d run %s %s" % (code, where, text))
+                _mpdoctor_mark("X", "%d %.3f run %s %s" % (code, _mpdoctor_now(), where, text))
         except Exception:
             pass
         return code
@@ -231,7 +242,9 @@ def _mpdoctor_patch_spawn(module):
         except BaseException as exc:
             try:
                 where = _mpdoctor_innermost(getattr(exc, "__traceback__", None))
-                _mpdoctor_mark("X", "1 start %s %s" % (where, _mpdoctor_exception_text(exc)))
+                _mpdoctor_mark(
+                    "X", "1 %.3f start %s %s" % (_mpdoctor_now(), where, _mpdoctor_exception_text(exc))
+                )
             except Exception:
                 pass
             raise
@@ -239,10 +252,65 @@ def _mpdoctor_patch_spawn(module):
     module._main = _main
 
 
+def _mpdoctor_patch_popen(module):
+    """Marks "D pid child code seconds name" when a parent sees a child end with a
+    non-zero exit code or a signal, unless the parent itself stopped it (terminate(),
+    kill(): a pool's exit, a broken executor, daemonic children at exit). The child's
+    own mark cannot see a signal or os._exit(); this one can."""
+    popen = getattr(module, "Popen", None)
+    if popen is None:
+        return
+    own = vars(popen)
+    if "__init__" in own:
+        original_init = own["__init__"]
+
+        def __init__(self, process_obj, *args, **kwargs):
+            try:
+                self._mpdoctor_name = str(getattr(process_obj, "name", "-"))
+            except Exception:
+                pass
+            return original_init(self, process_obj, *args, **kwargs)
+
+        popen.__init__ = __init__
+    if "poll" in own:
+        original_poll = own["poll"]
+
+        def poll(self, *args, **kwargs):
+            before = self.returncode
+            code = original_poll(self, *args, **kwargs)
+            try:
+                if before is None and code and not getattr(self, "_mpdoctor_stopped", False):
+                    _mpdoctor_mark(
+                        "D",
+                        "%d %d %.3f %s"
+                        % (
+                            self.pid,
+                            code,
+                            _mpdoctor_now(),
+                            " ".join(getattr(self, "_mpdoctor_name", "-").split()) or "-",
+                        ),
+                    )
+            except Exception:
+                pass
+            return code
+
+        popen.poll = poll
+    for name in ("terminate", "kill", "_send_signal"):
+        if name in own:
+
+            def stop(self, *args, _original=own[name], **kwargs):
+                self._mpdoctor_stopped = True
+                return _original(self, *args, **kwargs)
+
+            setattr(popen, name, stop)
+
+
 _MPDOCTOR_PATCHES = {
     "multiprocessing.pool": _mpdoctor_patch_pool,
     "multiprocessing.process": _mpdoctor_patch_process,
     "multiprocessing.spawn": _mpdoctor_patch_spawn,
+    "multiprocessing.popen_fork": _mpdoctor_patch_popen,
+    "multiprocessing.popen_forkserver": _mpdoctor_patch_popen,
 }
 
 

@@ -301,36 +301,78 @@ fn a_queue_nobody_reads_is_a_hang_at_exit_and_the_tree_is_stopped() {
     }
 }
 
+/// A pool whose worker died hangs; the report names that worker (seen by its parent as
+/// it ended), never one that mpdoctor stopped afterwards or a replacement.
 #[test]
-fn a_pool_task_that_exits_is_a_hang_that_names_mp504() {
+fn a_pool_hang_names_the_worker_that_really_died() {
     if !python_available() {
         return;
     }
-    for method in ["spawn", "forkserver"] {
-        let ran = run(
-            &[
-                "--timeout",
-                "4",
-                "--start-method",
-                method,
-                "--",
-                "python3",
-                "fixtures/MP504/bad_task_exits.py",
-            ],
-            LIMIT,
-        );
-        assert_eq!(
-            ran.out.status.code(),
-            Some(124),
-            "{method}: {}",
-            ran.stderr()
-        );
-        let hang = ran.finding("timeout");
-        assert_eq!(hang["rule"], "MP504", "{method}: {hang}");
-        let message = hang["message"].as_str().unwrap();
-        assert!(message.contains("sys.exit()"), "{method}: {message}");
-        ran.assert_nothing_left();
-    }
+    // (program, start method, what stops the run): sys.exit() and os._exit(1) in a task.
+    let cases = [
+        ("fixtures/MP504/bad_task_exits.py", "spawn", "--timeout"),
+        (
+            "fixtures/MP504/bad_task_exits.py",
+            "forkserver",
+            "--hang-timeout",
+        ),
+        (
+            "fixtures/run/pool_worker_exits.py",
+            "fork",
+            "--hang-timeout",
+        ),
+        (
+            "fixtures/run/pool_worker_exits.py",
+            "spawn",
+            "--hang-timeout",
+        ),
+    ];
+    std::thread::scope(|s| {
+        let runs: Vec<_> = cases
+            .iter()
+            .map(|&(path, method, limit)| {
+                s.spawn(move || {
+                    let ran = run(
+                        &[limit, "3", "--start-method", method, "--", "python3", path],
+                        LIMIT,
+                    );
+                    let what = format!("{path} under {method}");
+                    assert_eq!(ran.out.status.code(), Some(124), "{what}: {}", ran.stderr());
+                    let kind = if limit == "--timeout" {
+                        "timeout"
+                    } else {
+                        "deadlock"
+                    };
+                    let hang = ran.finding(kind);
+                    assert_eq!(hang["rule"], "MP504", "{what}: {hang:#}");
+                    // One worker died; the workers mpdoctor stopped are not deaths.
+                    let exits = ran.report["child_exits"].as_array().unwrap();
+                    assert_eq!(exits.len(), 1, "{what}: {exits:#?}");
+                    let dead = exits[0]["pid"].as_i64().unwrap();
+                    assert!(exits[0]["name"].as_str().unwrap().contains("PoolWorker"));
+                    let stopped: Vec<i64> = ran.report["stuck"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s["pid"].as_i64().unwrap())
+                        .collect();
+                    assert!(!stopped.contains(&dead), "{what}: {stopped:?}");
+                    let message = hang["message"].as_str().unwrap();
+                    assert!(
+                        message.contains(&format!("pool worker {dead} (")),
+                        "{what}: {message}"
+                    );
+                    let died = ran.finding("pool-worker-died");
+                    assert_eq!(died["rule"], "MP504", "{what}");
+                    assert!(died["title"].as_str().unwrap().contains(&dead.to_string()));
+                    ran.assert_nothing_left();
+                })
+            })
+            .collect();
+        for r in runs {
+            r.join().unwrap();
+        }
+    });
 }
 
 #[test]
@@ -948,6 +990,7 @@ fn child_deaths_name_their_cause_and_rule() {
             Some("MP506"),
         ),
         ("child_raises.py", "fork", "child-died", None),
+        ("child_killed.py", "forkserver", "child-killed", None),
         ("child_name_error.py", "fork", "", None),
     ];
     std::thread::scope(|s| {
