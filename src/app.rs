@@ -148,7 +148,9 @@ fn run(args: &RunArgs) -> u8 {
         shm_dir: args.shm_dir.clone(),
     };
     // A report that cannot be written is found out before the command runs, not after.
+    let to_stdout = args.output.as_deref() == Some(std::path::Path::new("-"));
     let file = match &args.output {
+        Some(_) if to_stdout => None,
         Some(path) => match std::fs::File::create(path) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -175,7 +177,7 @@ fn run(args: &RunArgs) -> u8 {
         args.output_format
     };
     let write = |out: &mut dyn Write| match format {
-        RunFormat::Human => run::output::summary(&report, out),
+        RunFormat::Human => run::output::summary(&report, args.verbose, out),
         RunFormat::Json => run::output::json(&report, out),
         RunFormat::Sarif => run::output::sarif(&report, out),
         RunFormat::Github => run::output::github(&report, out),
@@ -185,7 +187,9 @@ fn run(args: &RunArgs) -> u8 {
             let mut f = io::BufWriter::new(f);
             write(&mut f).and_then(|()| f.flush())
         }
-        None if format == RunFormat::Human => write(&mut io::stderr().lock()),
+        // The command's standard output stays its own, unless asked (`-`); workflow
+        // commands are read from standard output.
+        None if !to_stdout && format != RunFormat::Github => write(&mut io::stderr().lock()),
         None => {
             let mut out = io::stdout().lock();
             write(&mut out).and_then(|()| out.flush())

@@ -116,9 +116,16 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "output_format")]
     pub json: bool,
 
-    /// Write the report to FILE instead of standard error (human) or standard output.
+    /// Write the report to FILE (`-`: standard output). Without it, the report goes to
+    /// standard error after the command's own output, so the command's standard output
+    /// stays its own; `github` goes to standard output, where the runner reads workflow
+    /// commands.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// List every new entry the run is not blamed for (one line sums them up otherwise).
+    #[arg(short, long)]
+    pub verbose: bool,
 
     /// The shared-memory directory to watch.
     #[arg(long, default_value = "/dev/shm", value_name = "DIR")]

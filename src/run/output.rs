@@ -9,7 +9,7 @@ use crate::diagnostics::Severity;
 use crate::output::github::{escape_data, escape_property};
 use crate::shm::output::human;
 
-pub fn summary(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
+pub fn summary(report: &RunReport, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
     let command = report.command.join(" ");
     let ended = match report.signal {
         Some(sig) => format!("was ended by signal {sig} (exit code {})", report.exit_code),
@@ -61,20 +61,38 @@ pub fn summary(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "  see: mpdoctor rule {}", code.as_str())?;
         }
     }
+    // Other programs' entries on a shared host: one line, unless asked for the list.
     if !report.unattributed.is_empty() {
         writeln!(out)?;
-        writeln!(
-            out,
-            "Not blamed on the run: {} new entr{} that no process of the run was seen holding:",
-            report.unattributed.len(),
-            if report.unattributed.len() == 1 {
-                "y"
-            } else {
-                "ies"
+        let n = report.unattributed.len();
+        let plural = if n == 1 { "y" } else { "ies" };
+        if verbose {
+            writeln!(
+                out,
+                "Not blamed on the run: {n} new entr{plural} that no process of the run was \
+                 seen holding:"
+            )?;
+            for u in &report.unattributed {
+                writeln!(out, "  {} ({})", u.path, human(u.size))?;
             }
-        )?;
-        for u in &report.unattributed {
-            writeln!(out, "  {} ({})", u.path, human(u.size))?;
+        } else {
+            let shown: Vec<&str> = report
+                .unattributed
+                .iter()
+                .take(2)
+                .map(|u| u.path.as_str())
+                .collect();
+            let more = if n > shown.len() {
+                format!(" and {} more; --verbose lists them", n - shown.len())
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "Not blamed on the run: {n} new entr{plural} that no process of the run was \
+                 seen holding ({}{more}).",
+                shown.join(", ")
+            )?;
         }
     }
     writeln!(out)?;

@@ -749,6 +749,22 @@ fn ci_formats_and_startup_errors() {
         "{text}"
     );
 
+    // JSON goes where the user sends it: standard error by default, so the command's
+    // standard output stays its own; `--output -` is standard output.
+    let json = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(["run", "--json", "--", "echo", "hello"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&json.stdout), "hello\n");
+    let report: Value = serde_json::from_slice(&json.stderr).unwrap();
+    assert_eq!(report["exit_code"], 0);
+    let json = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(["run", "--json", "--output", "-", "--", "true"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["command"][0], "true");
+
     let missing = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
         .args(["run", "--", "mpdoctor-no-such-command"])
         .output()
