@@ -290,8 +290,16 @@ fn shm(args: &ShmArgs, out: &mut dyn Write) -> Result<(u8, io::Result<()>), Stri
             writeln!(out)?;
         } else {
             shm::output::table(&report, out)?;
-            for a in &actions {
+            for a in actions.iter().filter(|a| a.outcome != "in-use") {
                 writeln!(out, "{}: {} ({})", a.outcome, a.name, a.reason)?;
+            }
+            let in_use = actions.iter().filter(|a| a.outcome == "in-use").count();
+            if in_use > 0 {
+                writeln!(
+                    out,
+                    "in use, not touched: {in_use} entr{}",
+                    if in_use == 1 { "y" } else { "ies" }
+                )?;
             }
         }
         Ok(())

@@ -28,7 +28,21 @@ pub enum Command {
     Rule(RuleArgs),
     /// List all rules.
     Rules(RulesArgs),
-    /// Inspect shared memory: who holds each entry, who made it, what leaked.
+    /// Inspect shared memory, POSIX (/dev/shm) and System V: who holds each entry, who
+    /// made it, what leaked.
+    #[command(
+        long_about = "Inspect shared memory, POSIX and System V: who holds each entry, who made \
+                      it, what leaked.\n\n\
+                      POSIX shared memory is the files in --dir (/dev/shm): \
+                      multiprocessing.shared_memory segments (psm_*), semaphores (sem.*), \
+                      joblib and loky folders, torch's and others'. An entry is leaked when no \
+                      process holds or maps it and it is older than --min-age. System V \
+                      segments (shmget(), `ipcs -m`) are read from /proc/sysvipc/shm: one that \
+                      nobody has attached, whose creator and last user are gone and that has \
+                      no key, is leaked. --clean --yes removes leaked entries of both kinds \
+                      (System V through IPC_RMID), each checked again first; nothing else is \
+                      ever removed, and symbolic links are never followed."
+    )]
     Shm(ShmArgs),
     /// Run a command and report the shared memory it leaks, hangs at exit and
     /// multiprocessing warnings.
@@ -186,7 +200,8 @@ pub struct ShmArgs {
     #[arg(long, value_delimiter = ',', value_name = "PID")]
     pub disregard: Vec<i32>,
 
-    /// Remove leaked entries (only prints what it would remove without --yes).
+    /// Remove leaked entries, POSIX and System V (only prints what it would remove
+    /// without --yes); every entry it leaves is listed with the reason.
     #[arg(long)]
     pub clean: bool,
 

@@ -290,12 +290,33 @@ fn leak(report: &RunReport, left: &super::LeftBehind) -> Finding {
         ),
         why: why.into(),
         fix: format!(
-            "{fix} To remove what is already leaked: `mpdoctor shm --clean --yes` once it \
-             is older than --min-age (5 minutes by default); it removes only what no process \
-             holds."
+            "{fix} {}",
+            remove_leaked(&left.path, left.place == "socket-folder")
         ),
         rule: None,
         details: Vec::new(),
+    }
+}
+
+/// How to remove what the run leaked. No process held it when the run ended, which is
+/// exactly what `rm` needs; `shm --clean` instead judges every entry and keeps whatever
+/// a process it cannot read might hold, which on a VM whose init cannot be read is
+/// everything unless told `--disregard 1`.
+fn remove_leaked(path: &str, folder: bool) -> String {
+    let plain = path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%".contains(c));
+    let rm = if folder { "rm -r --" } else { "rm --" };
+    if plain {
+        format!(
+            "To remove it now: `{rm} {path}` (no process of the run held it when the run \
+             ended). `mpdoctor shm --clean --yes` removes every leaked entry older than \
+             --min-age that no process holds, and names any process it cannot read."
+        )
+    } else {
+        "To remove it: `mpdoctor shm --clean --yes` removes every leaked entry older than \
+         --min-age that no process holds, and names any process it cannot read."
+            .to_string()
     }
 }
 

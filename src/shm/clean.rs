@@ -29,7 +29,8 @@ pub struct CleanOptions {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Action {
     pub name: String,
-    /// `removed`, `would-remove`, `refused` or `gone` (it disappeared meanwhile).
+    /// `removed`, `would-remove`, `refused`, `gone` (it disappeared meanwhile), or, for
+    /// what is not leaked, `skipped` (likely leaked or unknown, with why) and `in-use`.
     pub outcome: &'static str,
     pub reason: String,
     pub bytes: u64,
@@ -53,6 +54,15 @@ pub fn clean(
         reason,
         bytes: item.allocated,
     };
+    // What is not leaked is never touched, but the user hears why.
+    let euid = rustix::process::geteuid().as_raw();
+    for item in items.iter().filter(|i| i.verdict != Verdict::Leaked) {
+        let (outcome, reason) = match item.verdict {
+            Verdict::InUse => ("in-use", item.reason.clone()),
+            _ => ("skipped", skipped_reason(item, euid)),
+        };
+        actions.push(action(item, outcome, reason));
+    }
     let leaked = items.iter().filter(|i| i.verdict == Verdict::Leaked);
     for (n, item) in leaked.enumerate() {
         if let Err(reason) = precheck(item, clean) {
@@ -226,6 +236,20 @@ fn unlink(dir: &impl AsFd, name: &CStr, kind: Kind, dev: u64) -> std::io::Result
     Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
 }
 
+/// Why an entry that is not proven leaked was left alone, and what would settle it.
+fn skipped_reason(item: &Item, euid: u32) -> String {
+    let next = match item.verdict {
+        Verdict::LikelyLeaked if euid == 0 => "see --disregard above",
+        Verdict::LikelyLeaked if item.uid == euid => {
+            "it is yours and may be removed once that is ruled out: `sudo mpdoctor shm \
+             --clean` reads every process"
+        }
+        Verdict::LikelyLeaked => "`sudo mpdoctor shm --clean` reads every process",
+        _ => "not proven leaked",
+    };
+    format!("{}: {}; {next}", item.verdict.as_str(), item.reason)
+}
+
 /// Whether the caller may remove something of user `uid`.
 fn owned(uid: u32, clean: CleanOptions) -> Result<(), String> {
     let euid = rustix::process::geteuid();
@@ -243,9 +267,12 @@ fn owned(uid: u32, clean: CleanOptions) -> Result<(), String> {
 pub fn clean_sysv(segments: &[super::sysv::Segment], clean: CleanOptions) -> Vec<Action> {
     segments
         .iter()
-        .filter(|s| s.verdict == Verdict::Leaked)
         .map(|s| {
-            let (outcome, reason) = if let Err(why) = owned(s.uid, clean) {
+            let (outcome, reason) = if s.verdict == Verdict::InUse {
+                ("in-use", s.reason.clone())
+            } else if s.verdict != Verdict::Leaked {
+                ("skipped", format!("{}: {}", s.verdict.as_str(), s.reason))
+            } else if let Err(why) = owned(s.uid, clean) {
                 ("refused", why)
             } else if !clean.yes {
                 (

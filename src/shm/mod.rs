@@ -165,6 +165,14 @@ pub struct Report {
     pub filesystem: Option<FsUsage>,
     pub processes_scanned: usize,
     pub unreadable_processes: usize,
+    /// The processes that could not be read (those `--disregard` names excepted).
+    pub unreadable_pids: Vec<i32>,
+    /// The first three of them, short: `pid 1 (root, init)`.
+    #[serde(skip)]
+    pub unreadable: Vec<String>,
+    /// What to do about them, when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable_advice: Option<String>,
     pub helpers: Vec<Helper>,
     pub deleted_mappings: Vec<DeletedMapping>,
     /// Memory of deleted files mapped by any process, each file counted once.
@@ -388,12 +396,33 @@ pub fn inspect(options: &Options) -> Result<Report, ShmError> {
     }
     let deleted_mapped_bytes = unique.values().sum();
     let sysv = sysv::judge(sysv::read(&options.proc_root), &scan, options, &users);
+    let unreadable: Vec<&ProcInfo> = scan
+        .procs
+        .iter()
+        .filter(|p| p.unreadable && !options.disregard.contains(&p.pid))
+        .collect();
     Ok(Report {
         dir: options.dir.display().to_string(),
         items,
         filesystem,
         processes_scanned: scan.procs.len(),
         unreadable_processes: scan.unreadable(),
+        unreadable_pids: unreadable.iter().map(|p| p.pid).collect(),
+        unreadable_advice: (!unreadable.is_empty()).then(|| {
+            let pids: Vec<i32> = unreadable.iter().map(|p| p.pid).collect();
+            unreadable_advice(&pids, rustix::process::geteuid().is_root())
+        }),
+        unreadable: {
+            let mut shown: Vec<String> = unreadable
+                .iter()
+                .take(3)
+                .map(|p| short_process(p.pid, p.uid, &p.cmdline, &users))
+                .collect();
+            if unreadable.len() > 3 {
+                shown.push(format!("and {} more", unreadable.len() - 3));
+            }
+            shown
+        },
         helpers,
         deleted_mappings,
         deleted_mapped_bytes,
@@ -490,8 +519,8 @@ fn judge(
             hidden,
             age,
             options,
-            origin_pid,
-            creator_alive,
+            (origin_pid, creator_alive),
+            users,
         )
     } else if let Some(why) = unreadable_inside {
         (
@@ -575,8 +604,9 @@ fn likely_or_unknown(
     hidden: bool,
     age: i64,
     options: &Options,
-    origin_pid: Option<i32>,
-    creator_alive: Option<bool>,
+    // The pid its name gives, and whether that process still runs.
+    (origin_pid, creator_alive): (Option<i32>, Option<bool>),
+    users: &std::collections::HashMap<u32, String>,
 ) -> (Verdict, String) {
     let first = &could[0];
     let unknown = |why: String| (Verdict::Unknown, why);
@@ -604,23 +634,71 @@ fn likely_or_unknown(
     let names: Vec<String> = could
         .iter()
         .take(3)
-        .map(|h| format!("pid {} ({})", h.pid, escape_name(h.cmdline.as_bytes())))
+        .map(|h| short_process(h.pid, h.uid, &h.cmdline, users))
         .collect();
     let more = if could.len() > 3 {
         format!(" and {} more", could.len() - 3)
     } else {
         String::new()
     };
+    // What to do about them is said once, under the table.
     let mut reason = format!(
-        "no readable process holds it; only {} unreadable process(es) could: {}{more}. \
-         Confirm with `sudo mpdoctor shm`",
+        "no readable process holds it; only {} unreadable process(es) could: {}{more}",
         could.len(),
-        names.join(", ")
+        names.join(", "),
     );
     if let (Some(pid), Some(false)) = (origin_pid, creator_alive) {
         reason.push_str(&format!("; its creator (pid {pid}) is gone"));
     }
     (Verdict::LikelyLeaked, reason)
+}
+
+/// `pid 1 (root, process_api)`: an unreadable process, short; its full command line is in
+/// the JSON (`could_hold`).
+pub fn short_process(
+    pid: i32,
+    uid: Option<u32>,
+    cmdline: &str,
+    users: &std::collections::HashMap<u32, String>,
+) -> String {
+    let user = match uid {
+        Some(uid) => users.get(&uid).cloned().unwrap_or_else(|| uid.to_string()),
+        None => "?".into(),
+    };
+    let program = cmdline.split(' ').next().unwrap_or("");
+    let program = program.rsplit('/').next().unwrap_or(program);
+    let mut short = escape_name(program.as_bytes());
+    if short.chars().count() > 32 {
+        short = short.chars().take(31).collect::<String>() + "…";
+    }
+    if short.is_empty() {
+        short = "a kernel thread".into();
+    }
+    format!("pid {pid} ({user}, {short})")
+}
+
+/// What to do about processes that could hold an entry but cannot be read. Root cannot be
+/// told to use sudo: what root cannot read, the kernel protects (a VM's or sandbox's
+/// init is the usual one).
+pub fn unreadable_advice(pids: &[i32], root: bool) -> String {
+    if !root {
+        return "`sudo mpdoctor shm` can read them".into();
+    }
+    let list: Vec<String> = pids.iter().map(i32::to_string).collect();
+    if pids == [1] {
+        "even root cannot read pid 1 here: this system's init (a VM's or sandbox's, which \
+         the kernel protects), and an init does not hold programs' shared memory. If you \
+         know it holds nothing here, `--disregard 1` counts such entries as leaked and lets \
+         --clean remove them"
+            .into()
+    } else {
+        format!(
+            "even root cannot read them (the kernel protects them). If you know they hold \
+             nothing here, `--disregard {}` counts such entries as leaked and lets --clean \
+             remove them",
+            list.join(" --disregard ")
+        )
+    }
 }
 
 /// Whether the process named in an entry is its creator and still runs: a process with

@@ -140,11 +140,13 @@ pub fn table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     writeln!(out)?;
-    if report.unreadable_processes > 0 {
+    if let Some(advice) = &report.unreadable_advice {
         writeln!(
             out,
-            "{} process(es) could not be read: entries only they could hold are `likely-leaked` or `unknown`, never `leaked` (run as root to see them, or name them with --disregard PID if you know they hold nothing here)",
-            report.unreadable_processes
+            "{} process(es) could not be read: {}. Entries only they could hold are \
+             `likely-leaked` or `unknown`, never `leaked`: {advice}.",
+            report.unreadable_pids.len(),
+            report.unreadable.join(", "),
         )?;
     }
     if let Some(fs) = report.filesystem

@@ -179,10 +179,18 @@ pub fn judge(
             } else {
                 (
                     Verdict::Leaked,
-                    format!(
-                        "not attached, and its creator (pid {}) and last user (pid {}) are gone",
-                        row.cpid, row.lpid
-                    ),
+                    if row.lpid == 0 {
+                        format!(
+                            "never attached by anyone, and its creator (pid {}) is gone",
+                            row.cpid
+                        )
+                    } else {
+                        format!(
+                            "not attached, and its creator (pid {}) and last user (pid {}) \
+                             are gone",
+                            row.cpid, row.lpid
+                        )
+                    },
                 )
             };
             Segment {
