@@ -529,6 +529,30 @@ fn diagnose(report: &RunReport) -> Diagnosis {
         ));
         rule = Some(RuleCode::MP501);
     }
+    // Pool workers that die while starting (importing the main module, running the
+    // initializer) are replaced by workers that die the same way, forever.
+    let failing: Vec<&super::ChildExit> = report
+        .child_exits
+        .iter()
+        .filter(|e| is_pool_worker(e) && e.exception.is_some())
+        .collect();
+    if failing.len() > 1 && rule.is_none() {
+        let first = failing[0];
+        causes.push(format!(
+            "{} pool workers died {} with {} (the first, {}, {:.1} s into the run): the \
+             pool replaces each dead worker with one that dies the same way, so its tasks \
+             never run",
+            failing.len(),
+            if first.phase == "start" {
+                "while starting (before their first task)"
+            } else {
+                "in their initializer or task"
+            },
+            first.exception.as_deref().unwrap_or("an exception"),
+            first.pid,
+            first.seconds.unwrap_or(0.0)
+        ));
+    }
     if let Some(first) = gone.first()
         && pool_waits
         && rule.is_none()
@@ -1058,7 +1082,9 @@ fn child_cause(exit: &super::ChildExit) -> &'static str {
         };
     };
     let at = exit.raised_in.as_deref().unwrap_or("");
-    if text.starts_with("NameError: ") {
+    // A NameError while the main module is imported again is that module's own code
+    // failing outside its guard, not a global the child lacks.
+    if text.starts_with("NameError: ") && at != "<module>" {
         "child-name-error"
     } else if text.starts_with("TypeError: ")
         && at == "run"
@@ -1242,12 +1268,12 @@ fn child_finding(
                     .map(|n| format!(" ({n})"))
                     .unwrap_or_default();
                 let lead = if exits.len() == 1 {
-                    "It".to_string()
+                    format!("It{name}")
                 } else {
-                    format!("The first, {},", first.pid)
+                    format!("The first, {}{name},", first.pid)
                 };
                 m.push_str(&format!(
-                    " {lead}{name} ended {:.1} s into the run.",
+                    " {lead} ended {:.1} s into the run.",
                     first.seconds.unwrap_or(0.0)
                 ));
             }
@@ -1348,6 +1374,11 @@ mod rule_of_pickling_errors {
         assert_eq!(super::child_cause(&killed), "pool-worker-died");
         plain.name = Some("ForkPoolWorker-1".into());
         assert_eq!(super::child_cause(&plain), "pool-worker-died");
+        // A NameError from importing the main module again is that module's own code.
+        assert_eq!(
+            cause("start", "<module>", "NameError: name 'mp' is not defined"),
+            "child-died"
+        );
         // An initializer that raises is the program's own exception, shown as such.
         let init = exit("run", "init", "ValueError: bad config");
         assert_eq!(super::child_cause(&init), "child-died");
