@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Speed and memory of `mpdoctor check` against a baseline measured in the same run:
-# ruff (parsing every file with its syntax-error rules only, and with all its rules) on the
-# same tree. Prints the medians and the ratios. Not a test: these machines are shared and
-# noisy, so read ratios, not seconds.
+# Speed and memory of `mpdoctor check` against baselines measured in the same run, on the
+# same machine state: ruff parsing every file with its syntax-error rules only (the
+# fastest thing a Python linter does) and `rg -l multiprocessing` (reading every byte
+# once: the floor). Two trees: this machine's Python standard library (its Lib without
+# site-packages) and a tree 10 times its size made of copies. Prints medians, peak
+# memory and the ratios. Not a test: these machines are shared and noisy, so read
+# ratios, not seconds.
 #
-#   bash bench/run.sh [TREE] [RUNS]      (default: this machine's Python standard library, 5)
+#   bash bench/run.sh [RUNS]      (default 5)
+#   BENCH_TREE=DIR bash bench/run.sh    (one tree of your own instead of the two)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tree=${1:-$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')}
-runs=${2:-5}
+runs=${1:-5}
 
 cargo build --release --quiet
 venv=target/bench-venv
@@ -16,13 +19,36 @@ if [ ! -x "$venv/bin/ruff" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet ruff
 fi
+if ! command -v rg >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends ripgrep >/dev/null
+fi
+
+# The trees: copies, so that every tool reads the same files and nothing else.
+work=target/bench
+if [ -n "${BENCH_TREE:-}" ]; then
+    trees=("$BENCH_TREE")
+else
+    lib=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+    if [ ! -d "$work/stdlib" ]; then
+        mkdir -p "$work/stdlib"
+        (cd "$lib" && find . -name '*.py' -not -path './site-packages/*' -print0 |
+            tar --null -T - -cf -) | tar -xf - -C "$work/stdlib"
+    fi
+    if [ ! -d "$work/stdlib-x10" ]; then
+        for i in $(seq 0 9); do
+            mkdir -p "$work/stdlib-x10/copy$i"
+            cp -r "$work/stdlib/." "$work/stdlib-x10/copy$i/"
+        done
+    fi
+    trees=("$work/stdlib" "$work/stdlib-x10")
+fi
 
 # Median wall time (s) and the largest peak RSS (KiB) of a command over $runs runs.
 measure() {
     local times=() peak=0 out stats
     stats=$(mktemp)
     for _ in $(seq "$runs"); do
-        /usr/bin/time -o "$stats" -f '%e %M' "$@" >/dev/null 2>&1
+        /usr/bin/time -o "$stats" -f '%e %M' "$@" >/dev/null 2>&1 || true
         out=$(tail -n 1 "$stats")
         times+=("${out% *}")
         (( ${out#* } > peak )) && peak=${out#* }
@@ -30,16 +56,25 @@ measure() {
     rm -f "$stats"
     printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")" "$peak"
 }
-
-files=$(find "$tree" -name '*.py' | wc -l)
-echo "tree: $tree ($files .py files), $runs runs each"
-read -r mp_t mp_m < <(measure target/release/mpdoctor check --exit-zero --output-format concise "$tree")
-read -r e9_t e9_m < <(measure "$venv/bin/ruff" check --no-cache --exit-zero --select E9 "$tree")
-read -r all_t all_m < <(measure "$venv/bin/ruff" check --no-cache --exit-zero --select ALL "$tree")
-printf '%-34s %8s s %9s KiB\n' "mpdoctor check" "$mp_t" "$mp_m"
-printf '%-34s %8s s %9s KiB\n' "ruff check --select E9 (baseline)" "$e9_t" "$e9_m"
-printf '%-34s %8s s %9s KiB\n' "ruff check --select ALL" "$all_t" "$all_m"
 ratio() { python3 -c "import sys; a, b = map(float, sys.argv[1:]); print(f'{a / b:.2f}' if b else 'n/a')" "$1" "$2"; }
-echo "time ratio mpdoctor / ruff E9:   $(ratio "$mp_t" "$e9_t")"
-echo "time ratio mpdoctor / ruff ALL:  $(ratio "$mp_t" "$all_t")"
-echo "memory ratio mpdoctor / ruff E9: $(ratio "$mp_m" "$e9_m")"
+
+declare -A mp_time
+for tree in "${trees[@]}"; do
+    files=$(find "$tree" -name '*.py' | wc -l)
+    bytes=$(du -sh "$tree" | cut -f1)
+    echo "tree: $tree ($files .py files, $bytes), $runs runs each"
+    target/release/mpdoctor check --exit-zero --statistics "$tree" | tail -n 1
+    read -r mp_t mp_m < <(measure target/release/mpdoctor check --exit-zero --output-format concise "$tree")
+    read -r e9_t e9_m < <(measure "$venv/bin/ruff" check --no-cache --isolated --exit-zero --select E9 "$tree")
+    read -r rg_t rg_m < <(measure rg -l multiprocessing "$tree")
+    printf '  %-40s %8s s %9s KiB\n' "mpdoctor check" "$mp_t" "$mp_m"
+    printf '  %-40s %8s s %9s KiB\n' "ruff check --select E9" "$e9_t" "$e9_m"
+    printf '  %-40s %8s s %9s KiB\n' "rg -l multiprocessing" "$rg_t" "$rg_m"
+    echo "  time mpdoctor / ruff E9:   $(ratio "$mp_t" "$e9_t")   (target <= 0.5)"
+    echo "  time mpdoctor / rg:        $(ratio "$mp_t" "$rg_t")   (target <= 3)"
+    echo "  peak memory mpdoctor:      $(( mp_m / 1024 )) MiB   (target <= 150 on the larger tree)"
+    mp_time[$tree]=$mp_t
+done
+if [ ${#trees[@]} -eq 2 ]; then
+    echo "time 10x tree / 1x tree:     $(ratio "${mp_time[${trees[1]}]}" "${mp_time[${trees[0]}]}")   (target <= 11)"
+fi

@@ -40,7 +40,8 @@ pub enum UsageError {
 #[derive(Debug)]
 pub struct FileReport {
     pub path: PathBuf,
-    /// The checked text (after fixes); `None` when the file could not be read.
+    /// The checked text (after fixes), kept only when the output needs it: findings or
+    /// fixes. Memory does not grow with the number of clean files.
     pub source: Option<Arc<SourceFile>>,
     pub diagnostics: Vec<Diagnostic>,
     /// Findings addressed by fixes that were applied (or shown by `--diff`).
@@ -51,6 +52,8 @@ pub struct FileReport {
     pub fix_note: Option<String>,
     /// The least severity that fails the run, under the configuration of this file.
     pub fail_on: Severity,
+    /// Whether it was parsed and analysed (else the pre-filter, or an error, passed it by).
+    pub analysed: bool,
 }
 
 impl FileReport {
@@ -96,6 +99,7 @@ pub struct CheckSettings {
     pub diff: bool,
     /// What the other modules of the project do, shared by all files.
     project: Arc<Project>,
+    prefilter: bool,
 }
 
 impl CheckSettings {
@@ -145,6 +149,7 @@ impl CheckSettings {
             fix_mode,
             diff: args.diff,
             project: Arc::default(),
+            prefilter: !args.no_prefilter,
         })
     }
 
@@ -202,6 +207,7 @@ impl CheckSettings {
                 target,
             },
             project: self.project.clone(),
+            prefilter: self.prefilter,
         }
     }
 
@@ -315,9 +321,13 @@ fn run_stdin(settings: &mut CheckSettings) -> Result<Outcome, UsageError> {
             });
         }
     };
-    let source = decoded.into_source(path.clone());
     let (fix_mode, diff) = (settings.fix_mode, settings.diff);
-    let mut report = with_big_stacks(|| lint_or_fix(&source, &lint, fix_mode, diff));
+    let mut report = if linter::needs_analysis(&decoded.text, &path, &lint) {
+        let source = decoded.into_source(path.clone());
+        with_big_stacks(|| lint_or_fix(&source, &lint, fix_mode, diff))
+    } else {
+        passed_over(path.clone())
+    };
     report.fail_on = settings.fail_on(config.as_deref());
     // Unchanged input goes back byte for byte (whatever its encoding).
     let stdin_fixed = match (settings.fix_mode, settings.diff, &report.source) {
@@ -362,6 +372,21 @@ fn io_report(path: PathBuf, message: String) -> FileReport {
         diff: None,
         fix_note: None,
         fail_on: Severity::Error,
+        analysed: false,
+    }
+}
+
+/// A file the pre-filter passed over: read, with nothing to find.
+fn passed_over(path: PathBuf) -> FileReport {
+    FileReport {
+        path,
+        source: None,
+        diagnostics: Vec::new(),
+        fixed: 0,
+        diff: None,
+        fix_note: None,
+        fail_on: Severity::Error,
+        analysed: false,
     }
 }
 
@@ -377,6 +402,9 @@ fn check_file(
         Ok(decoded) => decoded,
         Err(e) => return (io_report(path, e.to_string()), None),
     };
+    if !linter::needs_analysis(&decoded.text, &path, lint) {
+        return (passed_over(path), None);
+    }
     let source = decoded.into_source(path.clone());
     let report = lint_or_fix(&source, lint, fix_mode, diff);
     let write = fix_mode.is_some() && !diff && report.fixed > 0;
@@ -411,6 +439,19 @@ fn lint_or_fix(
     fix_mode: Option<FixMode>,
     diff: bool,
 ) -> FileReport {
+    let mut report = analyse(source, lint, fix_mode, diff);
+    if report.diagnostics.is_empty() && report.fixed == 0 {
+        report.source = None;
+    }
+    report
+}
+
+fn analyse(
+    source: &SourceFile,
+    lint: &LintSettings,
+    fix_mode: Option<FixMode>,
+    diff: bool,
+) -> FileReport {
     // Rewriting a file in another encoding would need it re-encoded: leave it as it is.
     let Some(mode) = fix_mode.filter(|_| source.encoding.is_none()) else {
         let diagnostics = linter::lint(source, lint);
@@ -426,6 +467,7 @@ fn lint_or_fix(
             fixed: 0,
             diff: None,
             fail_on: Severity::Error,
+            analysed: true,
             fix_note: fixable.then(|| {
                 format!(
                     "not fixed: the file is encoded in {}, and fixes are written only to UTF-8 files",
@@ -452,6 +494,7 @@ fn lint_or_fix(
         diff: diff_text,
         fix_note: fixed.refused,
         fail_on: Severity::Error,
+        analysed: true,
     }
 }
 

@@ -296,9 +296,16 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Full, env = "MPDOCTOR_OUTPUT_FORMAT")]
     pub output_format: OutputFormat,
 
-    /// Print a count of findings per rule.
+    /// Print a count of findings per rule, and how many files were read, analysed and
+    /// passed over.
     #[arg(long)]
     pub statistics: bool,
+
+    /// Parse and analyse every file, also those that name no process-starting library
+    /// and import nothing of the project that does (slower; they have nothing to find,
+    /// but their syntax errors are then reported too).
+    #[arg(long)]
+    pub no_prefilter: bool,
 
     /// Exit with 1 on findings of this severity or worse: `error` (the default; warnings
     /// are printed but do not fail) or `warning` (any finding fails).

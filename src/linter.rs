@@ -21,6 +21,8 @@ pub struct LintSettings {
     pub rule_settings: RuleSettings,
     /// The other modules of the project, shared by every file of a run.
     pub project: Arc<Project>,
+    /// Analyse only files that can have findings ([`crate::semantic::prefilter`]).
+    pub prefilter: bool,
 }
 
 impl Default for LintSettings {
@@ -29,12 +31,28 @@ impl Default for LintSettings {
             rules: RuleCode::ALL.to_vec(),
             rule_settings: RuleSettings::default(),
             project: Arc::default(),
+            prefilter: true,
         }
     }
 }
 
+/// Whether the file needs parsing and analysis at all: without the pre-filter, every
+/// file does.
+pub fn needs_analysis(text: &str, path: &std::path::Path, settings: &LintSettings) -> bool {
+    let path = (path.as_os_str() != "-").then_some(path);
+    !settings.prefilter || crate::semantic::prefilter::relevant(text, path, &settings.project)
+}
+
 /// Checks one file's text. Findings come back sorted and free of duplicates.
 pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
+    if let Some(e) = python::nested_too_deep(&source.text) {
+        return vec![Diagnostic::new(
+            Code::SyntaxError,
+            e.range,
+            format!("syntax error: {}", e.message),
+            "here",
+        )];
+    }
     let parsed = python::parse(&source.text);
     // One finding per file: after the first error the parser's recovery produces
     // follow-on errors (a Python 2 file has one per print statement).

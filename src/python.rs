@@ -41,6 +41,71 @@ pub struct Parsed {
     pub truncated: bool,
 }
 
+/// Bracket nesting beyond which a file is not parsed at all. CPython's tokenizer refuses
+/// more than 200 levels ("too many nested parentheses"), so no runnable program comes
+/// near; a file nested a million levels deep would cost the parser seconds and gigabytes.
+const MAX_BRACKETS: usize = 1000;
+
+/// Where brackets first nest deeper than [`MAX_BRACKETS`], by a scan of the bytes that
+/// skips strings and comments: a syntax error CPython would also raise, found before
+/// parsing. `None` for every file CPython can tokenize.
+pub fn nested_too_deep(source: &str) -> Option<SyntaxError> {
+    let b = source.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
+                continue;
+            }
+            b'\'' | b'"' => {
+                i = string_end(b, i);
+                continue;
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_BRACKETS {
+                    let at = u32::try_from(i).unwrap_or(u32::MAX);
+                    return Some(SyntaxError {
+                        message: format!(
+                            "too many nested parentheses (more than {MAX_BRACKETS} levels; \
+                             CPython allows 200), so the file was not analysed"
+                        ),
+                        range: Range {
+                            start: at,
+                            end: at.saturating_add(1),
+                        },
+                    });
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The offset just past the string literal whose quote is at `start` (or the end of the
+/// line of an unterminated one).
+fn string_end(b: &[u8], start: usize) -> usize {
+    let quote = b[start];
+    let triple = b[start..].starts_with(&[quote, quote, quote]);
+    let mut i = start + if triple { 3 } else { 1 };
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            c if c == quote && (!triple || b[i..].starts_with(&[quote, quote, quote])) => {
+                return i + if triple { 3 } else { 1 };
+            }
+            b'\n' if !triple => return i + 1,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
 /// Parses a Python file with error recovery: a syntax error never stops the analysis.
 pub fn parse(source: &str) -> Parsed {
     let parsed = parse_unchecked_source(source, rast::PySourceType::Python);
@@ -601,6 +666,20 @@ mod tests {
                 .iter()
                 .any(|s| matches!(s.kind, StmtKind::Import(_)))
         );
+    }
+
+    #[test]
+    fn brackets_nested_past_the_limit_are_found_before_parsing() {
+        let deep = format!("x = {}1{}\n", "(".repeat(5000), ")".repeat(5000));
+        let found = nested_too_deep(&deep).unwrap();
+        assert_eq!(found.range.start, 4 + MAX_BRACKETS as u32);
+        // Brackets in strings and comments do not count; real nesting does not come near.
+        let quiet = format!(
+            "s = '{0}'\nt = \"\"\"{0}\n\"\"\"\n# {0}\nu = [[1], (2, {{3: 4}})]\n",
+            "(".repeat(5000)
+        );
+        assert!(nested_too_deep(&quiet).is_none());
+        assert!(nested_too_deep("s = 'it\\'s ((('\n").is_none());
     }
 
     #[test]

@@ -20,6 +20,10 @@ impl LineIndex {
         // Lines end in `\n`, `\r\n` or a lone `\r`, as Python reads them.
         let bytes = text.as_bytes();
         let mut starts = vec![0];
+        if memchr::memchr(b'\r', bytes).is_none() {
+            starts.extend(memchr::memchr_iter(b'\n', bytes).map(|i| i as u32 + 1));
+            return Self { starts };
+        }
         for (i, &b) in bytes.iter().enumerate() {
             let ends_line = b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
             if ends_line {

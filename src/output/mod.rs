@@ -218,5 +218,19 @@ pub fn statistics(
             code.name()
         )?;
     }
+    let read = outcome
+        .reports
+        .iter()
+        .filter(|r| !r.diagnostics.iter().any(|d| d.code == Code::IoError))
+        .count();
+    let analysed = outcome.reports.iter().filter(|r| r.analysed).count();
+    writeln!(
+        out,
+        "{read} file{} read: {analysed} analysed, {} passed over (no process-starting \
+         library, lock or odd main guard in them, and nothing they import from the project \
+         starts processes; --no-prefilter analyses them too)",
+        plural(read),
+        read - analysed
+    )?;
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod mp;
 pub mod objects;
 pub mod paths;
 pub mod pickling;
+pub mod prefilter;
 pub mod project;
 pub mod reach;
 pub mod segments;

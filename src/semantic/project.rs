@@ -446,6 +446,65 @@ impl Project {
         found.is_some()
     }
 
+    /// Whether anything this text imports (at any depth of the file) from the project
+    /// could start processes when imported or called: what MP001 follows across modules.
+    /// It asks the same questions as [`Self::call_starts`] and [`Self::import_starts`], for
+    /// every member an import can reach, so a file for which this is false has no
+    /// cross-module finding.
+    pub fn imports_may_start(&self, importer: &Path, text: &str) -> bool {
+        imported_names(text).iter().any(|name| {
+            if self.import_starts(importer, name).is_some() {
+                return true;
+            }
+            let Some((file, rest)) = self.resolve(importer, name) else {
+                return false;
+            };
+            let mut visited = HashSet::new();
+            let found = self.exposes(&file, &rest, &mut visited);
+            self.settle(found, visited);
+            found
+        })
+    }
+
+    /// Whether a member of the module under `prefix` (all of them when empty) starts
+    /// processes when called, or is a module that does when imported: every name that
+    /// [`Self::starts`] could be asked about, under that prefix.
+    fn exposes(&self, file: &Path, prefix: &str, visited: &mut HashSet<Member>) -> bool {
+        if !visited.insert((file.to_path_buf(), format!("*{prefix}"))) {
+            return false;
+        }
+        let Some(summary) = self.summary(file) else {
+            return false;
+        };
+        if prefix.is_empty() && summary.at_import.is_some() {
+            return true;
+        }
+        let head = prefix.split('.').next().unwrap_or_default();
+        // A module-level instance's methods are its class's.
+        let class = summary.instances.get(head).map(String::as_str);
+        let under = |name: &str| {
+            let first = name.split('.').next();
+            prefix.is_empty() || first == Some(head) || (class.is_some() && first == class)
+        };
+        let callables = summary
+            .callables
+            .iter()
+            .filter(|(name, _)| under(name))
+            .any(|(_, c)| {
+                self.callable_starts(file.to_path_buf(), c, visited)
+                    .is_some()
+            });
+        callables
+            || summary
+                .imported
+                .iter()
+                .filter(|(name, _)| under(name))
+                .any(|(_, target)| match self.resolve(file, target) {
+                    Some((next, rest)) => self.exposes(&next, &rest, visited),
+                    None => false,
+                })
+    }
+
     fn summary(&self, file: &Path) -> Option<Arc<Summary>> {
         if !self.reaches(file) {
             return None;
@@ -474,11 +533,10 @@ fn split(qualified: &str) -> (&str, Vec<&str>) {
     (dots, parts)
 }
 
-/// The modules named by import lines, found without parsing: `import a.b, c as d`,
-/// `from .m import x, (y, z)` (also over several lines), each `from` name also as a
-/// possible submodule. Lines inside strings may add names that do not exist, which only
-/// costs a lookup.
-fn import_lines(text: &str) -> Vec<String> {
+/// Import statements found without parsing: `import a.b, c as d` gives (`a.b`, None) and
+/// (`c`, None); `from .m import x, (y, z)` (also over several lines) gives (`.m`, [x, y,
+/// z]). Lines inside strings may add names that do not exist, which only costs a lookup.
+fn import_statements(text: &str) -> Vec<(String, Option<Vec<String>>)> {
     let mut out = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
@@ -488,7 +546,7 @@ fn import_lines(text: &str) -> Vec<String> {
             for item in rest.split([',', ';']) {
                 let name = item.split(" as ").next().unwrap_or_default().trim();
                 if is_dotted(name) {
-                    out.push(name.to_string());
+                    out.push((name.to_string(), None));
                 }
             }
         } else if let Some(rest) = line.strip_prefix("from ") {
@@ -509,16 +567,62 @@ fn import_lines(text: &str) -> Vec<String> {
                     }
                 }
             }
-            if !module.chars().all(|c| c == '.') {
-                out.push(module.to_string());
-            }
-            let separator = if module.ends_with('.') { "" } else { "." };
-            for item in names.split([',', '(', ')', '\\', ';']) {
-                let name = item.split(" as ").next().unwrap_or_default().trim();
-                if !name.is_empty() && name != "*" && is_dotted(name) {
-                    out.push(format!("{module}{separator}{name}"));
+            let names = names
+                .split([',', '(', ')', '\\', ';'])
+                .map(|item| item.split(" as ").next().unwrap_or_default().trim())
+                .filter(|name| *name == "*" || (!name.is_empty() && is_dotted(name)))
+                .map(str::to_string)
+                .collect();
+            out.push((module.to_string(), Some(names)));
+        }
+    }
+    out
+}
+
+/// `module.name` for a name imported from a module (`.x` from `.`).
+fn joined(module: &str, name: &str) -> String {
+    let separator = if module.ends_with('.') { "" } else { "." };
+    format!("{module}{separator}{name}")
+}
+
+/// The modules import lines name, each `from` name also as a possible submodule: the
+/// edges of the import graph.
+fn import_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (module, names) in import_statements(text) {
+        let Some(names) = names else {
+            out.push(module);
+            continue;
+        };
+        if !module.chars().all(|c| c == '.') {
+            out.push(module.clone());
+        }
+        out.extend(
+            names
+                .iter()
+                .filter(|n| *n != "*")
+                .map(|name| joined(&module, name)),
+        );
+    }
+    out
+}
+
+/// What import lines bring in: `import a.b` the module `a.b`; `from m import x, y` the
+/// members `m.x` and `m.y` (each may be a submodule), and `from m import *` all of `m`.
+fn imported_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (module, names) in import_statements(text) {
+        match names {
+            // `import a.b` binds `a`: what the code reaches through it is in `a` or `a.b`
+            // (a sibling `a.c` only if something else imported it).
+            None => out.extend(prefixes(&module)),
+            Some(names) => out.extend(names.iter().map(|name| {
+                if name == "*" {
+                    module.clone()
+                } else {
+                    joined(&module, name)
                 }
-            }
+            })),
         }
     }
     out

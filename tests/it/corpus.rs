@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use crate::support::skipped;
 
@@ -45,25 +44,9 @@ fn precision_corpus_has_no_errors_and_every_warning_is_judged() {
         .iter()
         .map(|id| corpus.join(format!("{id}.py")).display().to_string())
         .collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
-        .args([
-            "check",
-            "--output-format",
-            "json",
-            "--exit-zero",
-            "--select",
-            "ALL",
-        ])
-        .args(&files)
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut args = vec!["--select".to_string(), "ALL".to_string()];
+    args.extend(files);
+    let findings = crate::support::check_json(&args, root);
     let mut errors = Vec::new();
     let mut warnings = BTreeSet::new();
     for f in findings.as_array().unwrap() {

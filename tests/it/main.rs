@@ -5,6 +5,7 @@ mod corpus;
 mod docs;
 mod fixtures;
 mod meta;
+mod prefilter;
 mod run;
 mod runtime;
 mod shm;

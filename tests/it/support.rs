@@ -109,6 +109,7 @@ pub fn report_for(source: &SourceFile, settings: &LintSettings) -> FileReport {
         diff: None,
         fix_note: None,
         fail_on: mpdoctor::diagnostics::Severity::Error,
+        analysed: true,
     }
 }
 
@@ -130,4 +131,20 @@ pub fn render(report: FileReport, format: OutputFormat, fix_mode: FixMode) -> St
     )
     .unwrap();
     String::from_utf8(out).unwrap()
+}
+
+/// `mpdoctor check --output-format json --exit-zero ARGS...` run in `dir`: its findings.
+pub fn check_json<S: AsRef<std::ffi::OsStr>>(args: &[S], dir: &Path) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(["check", "--output-format", "json", "--exit-zero"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
