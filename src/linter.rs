@@ -68,7 +68,7 @@ pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
             Diagnostic::new(
                 Code::SyntaxError,
                 e.range,
-                format!("syntax error: {}{more}", e.message),
+                format!("syntax error: {}{more}", visible(&e.message)),
                 "here",
             )
             .with_help(
@@ -112,6 +112,21 @@ pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
     out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     out.dedup();
     out
+}
+
+/// The parser quotes the offending token, which may be a NUL or an escape sequence:
+/// control characters are shown escaped, never sent to a terminal.
+fn visible(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                format!("\\x{:02x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The result of fixing one file.

@@ -521,6 +521,95 @@ fn huge_and_deeply_nested_files_do_not_crash() {
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
 
+/// Whatever the bytes, a file gives findings or a clear error, and the others are still
+/// checked: NUL bytes, a byte-order mark with CRLF, lone CRs, tabs mixed with spaces, an
+/// empty file, a name that is not UTF-8, a million nested brackets, 50 MB, thousands of
+/// small files, and (when not root) a folder that cannot be read.
+#[test]
+fn hostile_inputs_give_findings_or_errors() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let start = "p = multiprocessing.Process(target=print)";
+    let files: [(&[u8], Vec<u8>); 6] = [
+        (b"nul.py", b"import multiprocessing\nx = 1\x00\n".to_vec()),
+        (
+            b"bom_crlf.py",
+            format!("\u{feff}import multiprocessing\r\n\r\n{start}\r\np.start()\r\n").into(),
+        ),
+        (
+            b"lone_cr.py",
+            format!("import multiprocessing\r{start}\rp.start()\r").into(),
+        ),
+        (
+            b"tabs.py",
+            format!(
+                "import multiprocessing\nif True:\n\tx = 1\n        y = 2\n{start}\np.start()\n"
+            )
+            .into(),
+        ),
+        (b"empty.py", Vec::new()),
+        (
+            b"name_\xff.py",
+            format!("import multiprocessing\n{start}\np.start()\n").into(),
+        ),
+    ];
+    for (name, text) in &files {
+        std::fs::write(d.join(std::ffi::OsStr::from_bytes(name)), text).unwrap();
+    }
+    let nesting = 1_000_000;
+    let deep = format!(
+        "import multiprocessing\nx = {}1{}\n",
+        "(".repeat(nesting),
+        ")".repeat(nesting)
+    );
+    write(d, "deep.py", &deep);
+    // 50 MB, most of it one string, then a process started at import.
+    let lines = 655_360;
+    let big = format!(
+        "import multiprocessing\nDATA = \"\"\"{}\"\"\"\n{start}\np.start()\n",
+        format!("{}\n", "x".repeat(79)).repeat(lines)
+    );
+    write(d, "big.py", &big);
+    let many = d.join("many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..3_000 {
+        std::fs::write(many.join(format!("m{i}.py")), format!("x = {i}\n")).unwrap();
+    }
+    let out = mpdoctor(d, &["check", "--statistics", "."]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("3008 files read"), "{}", stdout(&out));
+    let out = mpdoctor(d, &["check", "--output-format", "concise", "."]);
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    let text = stdout(&out);
+    let last = lines + 4;
+    for expected in [
+        "nul.py:2:6: error: syntax-error".to_string(),
+        "bom_crlf.py:4:1: error: MP001".into(),
+        "lone_cr.py:3:1: error: MP001".into(),
+        "tabs.py:4:1: error: syntax-error".into(),
+        "tabs.py:6:1: error: MP001".into(),
+        ".py:3:1: error: MP001".into(),
+        "deep.py:2:1005: error: syntax-error syntax error: too many nested parentheses".into(),
+        format!("big.py:{last}:1: error: MP001"),
+    ] {
+        assert!(text.contains(&expected), "{expected}: {text}");
+    }
+    assert!(!text.contains('\0'), "a NUL reached the output: {text}");
+    assert!(text.contains("\\x00"), "{text}");
+    assert!(!text.contains("empty.py"), "{text}");
+    if !rustix::process::geteuid().is_root() {
+        let locked = d.join("locked");
+        std::fs::create_dir(&locked).unwrap();
+        write(&locked, "a.py", "import multiprocessing\n");
+        let mode = |m| std::os::unix::fs::PermissionsExt::from_mode(m);
+        std::fs::set_permissions(&locked, mode(0o000)).unwrap();
+        let out = mpdoctor(d, &["check", "--output-format", "concise", "."]);
+        std::fs::set_permissions(&locked, mode(0o755)).unwrap();
+        assert!(stdout(&out).contains("locked"), "{}", stdout(&out));
+    }
+}
+
 #[test]
 fn fix_and_diff() {
     let dir = tempfile::tempdir().unwrap();
