@@ -78,3 +78,20 @@ done
 if [ ${#trees[@]} -eq 2 ]; then
     echo "time 10x tree / 1x tree:     $(ratio "${mp_time[${trees[1]}]}" "${mp_time[${trees[0]}]}")   (target <= 11)"
 fi
+
+# `mpdoctor run` around a process-heavy suite: CPython's own test of main-module handling
+# under every start method (about 230 processes). Target: at most 5% added wall time, and
+# the same result.
+if [ "${BENCH_RUN:-1}" != 0 ] && python3 -c 'import test.test_multiprocessing_main_handling' 2>/dev/null; then
+    suite=(python3 -m test test_multiprocessing_main_handling)
+    echo "suite: ${suite[*]}, $runs runs each"
+    read -r plain_t _ < <(measure "${suite[@]}")
+    read -r run_t _ < <(measure target/release/mpdoctor run -- "${suite[@]}")
+    printf '  %-40s %8s s\n' "plain" "$plain_t" "under mpdoctor run" "$run_t"
+    echo "  added wall time:           $(python3 -c "import sys; a, b = map(float, sys.argv[1:]); print(f'{(b / a - 1) * 100:+.1f}%')" "$plain_t" "$run_t")   (target <= +5%)"
+    if target/release/mpdoctor run -- "${suite[@]}" >/dev/null 2>&1; then
+        echo "  under mpdoctor run the suite still passes"
+    else
+        echo "  under mpdoctor run the suite FAILED"
+    fi
+fi
