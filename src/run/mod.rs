@@ -517,6 +517,8 @@ struct Supervisor<'a> {
 impl Supervisor<'_> {
     fn tick(&mut self, watch: &mut Watch) {
         self.reap();
+        // Before the slow reads of /proc: a signal is passed on as soon as it is seen.
+        self.take_signals();
         // What was just created is looked at first, while its creator may still hold it.
         // Without news, the descriptors and mappings of the tree are read twice a second.
         self.ticks += 1;
@@ -745,7 +747,10 @@ impl Supervisor<'_> {
         }
         // A terminal already sent it to the whole foreground group, the command included.
         if !from_terminal {
-            for &pid in &self.tree {
+            // The command itself too, before the tree has first been read.
+            let main = (self.main_status.is_none() && !self.tree.contains(&self.main))
+                .then_some(self.main);
+            for &pid in self.tree.iter().chain(main.iter()) {
                 // SAFETY: kill(2) with a pid of our own tree.
                 unsafe { libc::kill(pid, last) };
             }
