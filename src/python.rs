@@ -41,19 +41,64 @@ pub struct Parsed {
     pub truncated: bool,
 }
 
-/// Bracket nesting beyond which a file is not parsed at all. CPython's tokenizer refuses
-/// more than 200 levels ("too many nested parentheses"), so no runnable program comes
-/// near; a file nested a million levels deep would cost the parser seconds and gigabytes.
-const MAX_BRACKETS: usize = 1000;
+/// Nesting beyond which a file is not parsed at all. CPython's tokenizer refuses more than
+/// 200 levels of brackets ("too many nested parentheses") and 100 of indentation, so no
+/// runnable program comes near; a file nested a million levels deep would cost the parser
+/// seconds and gigabytes.
+const MAX_NESTING: usize = 1000;
 
-/// Where brackets first nest deeper than [`MAX_BRACKETS`], by a scan of the bytes that
-/// skips strings and comments: a syntax error CPython would also raise, found before
-/// parsing. `None` for every file CPython can tokenize.
+/// Where brackets or blocks first nest deeper than [`MAX_NESTING`], by one scan of the
+/// bytes that skips strings and comments: a syntax error CPython would also raise, found
+/// before parsing. `None` for every file CPython can tokenize.
 pub fn nested_too_deep(source: &str) -> Option<SyntaxError> {
     let b = source.as_bytes();
+    let error = |at: usize, what: &str, limit: u32| {
+        let at = u32::try_from(at).unwrap_or(u32::MAX);
+        Some(SyntaxError {
+            message: format!(
+                "too many {what} (more than {MAX_NESTING} levels; CPython allows {limit}), \
+                 so the file was not analysed"
+            ),
+            range: Range {
+                start: at,
+                end: at.saturating_add(1),
+            },
+        })
+    };
     let mut depth = 0usize;
+    // The indentation of the open blocks, as the tokenizer keeps it (a tab to the next
+    // multiple of 8).
+    let mut indents: Vec<usize> = vec![0];
+    let mut line_start = true;
     let mut i = 0;
     while i < b.len() {
+        if line_start && depth == 0 {
+            line_start = false;
+            let mut width = 0;
+            let mut j = i;
+            while j < b.len() && matches!(b[j], b' ' | b'\t' | b'\x0c') {
+                width = if b[j] == b'\t' {
+                    (width / 8 + 1) * 8
+                } else {
+                    width + 1
+                };
+                j += 1;
+            }
+            // Blank and comment-only lines open or close nothing.
+            if j < b.len() && !matches!(b[j], b'\n' | b'\r' | b'#') {
+                while indents.last().is_some_and(|top| width < *top) {
+                    indents.pop();
+                }
+                if indents.last().is_some_and(|top| width > *top) {
+                    indents.push(width);
+                    if indents.len() > MAX_NESTING + 1 {
+                        return error(j, "levels of indentation", 100);
+                    }
+                }
+            }
+            i = j;
+            continue;
+        }
         match b[i] {
             b'#' => {
                 i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
@@ -63,20 +108,17 @@ pub fn nested_too_deep(source: &str) -> Option<SyntaxError> {
                 i = string_end(b, i);
                 continue;
             }
+            // A continued line is one logical line.
+            b'\\' => {
+                i += 2;
+                continue;
+            }
+            b'\n' => line_start = true,
+            b'\r' if b.get(i + 1) != Some(&b'\n') => line_start = true,
             b'(' | b'[' | b'{' => {
                 depth += 1;
-                if depth > MAX_BRACKETS {
-                    let at = u32::try_from(i).unwrap_or(u32::MAX);
-                    return Some(SyntaxError {
-                        message: format!(
-                            "too many nested parentheses (more than {MAX_BRACKETS} levels; \
-                             CPython allows 200), so the file was not analysed"
-                        ),
-                        range: Range {
-                            start: at,
-                            end: at.saturating_add(1),
-                        },
-                    });
+                if depth > MAX_NESTING {
+                    return error(i, "nested parentheses", 200);
                 }
             }
             b')' | b']' | b'}' => depth = depth.saturating_sub(1),
@@ -669,10 +711,18 @@ mod tests {
     }
 
     #[test]
-    fn brackets_nested_past_the_limit_are_found_before_parsing() {
+    fn nesting_past_the_limit_is_found_before_parsing() {
         let deep = format!("x = {}1{}\n", "(".repeat(5000), ")".repeat(5000));
         let found = nested_too_deep(&deep).unwrap();
-        assert_eq!(found.range.start, 4 + MAX_BRACKETS as u32);
+        assert_eq!(found.range.start, 4 + MAX_NESTING as u32);
+        let blocks: String = (0..1500)
+            .map(|n| format!("{}if x:\n", " ".repeat(n)))
+            .collect();
+        let found = nested_too_deep(&format!("{blocks}{}pass\n", " ".repeat(1500))).unwrap();
+        assert!(found.message.starts_with("too many levels of indentation"));
+        // Real code: blocks that open and close, continuation lines, brackets across lines.
+        let real = "def f(x):\n    if x:\n        y = (1,\n  2)\n    z = 1 + \\\n 2\n\tpass\nclass A:\n    pass\n";
+        assert!(nested_too_deep(real).is_none());
         // Brackets in strings and comments do not count; real nesting does not come near.
         let quiet = format!(
             "s = '{0}'\nt = \"\"\"{0}\n\"\"\"\n# {0}\nu = [[1], (2, {{3: 4}})]\n",

@@ -523,7 +523,8 @@ fn huge_and_deeply_nested_files_do_not_crash() {
 
 /// Whatever the bytes, a file gives findings or a clear error, and the others are still
 /// checked: NUL bytes, a byte-order mark with CRLF, lone CRs, tabs mixed with spaces, an
-/// empty file, a name that is not UTF-8, a million nested brackets, 50 MB, thousands of
+/// empty file, a name that is not UTF-8, a million nested brackets, 1,500 nested blocks,
+/// 50 MB, thousands of
 /// small files, and (when not root) a folder that cannot be read.
 #[test]
 fn hostile_inputs_give_findings_or_errors() {
@@ -564,6 +565,14 @@ fn hostile_inputs_give_findings_or_errors() {
         ")".repeat(nesting)
     );
     write(d, "deep.py", &deep);
+    let blocks: String = (0..1500)
+        .map(|n| format!("{}if x:\n", " ".repeat(n)))
+        .collect();
+    write(
+        d,
+        "blocks.py",
+        &format!("import multiprocessing\n{blocks}{}pass\n", " ".repeat(1500)),
+    );
     // 50 MB, most of it one string, then a process started at import.
     let lines = 655_360;
     let big = format!(
@@ -578,7 +587,7 @@ fn hostile_inputs_give_findings_or_errors() {
     }
     let out = mpdoctor(d, &["check", "--statistics", "."]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stdout(&out).contains("3008 files read"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("3009 files read"), "{}", stdout(&out));
     let out = mpdoctor(d, &["check", "--output-format", "concise", "."]);
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     let text = stdout(&out);
@@ -592,6 +601,8 @@ fn hostile_inputs_give_findings_or_errors() {
         ".py:3:1: error: MP001".into(),
         "deep.py:2:1005: error: syntax-error syntax error: too many nested parentheses".into(),
         format!("big.py:{last}:1: error: MP001"),
+        "blocks.py:1003:1002: error: syntax-error syntax error: too many levels of indentation"
+            .into(),
     ] {
         assert!(text.contains(&expected), "{expected}: {text}");
     }
