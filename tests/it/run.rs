@@ -91,6 +91,18 @@ fn start(args: &[&str], report: &Path) -> Group {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    // A shell without job control starts background jobs with SIGINT ignored (POSIX), and
+    // mpdoctor keeps what its caller ignores: the signal tests start from the defaults,
+    // whatever the test harness inherited.
+    // SAFETY: only signal(2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
     Group(Some(cmd.spawn().unwrap()))
 }
 
