@@ -252,8 +252,29 @@ fn lookup_encoding(label: &str) -> Option<&'static encoding_rs::Encoding> {
 }
 
 pub fn read(path: &Path) -> Result<Decoded, ReadError> {
-    let bytes = std::fs::read(path).map_err(ReadError::Io)?;
-    decode(bytes)
+    decode(read_bytes(path).map_err(ReadError::Io)?)
+}
+
+/// A regular file's bytes.
+pub fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Opened without waiting (a FIFO would wait for a writer forever), then judged by
+    // what was opened: only a regular file is read.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file: a FIFO, socket or device is not read (pipe a file into \
+             `mpdoctor check -` instead)",
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -367,7 +367,7 @@ impl Project {
         if let Some(known) = self.scans.lock().ok().and_then(|s| s.get(file).cloned()) {
             return known;
         }
-        let text = std::fs::read(file)
+        let text = crate::source::read_bytes(file)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
         let imports = import_lines(&text);

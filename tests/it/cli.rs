@@ -524,8 +524,8 @@ fn huge_and_deeply_nested_files_do_not_crash() {
 /// Whatever the bytes, a file gives findings or a clear error, and the others are still
 /// checked: NUL bytes, a byte-order mark with CRLF, lone CRs, tabs mixed with spaces, an
 /// empty file, a name that is not UTF-8, a million nested brackets, 1,500 nested blocks,
-/// 50 MB, thousands of
-/// small files, and (when not root) a folder that cannot be read.
+/// 50 MB, thousands of small files, a FIFO named on the command line, and (when not
+/// root) a folder that cannot be read.
 #[test]
 fn hostile_inputs_give_findings_or_errors() {
     use std::os::unix::ffi::OsStrExt;
@@ -609,6 +609,43 @@ fn hostile_inputs_give_findings_or_errors() {
     assert!(!text.contains('\0'), "a NUL reached the output: {text}");
     assert!(text.contains("\\x00"), "{text}");
     assert!(!text.contains("empty.py"), "{text}");
+    // A FIFO named on the command line would wait for a writer forever if it were read.
+    let fifo = d.join("fifo.py");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let out = std::process::Command::new("timeout")
+        .arg("20")
+        .arg(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(["check", "--output-format", "concise"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("io-error cannot read file: not a regular file"),
+        "{}",
+        stdout(&out)
+    );
+    // Nor is one that a checked file imports as a module of the project.
+    let proj = d.join("proj");
+    std::fs::create_dir(&proj).unwrap();
+    let c_path = std::ffi::CString::new(proj.join("helper.py").as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    write(
+        &proj,
+        "main.py",
+        "import multiprocessing\nfrom helper import f\nf()\n",
+    );
+    let out = std::process::Command::new("timeout")
+        .arg("20")
+        .arg(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(["check", "main.py"])
+        .current_dir(&proj)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     if !rustix::process::geteuid().is_root() {
         let locked = d.join("locked");
         std::fs::create_dir(&locked).unwrap();
