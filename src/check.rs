@@ -360,19 +360,13 @@ fn with_big_stacks<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 
 fn io_report(path: PathBuf, message: String) -> FileReport {
     FileReport {
-        path,
-        source: None,
         diagnostics: vec![Diagnostic::new(
             Code::IoError,
             crate::ast::Range::default(),
             message,
             "",
         )],
-        fixed: 0,
-        diff: None,
-        fix_note: None,
-        fail_on: Severity::Error,
-        analysed: false,
+        ..passed_over(path)
     }
 }
 

@@ -72,13 +72,10 @@ fn unusual_main_guard(text: &str) -> bool {
         {
             return true;
         }
-        let right = trim_start(after);
-        let left = trim_end(before);
-        if let Some(rest) = comparison_after(right) {
-            return !plain_literal_after(trim_start(rest), right.starts_with(b"is"));
-        }
-        if let Some(rest) = comparison_before(left) {
-            return !plain_literal_before(trim_end(rest), rest.ends_with(b"is"));
+        for (text, side) in [(after, Side(true)), (before, Side(false))] {
+            if let Some((operand, identity)) = comparison(side.trim(text), side) {
+                return !plain_literal(operand, side, identity);
+            }
         }
         false
     })
@@ -102,27 +99,38 @@ fn trim_end(b: &[u8]) -> &[u8] {
     &b[..b.len() - n]
 }
 
-/// What follows a comparison operator at the start of `b`.
-fn comparison_after(b: &[u8]) -> Option<&[u8]> {
-    for op in [&b"=="[..], b"!=", b"is not", b"is"] {
-        if let Some(rest) = b.strip_prefix(op) {
-            if op.starts_with(b"is") && rest.first().is_some_and(|c| is_word(*c)) {
-                continue;
-            }
-            return Some(rest);
+/// One side of `__name__`: the text after it (`after`) or before it, read away from it.
+#[derive(Clone, Copy)]
+struct Side(bool);
+
+impl Side {
+    fn strip<'b>(self, b: &'b [u8], word: &[u8]) -> Option<&'b [u8]> {
+        if self.0 {
+            b.strip_prefix(word)
+        } else {
+            b.strip_suffix(word)
         }
     }
-    None
+
+    /// The byte next to where the stripped word was.
+    fn next(self, b: &[u8]) -> Option<u8> {
+        if self.0 { b.first() } else { b.last() }.copied()
+    }
+
+    fn trim(self, b: &[u8]) -> &[u8] {
+        if self.0 { trim_start(b) } else { trim_end(b) }
+    }
 }
 
-/// What precedes a comparison operator at the end of `b`.
-fn comparison_before(b: &[u8]) -> Option<&[u8]> {
+/// What lies beyond a comparison operator on this side, and whether it is `is`.
+fn comparison(b: &[u8], side: Side) -> Option<(&[u8], bool)> {
     for op in [&b"=="[..], b"!=", b"is not", b"is"] {
-        if let Some(rest) = b.strip_suffix(op) {
-            if op.starts_with(b"is") && rest.last().is_some_and(|c| is_word(*c)) {
+        if let Some(rest) = side.strip(b, op) {
+            let identity = op.starts_with(b"is");
+            if identity && side.next(rest).is_some_and(is_word) {
                 continue;
             }
-            return Some(rest);
+            return Some((side.trim(rest), identity));
         }
     }
     None
@@ -130,23 +138,13 @@ fn comparison_before(b: &[u8]) -> Option<&[u8]> {
 
 const PLAIN: [&[u8]; 2] = [b"\"__main__\"", b"'__main__'"];
 
-/// `"__main__"` right after `==` or `!=` (an `is` test is MP002's own case).
-fn plain_literal_after(b: &[u8], identity: bool) -> bool {
+/// `"__main__"` next to `==` or `!=` (an `is` test is MP002's own case).
+fn plain_literal(b: &[u8], side: Side, identity: bool) -> bool {
     !identity
         && PLAIN.iter().any(|p| {
-            b.strip_prefix(*p).is_some_and(|rest| {
-                rest.first()
-                    .is_none_or(|c| !is_word(*c) && *c != b'"' && *c != b'\'')
-            })
-        })
-}
-
-fn plain_literal_before(b: &[u8], identity: bool) -> bool {
-    !identity
-        && PLAIN.iter().any(|p| {
-            b.strip_suffix(*p).is_some_and(|rest| {
-                rest.last()
-                    .is_none_or(|c| !is_word(*c) && *c != b'"' && *c != b'\'')
+            side.strip(b, p).is_some_and(|rest| {
+                side.next(rest)
+                    .is_none_or(|c| !is_word(c) && c != b'"' && c != b'\'')
             })
         })
 }
@@ -190,6 +188,7 @@ mod tests {
             "if \"__name__\" == \"__main__\":\n",
             "if __name__ == __main__:\n",
             "if \"main\" == __name__:\n",
+            "if '__main__' is __name__:\n",
             "if __name__ == \"__main__x\":\n",
             "if __name__ == (\"__main__\"):\n",
         ] {
