@@ -2,9 +2,9 @@
 //! (found on disk from the file's own place: package roots, `src/` layouts), and what
 //! importing them, or calling their functions, starts.
 //!
-//! Cost stays proportional: a module is parsed and analysed only when its text, or the
-//! text of a project module it imports (found by a cheap scan of its import lines), can
-//! reach a process-starting library at all. Everything is cached for the whole run and
+//! Cost stays proportional: a module is summarised only when it, or a project module it
+//! imports (found by a cheap scan of import lines), has a site that starts processes.
+//! Only modules whose text imports a process-starting library are parsed to find out. Everything is cached for the whole run and
 //! read before any file is written, so every file sees the same project.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -51,6 +51,10 @@ pub struct Project {
     roots: Mutex<HashMap<PathBuf, Arc<Vec<PathBuf>>>>,
     scans: Mutex<HashMap<PathBuf, Arc<Scan>>>,
     reaches: Mutex<HashMap<PathBuf, bool>>,
+    /// Of the modules that reach: whether importing them may start processes.
+    imports_start: Mutex<HashMap<PathBuf, bool>>,
+    /// The words of modules whose reach depended on what they mention.
+    words: Mutex<HashMap<PathBuf, Arc<HashSet<String>>>>,
     /// Module members (and modules, by an empty name) from which no start can be reached.
     starts_nothing: Mutex<HashSet<Member>>,
     listings: Mutex<HashMap<PathBuf, Arc<HashMap<String, bool>>>>,
@@ -384,66 +388,196 @@ impl Project {
         scan
     }
 
-    /// Whether the module, or a project module it imports (at any depth), imports a
-    /// process-starting library. A search that finds none proves it for every module it
-    /// visited.
+    /// Whether anything in the module can start processes when a query asks: calling one
+    /// of its names, or importing it. True when the module has a site itself (imports a
+    /// process-starting library and uses it), or imports a project module that reaches
+    /// and either starts processes when imported or has a name that reaches which this
+    /// module's text mentions: a query only follows names a module writes.
+    ///
+    /// Decided for the module's whole import closure at once, as the least fixed point:
+    /// import cycles need no special case, and every value found is final.
     fn reaches(&self, file: &Path) -> bool {
-        if let Some(&known) = self
-            .reaches
-            .lock()
-            .ok()
-            .and_then(|r| r.get(file).copied())
-            .as_ref()
-        {
+        if let Some(known) = self.known_reach(file) {
             return known;
         }
+        // The closure, by the import lines (and the packages on the way); modules already
+        // decided are not entered again.
+        let mut edges: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
+        let mut reach: HashMap<PathBuf, bool> = HashMap::new();
+        let mut at_import: HashMap<PathBuf, bool> = HashMap::new();
         let mut queue = VecDeque::from([file.to_path_buf()]);
-        // Each visited module, with the one whose import led to it.
-        let mut seen: HashMap<PathBuf, Option<PathBuf>> =
-            HashMap::from([(file.to_path_buf(), None)]);
-        let mut found = None;
         while let Some(next) = queue.pop_front() {
-            let known = self.reaches.lock().ok().and_then(|r| r.get(&next).copied());
-            match known {
-                Some(true) => {
-                    found = Some(next);
-                    break;
-                }
-                Some(false) => continue,
-                None => {}
+            if reach.contains_key(&next) {
+                continue;
+            }
+            if let Some(known) = self.known_reach(&next) {
+                // Decided with its own closure: both answers are final.
+                let starts = known && self.known_at_import(&next).unwrap_or(true);
+                at_import.insert(next.clone(), starts);
+                reach.insert(next, known);
+                continue;
             }
             let scan = self.scan(&next);
-            if scan.starting {
-                found = Some(next);
+            let mut targets = Vec::new();
+            for import in &scan.imports {
+                for name in prefixes(import) {
+                    if let Some((module, _)) = self.resolve(&next, &name)
+                        && module != next
+                        && !targets.contains(&module)
+                    {
+                        queue.push_back(module.clone());
+                        targets.push(module);
+                    }
+                }
+            }
+            reach.insert(next.clone(), scan.starting && self.has_sites(&next));
+            edges.insert(next, targets);
+        }
+        loop {
+            let mut changed = false;
+            for (module, targets) in &edges {
+                if !reach[module] {
+                    let found = targets.iter().any(|target| {
+                        reach[target]
+                            && (self.may_start_at_import(target, &reach, &at_import, &edges)
+                                || self.mentions(module, &self.reaching_names(target, &reach)))
+                    });
+                    if found {
+                        reach.insert(module.clone(), true);
+                        changed = true;
+                    }
+                }
+                if reach[module]
+                    && !at_import.get(module).copied().unwrap_or(false)
+                    && self.may_start_at_import(module, &reach, &at_import, &edges)
+                {
+                    at_import.insert(module.clone(), true);
+                    changed = true;
+                }
+            }
+            if !changed {
                 break;
             }
-            for import in &scan.imports {
-                if let Some((module, _)) = self.resolve(&next, import)
-                    && !seen.contains_key(&module)
-                {
-                    seen.insert(module.clone(), Some(next.clone()));
-                    queue.push_back(module);
-                }
+        }
+        let answer = reach[file];
+        if let (Ok(mut known), Ok(mut starts)) = (self.reaches.lock(), self.imports_start.lock()) {
+            for (module, _) in edges {
+                starts.insert(
+                    module.clone(),
+                    at_import.get(&module).copied().unwrap_or(false),
+                );
+                known.insert(module.clone(), reach[&module]);
             }
         }
-        if let Ok(mut known) = self.reaches.lock() {
-            match &found {
-                // Every module on the way to it reaches it too.
-                Some(last) => {
-                    let mut at = Some(last.clone());
-                    while let Some(module) = at {
-                        at = seen.get(&module).cloned().flatten();
-                        known.insert(module, true);
+        answer
+    }
+
+    fn known_reach(&self, file: &Path) -> Option<bool> {
+        self.reaches.lock().ok()?.get(file).copied()
+    }
+
+    fn known_at_import(&self, file: &Path) -> Option<bool> {
+        self.imports_start.lock().ok()?.get(file).copied()
+    }
+
+    /// Whether a reaching module may start processes while it is imported: its own
+    /// import-time code has a site, calls an imported name of a reaching module, or
+    /// imports a module that may. Errs towards yes for what the closure does not know.
+    fn may_start_at_import(
+        &self,
+        file: &Path,
+        reach: &HashMap<PathBuf, bool>,
+        at_import: &HashMap<PathBuf, bool>,
+        open: &HashMap<PathBuf, Vec<PathBuf>>,
+    ) -> bool {
+        if at_import.get(file).copied().unwrap_or(false) {
+            return true;
+        }
+        if !open.contains_key(file) {
+            // Decided before this closure, or not in it.
+            return at_import.get(file).copied().unwrap_or(true);
+        }
+        if !reach[file] {
+            return false;
+        }
+        let Some(summary) = self.built(file) else {
+            return false;
+        };
+        let reaching = |q: &str| match self.resolve(file, q) {
+            Some((module, _)) => reach.get(&module).copied().unwrap_or(true),
+            None => false,
+        };
+        summary.at_import.is_some()
+            || summary.import_calls.iter().any(|q| reaching(q))
+            || summary.import_modules.iter().any(|m| {
+                prefixes(m).any(|name| match self.resolve(file, &name) {
+                    Some((module, rest)) if rest.is_empty() && module != file => {
+                        at_import.get(&module).copied().unwrap_or(false)
+                            || !reach.contains_key(&module)
                     }
-                }
-                None => {
-                    for visited in seen.into_keys() {
-                        known.insert(visited, false);
-                    }
-                }
+                    _ => false,
+                })
+            })
+    }
+
+    /// The module's top-level names through which a query can reach a start: callables
+    /// with a site or a call into a reaching module, module-level instances of classes
+    /// with such methods, and names imported from reaching modules. A query into the
+    /// module follows only these, so an importer that never writes one cannot reach.
+    fn reaching_names(&self, file: &Path, reach: &HashMap<PathBuf, bool>) -> HashSet<String> {
+        let Some(summary) = self.built(file) else {
+            return HashSet::new();
+        };
+        let reaching = |q: &str| match self.resolve(file, q) {
+            Some((module, _)) => reach.get(&module).copied().unwrap_or(true),
+            None => false,
+        };
+        let mut names: HashSet<String> = summary
+            .callables
+            .iter()
+            .filter(|(_, c)| c.start.is_some() || c.calls.iter().any(|q| reaching(q)))
+            .map(|(name, _)| name.split('.').next().unwrap_or_default().to_string())
+            .collect();
+        for (instance, class) in &summary.instances {
+            if names.contains(class) {
+                names.insert(instance.clone());
             }
         }
-        found.is_some()
+        for (name, target) in &summary.imported {
+            if reaching(target) {
+                names.insert(name.clone());
+            }
+        }
+        names
+    }
+
+    /// Whether the module's text has one of the names as a whole word, anywhere (strings
+    /// and comments too: erring towards yes).
+    fn mentions(&self, file: &Path, names: &HashSet<String>) -> bool {
+        if names.is_empty() {
+            return false;
+        }
+        let words = self.words(file);
+        names.iter().any(|n| words.contains(n))
+    }
+
+    fn words(&self, file: &Path) -> Arc<HashSet<String>> {
+        if let Some(known) = self.words.lock().ok().and_then(|w| w.get(file).cloned()) {
+            return known;
+        }
+        let text = crate::source::read_bytes(file)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let words: HashSet<String> = text
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        let words = Arc::new(words);
+        if let Ok(mut known) = self.words.lock() {
+            known.insert(file.to_path_buf(), words.clone());
+        }
+        words
     }
 
     /// Whether anything this text imports (at any depth of the file) from the project
@@ -509,6 +643,20 @@ impl Project {
         if !self.reaches(file) {
             return None;
         }
+        self.built(file)
+    }
+
+    /// Whether the module's own code starts processes anywhere a query can ask about: at
+    /// import time or in one of its callables. Every start a query finds ends at such a
+    /// site, in a module that imports a process-starting library.
+    fn has_sites(&self, file: &Path) -> bool {
+        self.built(file).is_some_and(|s| {
+            s.at_import.is_some() || s.callables.values().any(|c| c.start.is_some())
+        })
+    }
+
+    /// The module's summary, built on first use, whatever it reaches.
+    fn built(&self, file: &Path) -> Option<Arc<Summary>> {
         let cell = self
             .summaries
             .lock()
@@ -797,6 +945,46 @@ mod tests {
         assert_eq!(
             import_lines(text),
             ["a.b", "c", ".m", ".m.x", ".m.y", "..z", "pkg", "e"]
+        );
+    }
+
+    /// The fixture package: `relay` and `loop` import each other and reach `starters`
+    /// through names they write; `bystander` imports `starters` but writes none of its
+    /// names that start processes, so it is never summarised for the queries.
+    #[test]
+    fn reach_follows_the_names_a_module_writes_through_cycles() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/MP001/mp001_project");
+        let project = Project::default();
+        for (module, reaches) in [
+            ("bystander.py", false),
+            ("loop.py", true),
+            ("relay.py", true),
+            ("quiet.py", false),
+            // Through `mp001_project.tools`, the package that `import
+            // mp001_project.tools.extra` imports on the way.
+            ("via_package.py", true),
+            ("tools/extra.py", false),
+            ("api.py", true),
+            ("starters.py", true),
+            ("__init__.py", false),
+        ] {
+            assert_eq!(project.reaches(&root.join(module)), reaches, "{module}");
+        }
+        // The same answers whichever module is asked first.
+        let fresh = Project::default();
+        assert!(!fresh.reaches(&root.join("bystander.py")));
+        assert!(fresh.reaches(&root.join("relay.py")));
+        assert!(fresh.reaches(&root.join("loop.py")));
+        let importer = root.join("user.py");
+        assert!(
+            project
+                .call_starts(&importer, "mp001_project.loop.go")
+                .is_some()
+        );
+        assert!(
+            project
+                .call_starts(&importer, "mp001_project.bystander.describe")
+                .is_none()
         );
     }
 
