@@ -90,6 +90,13 @@ pub trait Rule: Sync {
 
     fn wants(&self) -> Wants;
 
+    /// Words without one of which in the file's text the rule finds nothing (every way
+    /// to name what it judges spells one), so it is not run; none when it has no such
+    /// word.
+    fn words(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     fn check_module(&self, _cx: &mut Checker<'_, '_>) {}
 
     fn check_expr<'a>(&self, _cx: &mut Checker<'_, 'a>, _expr: &'a Expr, _scope: ScopeId) {}
@@ -165,9 +172,22 @@ pub fn run<'a>(
     let mut expr_rules = Vec::new();
     let objects = Objects::new(model);
     let concurrent = imports_concurrency(&parsed.module.body);
+    let mut seen: Vec<(&str, bool)> = Vec::new();
+    let mut mentions = |word: &'static str| match seen.iter().find(|(w, _)| *w == word) {
+        Some((_, found)) => *found,
+        None => {
+            let found = memchr::memmem::find(source.text.as_bytes(), word.as_bytes()).is_some();
+            seen.push((word, found));
+            found
+        }
+    };
     for &rule in rules {
         let code = rule.code();
         if rule.wants().concurrency_only && !concurrent {
+            continue;
+        }
+        let words = rule.words();
+        if !words.is_empty() && !words.iter().any(|w| mentions(w)) {
             continue;
         }
         let mut cx = Checker {

@@ -685,10 +685,18 @@ fn split(qualified: &str) -> (&str, Vec<&str>) {
 /// (`c`, None); `from .m import x, (y, z)` (also over several lines) gives (`.m`, [x, y,
 /// z]). Lines inside strings may add names that do not exist, which only costs a lookup.
 fn import_statements(text: &str) -> Vec<(String, Option<Vec<String>>)> {
+    let bytes = text.as_bytes();
     let mut out = Vec::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        let line = line.trim_start();
+    // Only lines with `import` in them are read; those before `resume` were read already.
+    let mut resume = 0;
+    for at in memchr::memmem::find_iter(bytes, b"import") {
+        if at < resume {
+            continue;
+        }
+        let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |n| n + 1);
+        let mut end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
+        resume = end;
+        let line = text[start..end].trim_start();
         let line = line.split('#').next().unwrap_or_default();
         if let Some(rest) = line.strip_prefix("import ") {
             for item in rest.split([',', ';']) {
@@ -707,13 +715,16 @@ fn import_statements(text: &str) -> Vec<(String, Option<Vec<String>>)> {
             }
             let mut names = names.to_string();
             if names.contains('(') && !names.contains(')') {
-                for more in lines.by_ref() {
-                    let more = more.split('#').next().unwrap_or_default();
+                while end < bytes.len() {
+                    let from = end + 1;
+                    end = memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |n| from + n);
+                    let more = text[from..end].split('#').next().unwrap_or_default();
                     names.push_str(more);
                     if more.contains(')') {
                         break;
                     }
                 }
+                resume = end;
             }
             let names = names
                 .split([',', '(', ')', '\\', ';'])
@@ -946,6 +957,8 @@ mod tests {
             import_lines(text),
             ["a.b", "c", ".m", ".m.x", ".m.y", "..z", "pkg", "e"]
         );
+        let crlf = "from a import (b,  # important\r\n    c)\r\nimport d\r\nx = 'import e'\r\n";
+        assert_eq!(import_lines(crlf), ["a", "a.b", "a.c", "d"]);
     }
 
     /// The fixture package: `relay` and `loop` import each other and reach `starters`

@@ -23,6 +23,12 @@ impl Rule for SharedMemoryNotUnlinked {
         Wants::FLOW_MODULE
     }
 
+    /// A segment is made by calling one of these classes, or a manager's method of that
+    /// name.
+    fn words(&self) -> &'static [&'static str] {
+        &["SharedMemory", "ShareableList"]
+    }
+
     fn check_module(&self, cx: &mut Checker<'_, '_>) {
         let all = segments::find(cx.model);
         for segment in &all {

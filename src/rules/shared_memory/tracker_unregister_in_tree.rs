@@ -18,6 +18,11 @@ impl Rule for TrackerUnregisterInTree {
         Wants::FLOW_MODULE
     }
 
+    /// It judges calls of `resource_tracker.unregister`.
+    fn words(&self) -> &'static [&'static str] {
+        &["unregister"]
+    }
+
     fn check_module(&self, cx: &mut Checker<'_, '_>) {
         let mut calls = Vec::new();
         crate::semantic::exec::walk_all_exprs(

@@ -24,6 +24,11 @@ impl Rule for StartMethodMisuse {
         Wants::FLOW_MODULE
     }
 
+    /// It judges calls of `set_start_method`, a context's too.
+    fn words(&self) -> &'static [&'static str] {
+        &["set_start_method"]
+    }
+
     fn check_module(&self, cx: &mut Checker<'_, '_>) {
         let model = cx.model;
         let caught = caught_ranges(&model.module.body);
