@@ -406,92 +406,90 @@ fn leaves_by<'a>(
     // What is returned, or stored anywhere but a plain local, leaves with everything it
     // holds: also through the calls that build it (`return Meta(name=shm.name)`).
     let into_plain_name = |targets: &[&Expr]| targets.iter().all(|t| t.as_name().is_some());
-    walk_stmts(
-        &model.module.body,
-        ScopeId::MODULE,
-        &mut |stmt, at| match &stmt.kind {
-            StmtKind::Return(Some(v)) if bare_deep(v, &|e| atom(e, at)) => {
-                out.push((stmt.range, Leaves::Returned))
+    // A function's local is used only in its body (nested code included): the rest of the
+    // module cannot name it.
+    let (body, body_scope) = match model.function(scope) {
+        Some(f) if scope != ScopeId::MODULE => (&f.body[..], scope),
+        _ => (&model.module.body[..], ScopeId::MODULE),
+    };
+    walk_stmts(body, body_scope, &mut |stmt, at| match &stmt.kind {
+        StmtKind::Return(Some(v)) if bare_deep(v, &|e| atom(e, at)) => {
+            out.push((stmt.range, Leaves::Returned))
+        }
+        StmtKind::Assign { targets, value } => {
+            let targets: Vec<&Expr> = targets.iter().collect();
+            let held = if into_plain_name(&targets) {
+                bare(value, &|e| atom(e, at))
+            } else {
+                bare_deep(value, &|e| atom(e, at))
+            };
+            if held {
+                out.push((stmt.range, Leaves::Stored))
             }
-            StmtKind::Assign { targets, value } => {
-                let targets: Vec<&Expr> = targets.iter().collect();
-                let held = if into_plain_name(&targets) {
-                    bare(value, &|e| atom(e, at))
-                } else {
-                    bare_deep(value, &|e| atom(e, at))
-                };
-                if held {
-                    out.push((stmt.range, Leaves::Stored))
+        }
+        StmtKind::AnnAssign {
+            target,
+            value: Some(value),
+            ..
+        }
+        | StmtKind::AugAssign { target, value, .. } => {
+            let held = if into_plain_name(&[target]) {
+                bare(value, &|e| atom(e, at))
+            } else {
+                bare_deep(value, &|e| atom(e, at))
+            };
+            if held {
+                out.push((stmt.range, Leaves::Stored))
+            }
+        }
+        _ => {}
+    });
+    exec::walk_all_exprs(body, body_scope, &mut |e, at| match &e.kind {
+        ExprKind::Suspend(_) => {
+            let mut found = false;
+            exec::for_each_subexpr(e, |sub| found |= bare(sub, &|x| atom(x, at)));
+            if found {
+                out.push((e.range, Leaves::Returned));
+            }
+        }
+        ExprKind::Call(call) => {
+            // Observers keep nothing; a constructor given the name attaches in place.
+            if is_observer(model, e, at) || segment_of(model, e, at).is_some() {
+                return;
+            }
+            let args = call
+                .args
+                .iter()
+                .chain(call.keywords.iter().map(|k| &k.value));
+            for arg in args {
+                if arg.as_name().is_some() && launch_args.contains(&(arg as *const Expr)) {
+                    continue;
                 }
-            }
-            StmtKind::AnnAssign {
-                target,
-                value: Some(value),
-                ..
-            }
-            | StmtKind::AugAssign { target, value, .. } => {
-                let held = if into_plain_name(&[target]) {
-                    bare(value, &|e| atom(e, at))
-                } else {
-                    bare_deep(value, &|e| atom(e, at))
-                };
-                if held {
-                    out.push((stmt.range, Leaves::Stored))
+                if bare(arg, &|x| atom(x, at)) {
+                    out.push((arg.range, Leaves::Passed));
                 }
-            }
-            _ => {}
-        },
-    );
-    exec::walk_all_exprs(
-        &model.module.body,
-        ScopeId::MODULE,
-        &mut |e, at| match &e.kind {
-            ExprKind::Suspend(_) => {
-                let mut found = false;
-                exec::for_each_subexpr(e, |sub| found |= bare(sub, &|x| atom(x, at)));
-                if found {
-                    out.push((e.range, Leaves::Returned));
-                }
-            }
-            ExprKind::Call(call) => {
-                // Observers keep nothing; a constructor given the name attaches in place.
-                if is_observer(model, e, at) || segment_of(model, e, at).is_some() {
-                    return;
-                }
-                let args = call
-                    .args
-                    .iter()
-                    .chain(call.keywords.iter().map(|k| &k.value));
-                for arg in args {
-                    if arg.as_name().is_some() && launch_args.contains(&(arg as *const Expr)) {
-                        continue;
-                    }
-                    if bare(arg, &|x| atom(x, at)) {
-                        out.push((arg.range, Leaves::Passed));
-                    }
-                    if let ExprKind::Attribute { value, attr } = &arg.kind
-                        && attr.name == "unlink"
-                        && (atom(value, at)
-                            || matches!(&value.kind, ExprKind::Attribute { value: v, attr: a }
+                if let ExprKind::Attribute { value, attr } = &arg.kind
+                    && attr.name == "unlink"
+                    && (atom(value, at)
+                        || matches!(&value.kind, ExprKind::Attribute { value: v, attr: a }
                             if a.name == "shm" && atom(v, at)))
-                    {
-                        out.push((arg.range, Leaves::CleanupHandedOn));
-                    }
+                {
+                    out.push((arg.range, Leaves::CleanupHandedOn));
                 }
             }
-            // Read from a nested function or lambda (comprehensions run in place). Functions
-            // reading a module-level object use a global: their own calls are seen by the
-            // object tracking, their stores and returns above.
-            _ if at != scope
-                && scope != ScopeId::MODULE
-                && atom(e, at)
-                && !in_comprehension_of(model, at, scope) =>
-            {
-                out.push((e.range, Leaves::Captured))
-            }
-            _ => {}
-        },
-    );
+        }
+        // Read from a nested function or lambda (comprehensions run in place). Functions
+        // reading a module-level object use a global: their own calls are seen by the
+        // object tracking, their stores and returns above.
+        _ if at != scope
+            && scope != ScopeId::MODULE
+            && atom(e, at)
+            && !in_comprehension_of(model, at, scope) =>
+        {
+            out.push((e.range, Leaves::Captured))
+        }
+        _ => {}
+    });
     out.sort_by_key(|(r, _)| r.start);
     out.into_iter().next()
 }

@@ -82,12 +82,14 @@ impl Rule for SharedMemoryTrackedAttach {
 fn unregisters(cx: &Checker<'_, '_>) -> bool {
     let mut found = false;
     crate::semantic::exec::walk_all_exprs(&cx.model.module.body, ScopeId::MODULE, &mut |e, at| {
-        if matches!(e.kind, ExprKind::Attribute { .. })
-            && !segments::runs_in_child(cx.objects, at)
+        // The cheap tests first: this runs for every attribute of the file.
+        if let ExprKind::Attribute { attr, .. } = &e.kind
+            && (attr.name == "unregister" || attr.name == "register")
             && cx.model.qualified_name(e, at).is_some_and(|q| {
                 q == "multiprocessing.resource_tracker.unregister"
                     || q == "multiprocessing.resource_tracker.register"
             })
+            && !segments::runs_in_child(cx.objects, at)
         {
             found = true;
         }
