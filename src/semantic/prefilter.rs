@@ -30,7 +30,12 @@ const WORDS: [&str; 8] = [
     "joblib",
 ];
 
-static LIBRARIES: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| AhoCorasick::new(WORDS).ok());
+static LIBRARIES: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+        .build(WORDS)
+        .ok()
+});
 
 /// `noqa` in any case, as the suppression comments are read.
 static NOQA: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
