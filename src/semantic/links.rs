@@ -6,7 +6,7 @@
 //! plain `f(q)`. Rules ask "which processes run `f`?" and "what reaches parameter `i`?";
 //! [`crate::semantic::objects`] uses the second to follow queues and locks into targets.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::ast::*;
 use crate::semantic::mp::{MpClass, StartMethod};
@@ -128,7 +128,7 @@ impl<'a> Links<'a> {
                 }
             },
         );
-        let mut by_target: HashMap<*const FunctionDef, Vec<usize>> = HashMap::new();
+        let mut by_target: HashMap<*const FunctionDef, Vec<usize>> = HashMap::default();
         for (i, l) in launches.iter().enumerate() {
             by_target.entry(l.target as *const _).or_default().push(i);
         }

@@ -22,7 +22,7 @@ pub mod reach;
 pub mod segments;
 pub mod start;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::ast::*;
 use mp::{MpClass, StartMethod};
@@ -197,7 +197,7 @@ impl<'a> Model<'a> {
             scopes.push(Scope {
                 kind: ScopeKind::Module,
                 parent: None,
-                bindings: HashMap::new(),
+                bindings: HashMap::default(),
                 globals: Vec::new(),
                 nonlocals: Vec::new(),
                 rebound: Vec::new(),

@@ -8,8 +8,8 @@
 //! parameters, through the launches and calls that bind them ([`Links`]). Whenever the
 //! ways in disagree on what the object is, the answer is "unknown".
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::{OnceCell, RefCell};
-use std::collections::HashMap;
 
 use crate::ast::*;
 use crate::semantic::links::Links;
@@ -409,7 +409,7 @@ impl<'m, 'a> Objects<'m, 'a> {
     /// defined inside it), with the receiver `X`.
     pub fn method_calls(&self, scope: ScopeId) -> Vec<MethodCall<'a>> {
         let by_body = self.by_body.get_or_init(|| {
-            let mut out: HashMap<ScopeId, Vec<MethodCall<'a>>> = HashMap::new();
+            let mut out: HashMap<ScopeId, Vec<MethodCall<'a>>> = HashMap::default();
             crate::semantic::exec::walk_all_exprs(
                 &self.model.module.body,
                 ScopeId::MODULE,

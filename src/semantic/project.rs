@@ -7,7 +7,9 @@
 //! Only modules whose text imports a process-starting library are parsed to find out. Everything is cached for the whole run and
 //! read before any file is written, so every file sees the same project.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -107,7 +109,7 @@ impl Project {
     /// Whether calling `qualified`, as imported by the module at `importer`, starts
     /// processes, and where.
     pub fn call_starts(&self, importer: &Path, qualified: &str) -> Option<Remote> {
-        let mut visited = HashSet::new();
+        let mut visited = HashSet::default();
         let found = self.starts(importer, qualified, &mut visited);
         self.settle(found.is_some(), visited);
         found
@@ -132,7 +134,7 @@ impl Project {
     /// Whether importing the module `qualified` (`pkg.mod`, `.mod`) from `importer` starts
     /// processes, and where. Every package on the way is imported too.
     pub fn import_starts(&self, importer: &Path, qualified: &str) -> Option<(String, Remote)> {
-        let mut visited = HashSet::new();
+        let mut visited = HashSet::default();
         for name in prefixes(qualified) {
             let Some((file, rest)) = self.resolve(importer, &name) else {
                 continue;
@@ -345,7 +347,7 @@ impl Project {
         } else {
             dir
         };
-        let mut entries = HashMap::new();
+        let mut entries = HashMap::default();
         for entry in std::fs::read_dir(read).into_iter().flatten().flatten() {
             let Ok(kind) = entry.file_type() else {
                 continue;
@@ -402,9 +404,9 @@ impl Project {
         }
         // The closure, by the import lines (and the packages on the way); modules already
         // decided are not entered again.
-        let mut edges: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
-        let mut reach: HashMap<PathBuf, bool> = HashMap::new();
-        let mut at_import: HashMap<PathBuf, bool> = HashMap::new();
+        let mut edges: HashMap<PathBuf, Vec<PathBuf>> = HashMap::default();
+        let mut reach: HashMap<PathBuf, bool> = HashMap::default();
+        let mut at_import: HashMap<PathBuf, bool> = HashMap::default();
         let mut queue = VecDeque::from([file.to_path_buf()]);
         while let Some(next) = queue.pop_front() {
             if reach.contains_key(&next) {
@@ -526,7 +528,7 @@ impl Project {
     /// module follows only these, so an importer that never writes one cannot reach.
     fn reaching_names(&self, file: &Path, reach: &HashMap<PathBuf, bool>) -> HashSet<String> {
         let Some(summary) = self.built(file) else {
-            return HashSet::new();
+            return HashSet::default();
         };
         let reaching = |q: &str| match self.resolve(file, q) {
             Some((module, _)) => reach.get(&module).copied().unwrap_or(true),
@@ -593,7 +595,7 @@ impl Project {
             let Some((file, rest)) = self.resolve(importer, name) else {
                 return false;
             };
-            let mut visited = HashSet::new();
+            let mut visited = HashSet::default();
             let found = self.exposes(&file, &rest, &mut visited);
             self.settle(found, visited);
             found
@@ -846,7 +848,7 @@ fn summarize(file: &Path) -> Option<Summary> {
             _ => {}
         }
     }
-    let mut callables = HashMap::new();
+    let mut callables = HashMap::default();
     for (name, f) in named {
         // A fresh walk per name: its record is what calling that name reaches.
         let reach = Reach::new(&model, &objects, Some(&record));
@@ -861,8 +863,8 @@ fn summarize(file: &Path) -> Option<Summary> {
             },
         );
     }
-    let mut imported = HashMap::new();
-    let mut instances = HashMap::new();
+    let mut imported = HashMap::default();
+    let mut instances = HashMap::default();
     // `runner = Runner()` at module level: `runner.go` is `Runner.go`, here or elsewhere.
     for stmt in &model.module.body {
         if let StmtKind::Assign { targets, value } = &stmt.kind
