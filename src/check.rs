@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::iter::Either;
 use rayon::prelude::*;
 
 use crate::cli::CheckArgs;
@@ -12,7 +13,7 @@ use crate::config::{self, Config, ConfigError, PythonVersion, Resolver};
 use crate::diagnostics::{Code, Diagnostic, Severity};
 use crate::discover::{self, Found};
 use crate::fix::FixMode;
-use crate::linter::{self, LintSettings};
+use crate::linter::{self, LintSettings, Need};
 use crate::paths::display_path;
 use crate::rules::RuleSettings;
 use crate::semantic::mp::MethodSet;
@@ -271,14 +272,35 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
     let diff = settings.diff;
     // Every file is checked before any is written: the cross-module analysis reads the
     // project from disk, and must see the same project for every file.
-    let checked: Vec<(FileReport, Option<SourceFile>, LintSettings)> = with_big_stacks(|| {
+    // A file whose own text has nothing for the analysis waits until every file was read:
+    // whether its imports reach a process start is then known without reading any file
+    // twice.
+    let (mut checked, waiting): (Vec<Checked>, Vec<Job>) = with_big_stacks(|| {
         jobs.into_par_iter()
+            .partition_map(|(path, lint, fail_on)| {
+                match check_file(path, &lint, fix_mode, diff, false) {
+                    Step::Done(report, original) => {
+                        Either::Left((FileReport { fail_on, ..report }, original, lint))
+                    }
+                    Step::Wait(path) => Either::Right((path, lint, fail_on)),
+                }
+            })
+    });
+    let decided: Vec<Checked> = with_big_stacks(|| {
+        waiting
+            .into_par_iter()
             .map(|(path, lint, fail_on)| {
-                let (report, original) = check_file(path, &lint, fix_mode, diff);
-                (FileReport { fail_on, ..report }, original, lint)
+                if !linter::imports_may_start(&path, &lint) {
+                    return (FileReport { fail_on, ..passed_over(path) }, None, lint);
+                }
+                match check_file(path, &lint, fix_mode, diff, true) {
+                    Step::Done(report, original) => (FileReport { fail_on, ..report }, original, lint),
+                    Step::Wait(path) => (FileReport { fail_on, ..passed_over(path) }, None, lint),
+                }
             })
             .collect()
     });
+    checked.extend(decided);
     let mut reports: Vec<FileReport> = with_big_stacks(|| {
         checked
             .into_par_iter()
@@ -386,23 +408,38 @@ fn passed_over(path: PathBuf) -> FileReport {
 
 /// Checks (and fixes, in memory) one file; the original text comes back when there is a
 /// fixed text to write.
+/// A file of a run, its settings, and the severity that fails the run.
+type Job = (PathBuf, LintSettings, Severity);
+
+/// A checked file's report, its original text when a fix is to be written, its settings.
+type Checked = (FileReport, Option<SourceFile>, LintSettings);
+
+enum Step {
+    Done(FileReport, Option<SourceFile>),
+    /// Its text alone has nothing for the analysis; the project decides later.
+    Wait(PathBuf),
+}
+
+/// Reads and checks a file; `decided` when the pre-filter already said yes.
 fn check_file(
     path: PathBuf,
     lint: &LintSettings,
     fix_mode: Option<FixMode>,
     diff: bool,
-) -> (FileReport, Option<SourceFile>) {
+    decided: bool,
+) -> Step {
     let decoded = match source::read(&path) {
         Ok(decoded) => decoded,
-        Err(e) => return (io_report(path, e.to_string()), None),
+        Err(e) => return Step::Done(io_report(path, e.to_string()), None),
     };
-    if !linter::needs_analysis(&decoded.text, &path, lint) {
-        return (passed_over(path), None);
+    if !decided && let Need::ProjectSays = linter::needs_analysis_alone(&decoded.text, &path, lint)
+    {
+        return Step::Wait(path);
     }
     let source = decoded.into_source(path.clone());
     let report = lint_or_fix(&source, lint, fix_mode, diff);
     let write = fix_mode.is_some() && !diff && report.fixed > 0;
-    (report, write.then_some(source))
+    Step::Done(report, write.then_some(source))
 }
 
 /// Writes a fixed file; when that fails, the report is the original's again.

@@ -43,6 +43,30 @@ pub fn needs_analysis(text: &str, path: &std::path::Path, settings: &LintSetting
     !settings.prefilter || crate::semantic::prefilter::relevant(text, path, &settings.project)
 }
 
+/// What a file of a run needs, from its text alone.
+pub enum Need {
+    Analysis,
+    /// Only when something it imports from the project starts processes: ask
+    /// [`imports_may_start`] once every file of the run has been read.
+    ProjectSays,
+}
+
+/// [`needs_analysis`] in two steps, for a run of many files: what the text says now, and
+/// the project's answer later, when the import lines of every file read are known and
+/// the project reads no file twice. The file's import lines are kept for that.
+pub fn needs_analysis_alone(text: &str, path: &std::path::Path, settings: &LintSettings) -> Need {
+    if !settings.prefilter || crate::semantic::prefilter::relevant_alone(text) {
+        return Need::Analysis;
+    }
+    settings.project.remember(path, text);
+    Need::ProjectSays
+}
+
+/// The second step of [`needs_analysis_alone`].
+pub fn imports_may_start(path: &std::path::Path, settings: &LintSettings) -> bool {
+    settings.project.file_imports_may_start(path)
+}
+
 /// Checks one file's text. Findings come back sorted and free of duplicates.
 pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
     if let Some(e) = python::nested_too_deep(&source.text) {

@@ -47,10 +47,13 @@ static NOQA: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
 
 /// Whether the file needs the analysis.
 pub fn relevant(text: &str, path: Option<&Path>, project: &Project) -> bool {
-    names_library(text)
-        || unusual_main_guard(text)
-        || names_our_codes(text)
-        || path.is_some_and(|p| project.imports_may_start(p, text))
+    relevant_alone(text) || path.is_some_and(|p| project.imports_may_start(p, text))
+}
+
+/// Whether the file needs the analysis for what its own text says, before the project
+/// is asked what its imports reach.
+pub fn relevant_alone(text: &str) -> bool {
+    names_library(text) || unusual_main_guard(text) || names_our_codes(text)
 }
 
 /// A library word where it can matter: a library on a line that imports (the model

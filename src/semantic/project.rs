@@ -78,6 +78,26 @@ struct Scan {
     starting: bool,
     /// The modules its import lines name, relative ones with their dots.
     imports: Vec<String>,
+    /// What its import lines bring in (see [`imported_names`]).
+    names: Vec<String>,
+}
+
+impl Scan {
+    fn of(text: &str) -> Scan {
+        let statements = import_statements(text);
+        let imports = import_lines(&statements);
+        // The semantic model knows a process-starting call only through an import of
+        // its library.
+        let starting = imports.iter().any(|i| {
+            let top = i.split('.').next().unwrap_or_default();
+            STARTING_LIBRARIES.contains(&top)
+        });
+        Scan {
+            starting,
+            imports,
+            names: imported_names(statements),
+        }
+    }
 }
 
 /// What a module that can reach a process-starting library does, from its own code.
@@ -376,18 +396,27 @@ impl Project {
         let text = crate::source::read_bytes(file)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        let imports = import_lines(&text);
-        // The semantic model knows a process-starting call only through an import of
-        // its library.
-        let starting = imports.iter().any(|i| {
-            let top = i.split('.').next().unwrap_or_default();
-            STARTING_LIBRARIES.contains(&top)
-        });
-        let scan = Arc::new(Scan { starting, imports });
+        self.keep_scan(file, Scan::of(&text))
+    }
+
+    fn keep_scan(&self, file: &Path, scan: Scan) -> Arc<Scan> {
+        let scan = Arc::new(scan);
         if let Ok(mut known) = self.scans.lock() {
-            known.insert(file.to_path_buf(), scan.clone());
+            return known.entry(file.to_path_buf()).or_insert(scan).clone();
         }
         scan
+    }
+
+    /// Keeps what the import lines of a file being checked say, from the text already
+    /// read: the queries of other files need not read it again.
+    pub fn remember(&self, file: &Path, text: &str) {
+        let known = self
+            .scans
+            .lock()
+            .is_ok_and(|s| s.contains_key(file));
+        if !known {
+            self.keep_scan(file, Scan::of(text));
+        }
     }
 
     /// Whether anything in the module can start processes when a query asks: calling one
@@ -588,7 +617,17 @@ impl Project {
     /// every member an import can reach, so a file for which this is false has no
     /// cross-module finding.
     pub fn imports_may_start(&self, importer: &Path, text: &str) -> bool {
-        imported_names(text).iter().any(|name| {
+        self.any_may_start(importer, &imported_names(import_statements(text)))
+    }
+
+    /// [`Self::imports_may_start`] for a file whose import lines were read before (see
+    /// [`Self::remember`]), or are read now.
+    pub fn file_imports_may_start(&self, importer: &Path) -> bool {
+        self.any_may_start(importer, &self.scan(importer).names)
+    }
+
+    fn any_may_start(&self, importer: &Path, names: &[String]) -> bool {
+        names.iter().any(|name| {
             if self.import_starts(importer, name).is_some() {
                 return true;
             }
@@ -748,11 +787,11 @@ fn joined(module: &str, name: &str) -> String {
 
 /// The modules import lines name, each `from` name also as a possible submodule: the
 /// edges of the import graph.
-fn import_lines(text: &str) -> Vec<String> {
+fn import_lines(statements: &[(String, Option<Vec<String>>)]) -> Vec<String> {
     let mut out = Vec::new();
-    for (module, names) in import_statements(text) {
+    for (module, names) in statements {
         let Some(names) = names else {
-            out.push(module);
+            out.push(module.clone());
             continue;
         };
         if !module.chars().all(|c| c == '.') {
@@ -762,7 +801,7 @@ fn import_lines(text: &str) -> Vec<String> {
             names
                 .iter()
                 .filter(|n| *n != "*")
-                .map(|name| joined(&module, name)),
+                .map(|name| joined(module, name)),
         );
     }
     out
@@ -770,9 +809,9 @@ fn import_lines(text: &str) -> Vec<String> {
 
 /// What import lines bring in: `import a.b` the module `a.b`; `from m import x, y` the
 /// members `m.x` and `m.y` (each may be a submodule), and `from m import *` all of `m`.
-fn imported_names(text: &str) -> Vec<String> {
+fn imported_names(statements: Vec<(String, Option<Vec<String>>)>) -> Vec<String> {
     let mut out = Vec::new();
-    for (module, names) in import_statements(text) {
+    for (module, names) in statements {
         match names {
             // `import a.b` binds `a`: what the code reaches through it is in `a` or `a.b`
             // (a sibling `a.c` only if something else imported it).
@@ -956,11 +995,11 @@ mod tests {
         let text = "import a.b, c as d\nfrom .m import (x,\n    y)  # note\nfrom .. import z\n\
                     from pkg import *\n    import e; import f\n";
         assert_eq!(
-            import_lines(text),
+            import_lines(&import_statements(text)),
             ["a.b", "c", ".m", ".m.x", ".m.y", "..z", "pkg", "e"]
         );
         let crlf = "from a import (b,  # important\r\n    c)\r\nimport d\r\nx = 'import e'\r\n";
-        assert_eq!(import_lines(crlf), ["a", "a.b", "a.c", "d"]);
+        assert_eq!(import_lines(&import_statements(crlf)), ["a", "a.b", "a.c", "d"]);
     }
 
     /// The fixture package: `relay` and `loop` import each other and reach `starters`
