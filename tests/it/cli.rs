@@ -526,6 +526,53 @@ fn huge_and_deeply_nested_files_do_not_crash() {
 /// empty file, a name that is not UTF-8, a million nested brackets, 1,500 nested blocks,
 /// 50 MB, thousands of small files, a FIFO named on the command line, and (when not
 /// root) a folder that cannot be read.
+/// Files that disappear while a run reads them: each is reported once, checked or as an
+/// io-error, and nothing panics. Where the deletions land depends on timing; the
+/// assertions hold wherever they do.
+#[test]
+fn files_deleted_during_the_run_are_errors_or_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let starts = "import multiprocessing\np = multiprocessing.Process(target=print)\np.start()\n";
+    let count = 3_000;
+    for i in 0..count {
+        let text = if i % 2 == 0 {
+            starts
+        } else {
+            "import helper\nx = 1\n"
+        };
+        std::fs::write(d.join(format!("f{i:04}.py")), text).unwrap();
+    }
+    write(d, "helper.py", "def f():\n    return 1\n");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mpdoctor"))
+        .args(["check", "--output-format", "concise", "."])
+        .current_dir(d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // From the last file back, while the run goes forwards.
+    for i in (0..count).rev().step_by(3) {
+        let _ = std::fs::remove_file(d.join(format!("f{i:04}.py")));
+    }
+    let out = child.wait_with_output().unwrap();
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{err}");
+    let mut seen = std::collections::HashSet::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("./f") || l.starts_with("f"))
+    {
+        let (file, rest) = line.split_once(':').unwrap();
+        assert!(
+            rest.contains("error: MP001") || rest.contains("io-error"),
+            "{line}"
+        );
+        assert!(seen.insert(file.to_string()), "reported twice: {line}");
+    }
+}
+
 #[test]
 fn hostile_inputs_give_findings_or_errors() {
     use std::os::unix::ffi::OsStrExt;
