@@ -276,27 +276,30 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
     // whether its imports reach a process start is then known without reading any file
     // twice.
     let (mut checked, waiting): (Vec<Checked>, Vec<Job>) = with_big_stacks(|| {
-        jobs.into_par_iter()
-            .partition_map(|(path, lint, fail_on)| {
-                match check_file(path, &lint, fix_mode, diff, false) {
-                    Step::Done(report, original) => {
-                        Either::Left((FileReport { fail_on, ..report }, original, lint))
-                    }
-                    Step::Wait(path) => Either::Right((path, lint, fail_on)),
+        jobs.into_par_iter().partition_map(|(path, lint, fail_on)| {
+            match check_file(path, &lint, fix_mode, diff, false) {
+                Step::Done(report, original) => {
+                    Either::Left((FileReport { fail_on, ..report }, original, lint))
                 }
-            })
+                Step::Wait(path) => Either::Right((path, lint, fail_on)),
+            }
+        })
     });
     let decided: Vec<Checked> = with_big_stacks(|| {
         waiting
             .into_par_iter()
             .map(|(path, lint, fail_on)| {
-                if !linter::imports_may_start(&path, &lint) {
-                    return (FileReport { fail_on, ..passed_over(path) }, None, lint);
-                }
-                match check_file(path, &lint, fix_mode, diff, true) {
-                    Step::Done(report, original) => (FileReport { fail_on, ..report }, original, lint),
-                    Step::Wait(path) => (FileReport { fail_on, ..passed_over(path) }, None, lint),
-                }
+                let step = if linter::imports_may_start(&path, &lint) {
+                    check_file(path, &lint, fix_mode, diff, true)
+                } else {
+                    Step::Done(passed_over(path), None)
+                };
+                let (report, original) = match step {
+                    Step::Done(report, original) => (report, original),
+                    // A decided file is never asked to wait.
+                    Step::Wait(path) => (passed_over(path), None),
+                };
+                (FileReport { fail_on, ..report }, original, lint)
             })
             .collect()
     });

@@ -410,10 +410,7 @@ impl Project {
     /// Keeps what the import lines of a file being checked say, from the text already
     /// read: the queries of other files need not read it again.
     pub fn remember(&self, file: &Path, text: &str) {
-        let known = self
-            .scans
-            .lock()
-            .is_ok_and(|s| s.contains_key(file));
+        let known = self.scans.lock().is_ok_and(|s| s.contains_key(file));
         if !known {
             self.keep_scan(file, Scan::of(text));
         }
@@ -999,7 +996,10 @@ mod tests {
             ["a.b", "c", ".m", ".m.x", ".m.y", "..z", "pkg", "e"]
         );
         let crlf = "from a import (b,  # important\r\n    c)\r\nimport d\r\nx = 'import e'\r\n";
-        assert_eq!(import_lines(&import_statements(crlf)), ["a", "a.b", "a.c", "d"]);
+        assert_eq!(
+            import_lines(&import_statements(crlf)),
+            ["a", "a.b", "a.c", "d"]
+        );
     }
 
     /// The fixture package: `relay` and `loop` import each other and reach `starters`
