@@ -22,6 +22,18 @@ fn analyse(data: &[u8]) {
     let Ok(decoded) = mpdoctor::source::decode(data.to_vec()) else {
         return;
     };
+    // The pre-filter's scans of the text (words, `__name__` comparisons, import lines)
+    // must take any text too; its answer is not used here.
+    let _ = linter::needs_analysis(
+        &decoded.text,
+        std::path::Path::new("-"),
+        &LintSettings::default(),
+    );
+    let _ = linter::needs_analysis_alone(
+        &decoded.text,
+        std::path::Path::new("fuzz.py"),
+        &LintSettings::default(),
+    );
     let source = decoded.into_source("fuzz.py");
     // Every file is analysed: the pre-filter would pass most inputs over.
     let settings = LintSettings {
