@@ -2,10 +2,11 @@
 //! (found on disk from the file's own place: package roots, `src/` layouts), and what
 //! importing them, or calling their functions, starts.
 //!
-//! Cost stays proportional: a module is summarised only when it, or a project module it
-//! imports (found by a cheap scan of import lines), has a site that starts processes.
-//! Only modules whose text imports a process-starting library are parsed to find out. Everything is cached for the whole run and
-//! read before any file is written, so every file sees the same project.
+//! Cost stays proportional: a module is summarised only when it can reach a site that
+//! starts processes through the import lines and the words of the modules on the way
+//! (found by cheap scans); only modules whose text imports a process-starting library are
+//! parsed to find their sites. Everything is cached for the whole run and read before
+//! any file is written, so every file sees the same project.
 
 use std::collections::VecDeque;
 
@@ -531,10 +532,7 @@ impl Project {
         let Some(summary) = self.built(file) else {
             return false;
         };
-        let reaching = |q: &str| match self.resolve(file, q) {
-            Some((module, _)) => reach.get(&module).copied().unwrap_or(true),
-            None => false,
-        };
+        let reaching = |q: &str| self.leads_to_reach(file, q, reach);
         summary.at_import.is_some()
             || summary.import_calls.iter().any(|q| reaching(q))
             || summary.import_modules.iter().any(|m| {
@@ -556,10 +554,7 @@ impl Project {
         let Some(summary) = self.built(file) else {
             return HashSet::default();
         };
-        let reaching = |q: &str| match self.resolve(file, q) {
-            Some((module, _)) => reach.get(&module).copied().unwrap_or(true),
-            None => false,
-        };
+        let reaching = |q: &str| self.leads_to_reach(file, q, reach);
         let mut names: HashSet<String> = summary
             .callables
             .iter()
@@ -577,6 +572,13 @@ impl Project {
             }
         }
         names
+    }
+
+    /// Whether a name as the module at `file` writes it lives in a module of the project
+    /// that reaches, as far as the closure knows (yes for a module outside it).
+    fn leads_to_reach(&self, file: &Path, qualified: &str, reach: &HashMap<PathBuf, bool>) -> bool {
+        self.resolve(file, qualified)
+            .is_some_and(|(module, _)| reach.get(&module).copied().unwrap_or(true))
     }
 
     /// Whether the module's text has one of the names as a whole word, anywhere (strings
