@@ -277,7 +277,7 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
     // twice.
     let (mut checked, waiting): (Vec<Checked>, Vec<Job>) = with_big_stacks(|| {
         jobs.into_par_iter().partition_map(|(path, lint, fail_on)| {
-            match check_file(path, &lint, fix_mode, diff, false) {
+            match check_file(path, &lint, fix_mode, diff) {
                 Step::Done(report, original) => {
                     Either::Left((FileReport { fail_on, ..report }, original, lint))
                 }
@@ -289,15 +289,10 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
         waiting
             .into_par_iter()
             .map(|(path, lint, fail_on)| {
-                let step = if linter::imports_may_start(&path, &lint) {
-                    check_file(path, &lint, fix_mode, diff, true)
+                let (report, original) = if linter::imports_may_start(&path, &lint) {
+                    check_waited(path, &lint, fix_mode, diff)
                 } else {
-                    Step::Done(passed_over(path), None)
-                };
-                let (report, original) = match step {
-                    Step::Done(report, original) => (report, original),
-                    // A decided file is never asked to wait.
-                    Step::Wait(path) => (passed_over(path), None),
+                    (passed_over(path), None)
                 };
                 (FileReport { fail_on, ..report }, original, lint)
             })
@@ -423,26 +418,47 @@ enum Step {
     Wait(PathBuf),
 }
 
-/// Reads and checks a file; `decided` when the pre-filter already said yes.
-fn check_file(
-    path: PathBuf,
-    lint: &LintSettings,
-    fix_mode: Option<FixMode>,
-    diff: bool,
-    decided: bool,
-) -> Step {
+/// Reads a file and checks it, unless its own text has nothing for the analysis: then it
+/// waits for the project's answer.
+fn check_file(path: PathBuf, lint: &LintSettings, fix_mode: Option<FixMode>, diff: bool) -> Step {
     let decoded = match source::read(&path) {
         Ok(decoded) => decoded,
         Err(e) => return Step::Done(io_report(path, e.to_string()), None),
     };
-    if !decided && let Need::ProjectSays = linter::needs_analysis_alone(&decoded.text, &path, lint)
-    {
-        return Step::Wait(path);
+    match linter::needs_analysis_alone(&decoded.text, &path, lint) {
+        Need::ProjectSays => Step::Wait(path),
+        Need::Analysis => {
+            let (report, original) = check_decoded(path, decoded, lint, fix_mode, diff);
+            Step::Done(report, original)
+        }
     }
-    let source = decoded.into_source(path.clone());
+}
+
+/// Reads and checks a file that the project said needs the analysis.
+fn check_waited(
+    path: PathBuf,
+    lint: &LintSettings,
+    fix_mode: Option<FixMode>,
+    diff: bool,
+) -> (FileReport, Option<SourceFile>) {
+    match source::read(&path) {
+        Ok(decoded) => check_decoded(path, decoded, lint, fix_mode, diff),
+        Err(e) => (io_report(path, e.to_string()), None),
+    }
+}
+
+/// The report, and the original text when a fix is to be written.
+fn check_decoded(
+    path: PathBuf,
+    decoded: source::Decoded,
+    lint: &LintSettings,
+    fix_mode: Option<FixMode>,
+    diff: bool,
+) -> (FileReport, Option<SourceFile>) {
+    let source = decoded.into_source(path);
     let report = lint_or_fix(&source, lint, fix_mode, diff);
     let write = fix_mode.is_some() && !diff && report.fixed > 0;
-    Step::Done(report, write.then_some(source))
+    (report, write.then_some(source))
 }
 
 /// Writes a fixed file; when that fails, the report is the original's again.
