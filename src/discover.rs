@@ -136,6 +136,11 @@ pub fn discover(paths: &[PathBuf], excludes: &GlobSet) -> Result<Vec<Found>, Mis
         found.extend(rx);
     }
     found.sort();
+    // One walk without links never meets a file twice: only several paths can name the
+    // same file twice.
+    if paths.len() < 2 {
+        return Ok(found);
+    }
     // The same file named twice (`. a.py ./a.py`) is checked, and fixed, once.
     let mut seen = std::collections::HashSet::new();
     found.retain(|f| match f {
