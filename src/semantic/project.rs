@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -45,26 +46,36 @@ const MAX_PROJECT_DEPTH: usize = 4;
 /// a name to resolve from it.
 type Member = (PathBuf, String);
 
+/// A [`Member`] as a hash key. Paths are keyed by their bytes: `Path`'s own `Hash` and
+/// `Eq` walk its components, which took a tenth of the cross-module queries' time. Every
+/// path here is built one way (as walked, or joined from folder listings), so a file has
+/// one spelling; another would only cost a second lookup.
+type MemberKey = (OsString, String);
+
+fn member_key(file: &Path, name: String) -> MemberKey {
+    (file.as_os_str().to_owned(), name)
+}
+
 /// Built at most once per file.
 type SummaryCell = Arc<OnceLock<Option<Arc<Summary>>>>;
 
 /// One run's view of the project, shared by all files.
 #[derive(Default)]
 pub struct Project {
-    roots: Mutex<HashMap<PathBuf, Arc<Vec<PathBuf>>>>,
-    scans: Mutex<HashMap<PathBuf, Arc<Scan>>>,
-    reaches: Mutex<HashMap<PathBuf, bool>>,
+    roots: Mutex<HashMap<OsString, Arc<Vec<PathBuf>>>>,
+    scans: Mutex<HashMap<OsString, Arc<Scan>>>,
+    reaches: Mutex<HashMap<OsString, bool>>,
     /// Of the modules that reach: whether importing them may start processes.
-    imports_start: Mutex<HashMap<PathBuf, bool>>,
+    imports_start: Mutex<HashMap<OsString, bool>>,
     /// The words of modules whose reach depended on what they mention.
-    words: Mutex<HashMap<PathBuf, Arc<HashSet<String>>>>,
+    words: Mutex<HashMap<OsString, Arc<HashSet<String>>>>,
     /// Module members (and modules, by an empty name) from which no start can be reached.
-    starts_nothing: Mutex<HashSet<Member>>,
-    listings: Mutex<HashMap<PathBuf, Arc<HashMap<String, bool>>>>,
+    starts_nothing: Mutex<HashSet<MemberKey>>,
+    listings: Mutex<HashMap<OsString, Arc<HashMap<String, bool>>>>,
     /// Resolutions, by the importer's folder and the name.
-    resolved: Mutex<HashMap<Member, Option<Member>>>,
+    resolved: Mutex<HashMap<MemberKey, Option<Member>>>,
     /// Each built once, by whichever file asks first.
-    summaries: Mutex<HashMap<PathBuf, SummaryCell>>,
+    summaries: Mutex<HashMap<OsString, SummaryCell>>,
 }
 
 impl std::fmt::Debug for Project {
@@ -140,13 +151,13 @@ impl Project {
     /// visited (all of it is reachable from where it began), whatever the order of later
     /// queries. What was found is not kept: in an import cycle, which start a search meets
     /// first depends on where it begins.
-    fn settle(&self, found: bool, visited: HashSet<Member>) {
+    fn settle(&self, found: bool, visited: HashSet<MemberKey>) {
         if !found && let Ok(mut none) = self.starts_nothing.lock() {
             none.extend(visited);
         }
     }
 
-    fn starts_nothing(&self, key: &Member) -> bool {
+    fn starts_nothing(&self, key: &MemberKey) -> bool {
         self.starts_nothing
             .lock()
             .is_ok_and(|none| none.contains(key))
@@ -174,10 +185,10 @@ impl Project {
         &self,
         importer: &Path,
         qualified: &str,
-        visited: &mut HashSet<Member>,
+        visited: &mut HashSet<MemberKey>,
     ) -> Option<Remote> {
         let (file, rest) = self.resolve(importer, qualified)?;
-        let key = (file.clone(), rest.clone());
+        let key = member_key(&file, rest.clone());
         if rest.is_empty() || self.starts_nothing(&key) || !visited.insert(key) {
             return None;
         }
@@ -204,7 +215,7 @@ impl Project {
         &self,
         file: PathBuf,
         callable: &Callable,
-        visited: &mut HashSet<Member>,
+        visited: &mut HashSet<MemberKey>,
     ) -> Option<Remote> {
         match callable.start {
             Some((line, start)) => Some(Remote {
@@ -219,8 +230,8 @@ impl Project {
         }
     }
 
-    fn module_starts(&self, file: &Path, visited: &mut HashSet<Member>) -> Option<Remote> {
-        let key = (file.to_path_buf(), String::new());
+    fn module_starts(&self, file: &Path, visited: &mut HashSet<MemberKey>) -> Option<Remote> {
+        let key = member_key(file, String::new());
         if self.starts_nothing(&key) || !visited.insert(key) {
             return None;
         }
@@ -256,7 +267,7 @@ impl Project {
         if importer.as_os_str() == "-" {
             return None;
         }
-        let key = (importer.parent()?.to_path_buf(), qualified.to_string());
+        let key = member_key(importer.parent()?, qualified.to_string());
         if let Some(known) = self.resolved.lock().ok()?.get(&key) {
             return known.clone();
         }
@@ -302,7 +313,12 @@ impl Project {
     /// first folder up without `__init__.py`, which is the script's own folder for a
     /// script), then, when a project marker is found above it, that folder and its `src/`.
     fn roots(&self, dir: &Path) -> Arc<Vec<PathBuf>> {
-        if let Some(known) = self.roots.lock().ok().and_then(|r| r.get(dir).cloned()) {
+        if let Some(known) = self
+            .roots
+            .lock()
+            .ok()
+            .and_then(|r| r.get(dir.as_os_str()).cloned())
+        {
             return known;
         }
         let mut root = dir.to_path_buf();
@@ -335,7 +351,7 @@ impl Project {
         }
         let roots = Arc::new(roots);
         if let Ok(mut known) = self.roots.lock() {
-            known.insert(dir.to_path_buf(), roots.clone());
+            known.insert(dir.as_os_str().to_owned(), roots.clone());
         }
         roots
     }
@@ -360,7 +376,12 @@ impl Project {
 
     /// A folder's entries, each with whether it is a folder (links followed).
     fn listing(&self, dir: &Path) -> Arc<HashMap<String, bool>> {
-        if let Some(known) = self.listings.lock().ok().and_then(|l| l.get(dir).cloned()) {
+        if let Some(known) = self
+            .listings
+            .lock()
+            .ok()
+            .and_then(|l| l.get(dir.as_os_str()).cloned())
+        {
             return known;
         }
         let read = if dir.as_os_str().is_empty() {
@@ -385,13 +406,18 @@ impl Project {
         }
         let entries = Arc::new(entries);
         if let Ok(mut known) = self.listings.lock() {
-            known.insert(dir.to_path_buf(), entries.clone());
+            known.insert(dir.as_os_str().to_owned(), entries.clone());
         }
         entries
     }
 
     fn scan(&self, file: &Path) -> Arc<Scan> {
-        if let Some(known) = self.scans.lock().ok().and_then(|s| s.get(file).cloned()) {
+        if let Some(known) = self
+            .scans
+            .lock()
+            .ok()
+            .and_then(|s| s.get(file.as_os_str()).cloned())
+        {
             return known;
         }
         let text = crate::source::read_bytes(file)
@@ -403,7 +429,10 @@ impl Project {
     fn keep_scan(&self, file: &Path, scan: Scan) -> Arc<Scan> {
         let scan = Arc::new(scan);
         if let Ok(mut known) = self.scans.lock() {
-            return known.entry(file.to_path_buf()).or_insert(scan).clone();
+            return known
+                .entry(file.as_os_str().to_owned())
+                .or_insert(scan)
+                .clone();
         }
         scan
     }
@@ -411,7 +440,10 @@ impl Project {
     /// Keeps what the import lines of a file being checked say, from the text already
     /// read: the queries of other files need not read it again.
     pub fn remember(&self, file: &Path, text: &str) {
-        let known = self.scans.lock().is_ok_and(|s| s.contains_key(file));
+        let known = self
+            .scans
+            .lock()
+            .is_ok_and(|s| s.contains_key(file.as_os_str()));
         if !known {
             self.keep_scan(file, Scan::of(text));
         }
@@ -431,19 +463,19 @@ impl Project {
         }
         // The closure, by the import lines (and the packages on the way); modules already
         // decided are not entered again.
-        let mut edges: HashMap<PathBuf, Vec<PathBuf>> = HashMap::default();
-        let mut reach: HashMap<PathBuf, bool> = HashMap::default();
-        let mut at_import: HashMap<PathBuf, bool> = HashMap::default();
+        let mut edges: HashMap<OsString, Vec<PathBuf>> = HashMap::default();
+        let mut reach: HashMap<OsString, bool> = HashMap::default();
+        let mut at_import: HashMap<OsString, bool> = HashMap::default();
         let mut queue = VecDeque::from([file.to_path_buf()]);
         while let Some(next) = queue.pop_front() {
-            if reach.contains_key(&next) {
+            if reach.contains_key(next.as_os_str()) {
                 continue;
             }
             if let Some(known) = self.known_reach(&next) {
                 // Decided with its own closure: both answers are final.
                 let starts = known && self.known_at_import(&next).unwrap_or(true);
-                at_import.insert(next.clone(), starts);
-                reach.insert(next, known);
+                at_import.insert(next.clone().into_os_string(), starts);
+                reach.insert(next.into_os_string(), known);
                 continue;
             }
             let scan = self.scan(&next);
@@ -459,17 +491,21 @@ impl Project {
                     }
                 }
             }
-            reach.insert(next.clone(), scan.starting && self.has_sites(&next));
-            edges.insert(next, targets);
+            reach.insert(
+                next.as_os_str().to_owned(),
+                scan.starting && self.has_sites(&next),
+            );
+            edges.insert(next.into_os_string(), targets);
         }
         loop {
             let mut changed = false;
             for (module, targets) in &edges {
+                let path = Path::new(module);
                 if !reach[module] {
                     let found = targets.iter().any(|target| {
-                        reach[target]
+                        reach[target.as_os_str()]
                             && (self.may_start_at_import(target, &reach, &at_import, &edges)
-                                || self.mentions(module, &self.reaching_names(target, &reach)))
+                                || self.mentions(path, &self.reaching_names(target, &reach)))
                     });
                     if found {
                         reach.insert(module.clone(), true);
@@ -478,7 +514,7 @@ impl Project {
                 }
                 if reach[module]
                     && !at_import.get(module).copied().unwrap_or(false)
-                    && self.may_start_at_import(module, &reach, &at_import, &edges)
+                    && self.may_start_at_import(path, &reach, &at_import, &edges)
                 {
                     at_import.insert(module.clone(), true);
                     changed = true;
@@ -488,7 +524,7 @@ impl Project {
                 break;
             }
         }
-        let answer = reach[file];
+        let answer = reach[file.as_os_str()];
         if let (Ok(mut known), Ok(mut starts)) = (self.reaches.lock(), self.imports_start.lock()) {
             for (module, _) in edges {
                 starts.insert(
@@ -502,11 +538,15 @@ impl Project {
     }
 
     fn known_reach(&self, file: &Path) -> Option<bool> {
-        self.reaches.lock().ok()?.get(file).copied()
+        self.reaches.lock().ok()?.get(file.as_os_str()).copied()
     }
 
     fn known_at_import(&self, file: &Path) -> Option<bool> {
-        self.imports_start.lock().ok()?.get(file).copied()
+        self.imports_start
+            .lock()
+            .ok()?
+            .get(file.as_os_str())
+            .copied()
     }
 
     /// Whether a reaching module may start processes while it is imported: its own
@@ -515,18 +555,19 @@ impl Project {
     fn may_start_at_import(
         &self,
         file: &Path,
-        reach: &HashMap<PathBuf, bool>,
-        at_import: &HashMap<PathBuf, bool>,
-        open: &HashMap<PathBuf, Vec<PathBuf>>,
+        reach: &HashMap<OsString, bool>,
+        at_import: &HashMap<OsString, bool>,
+        open: &HashMap<OsString, Vec<PathBuf>>,
     ) -> bool {
-        if at_import.get(file).copied().unwrap_or(false) {
+        let key = file.as_os_str();
+        if at_import.get(key).copied().unwrap_or(false) {
             return true;
         }
-        if !open.contains_key(file) {
+        if !open.contains_key(key) {
             // Decided before this closure, or not in it.
-            return at_import.get(file).copied().unwrap_or(true);
+            return at_import.get(key).copied().unwrap_or(true);
         }
-        if !reach[file] {
+        if !reach[key] {
             return false;
         }
         let Some(summary) = self.built(file) else {
@@ -538,8 +579,8 @@ impl Project {
             || summary.import_modules.iter().any(|m| {
                 prefixes(m).any(|name| match self.resolve(file, &name) {
                     Some((module, rest)) if rest.is_empty() && module != file => {
-                        at_import.get(&module).copied().unwrap_or(false)
-                            || !reach.contains_key(&module)
+                        at_import.get(module.as_os_str()).copied().unwrap_or(false)
+                            || !reach.contains_key(module.as_os_str())
                     }
                     _ => false,
                 })
@@ -550,7 +591,7 @@ impl Project {
     /// with a site or a call into a reaching module, module-level instances of classes
     /// with such methods, and names imported from reaching modules. A query into the
     /// module follows only these, so an importer that never writes one cannot reach.
-    fn reaching_names(&self, file: &Path, reach: &HashMap<PathBuf, bool>) -> HashSet<String> {
+    fn reaching_names(&self, file: &Path, reach: &HashMap<OsString, bool>) -> HashSet<String> {
         let Some(summary) = self.built(file) else {
             return HashSet::default();
         };
@@ -576,9 +617,14 @@ impl Project {
 
     /// Whether a name as the module at `file` writes it lives in a module of the project
     /// that reaches, as far as the closure knows (yes for a module outside it).
-    fn leads_to_reach(&self, file: &Path, qualified: &str, reach: &HashMap<PathBuf, bool>) -> bool {
+    fn leads_to_reach(
+        &self,
+        file: &Path,
+        qualified: &str,
+        reach: &HashMap<OsString, bool>,
+    ) -> bool {
         self.resolve(file, qualified)
-            .is_some_and(|(module, _)| reach.get(&module).copied().unwrap_or(true))
+            .is_some_and(|(module, _)| reach.get(module.as_os_str()).copied().unwrap_or(true))
     }
 
     /// Whether the module's text has one of the names as a whole word, anywhere (strings
@@ -592,7 +638,12 @@ impl Project {
     }
 
     fn words(&self, file: &Path) -> Arc<HashSet<String>> {
-        if let Some(known) = self.words.lock().ok().and_then(|w| w.get(file).cloned()) {
+        if let Some(known) = self
+            .words
+            .lock()
+            .ok()
+            .and_then(|w| w.get(file.as_os_str()).cloned())
+        {
             return known;
         }
         let text = crate::source::read_bytes(file)
@@ -605,7 +656,7 @@ impl Project {
             .collect();
         let words = Arc::new(words);
         if let Ok(mut known) = self.words.lock() {
-            known.insert(file.to_path_buf(), words.clone());
+            known.insert(file.as_os_str().to_owned(), words.clone());
         }
         words
     }
@@ -643,8 +694,8 @@ impl Project {
     /// Whether a member of the module under `prefix` (all of them when empty) starts
     /// processes when called, or is a module that does when imported: every name that
     /// [`Self::starts`] could be asked about, under that prefix.
-    fn exposes(&self, file: &Path, prefix: &str, visited: &mut HashSet<Member>) -> bool {
-        if !visited.insert((file.to_path_buf(), format!("*{prefix}"))) {
+    fn exposes(&self, file: &Path, prefix: &str, visited: &mut HashSet<MemberKey>) -> bool {
+        if !visited.insert(member_key(file, format!("*{prefix}"))) {
             return false;
         }
         let Some(summary) = self.summary(file) else {
@@ -701,7 +752,7 @@ impl Project {
             .summaries
             .lock()
             .ok()?
-            .entry(file.to_path_buf())
+            .entry(file.as_os_str().to_owned())
             .or_default()
             .clone();
         // Building one summary never asks for another: no lock is held across modules.
