@@ -420,9 +420,7 @@ impl Project {
         {
             return known;
         }
-        let text = crate::source::read_bytes(file)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+        let text = read_lossy(file);
         self.keep_scan(file, Scan::of(&text))
     }
 
@@ -646,9 +644,7 @@ impl Project {
         {
             return known;
         }
-        let text = crate::source::read_bytes(file)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+        let text = read_lossy(file);
         let words: HashSet<String> = text
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
             .filter(|w| !w.is_empty())
@@ -757,6 +753,17 @@ impl Project {
             .clone();
         // Building one summary never asks for another: no lock is held across modules.
         cell.get_or_init(|| summarize(file).map(Arc::new)).clone()
+    }
+}
+
+/// A module's text for the cheap scans: whatever it is encoded in, its import lines and
+/// words are ASCII. Nothing for a file that cannot be read.
+fn read_lossy(file: &Path) -> String {
+    match crate::source::read_bytes(file).map(String::from_utf8) {
+        Ok(Ok(text)) => text,
+        // The check of valid UTF-8 is much faster than the lossy conversion's.
+        Ok(Err(e)) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        Err(_) => String::new(),
     }
 }
 
