@@ -188,6 +188,9 @@ pub struct Model<'a> {
     /// What each binding resolved to: without it, names bound from lists of names that are
     /// bound from lists of names make resolution exponential.
     memo: std::cell::RefCell<HashMap<*const Binding<'a>, Value<'a>>>,
+    /// What [`Self::resolve`] answered, by expression and scope: the rules ask about the
+    /// same calls again and again.
+    resolved: std::cell::RefCell<HashMap<(*const Expr, ScopeId), Value<'a>>>,
 }
 
 impl<'a> Model<'a> {
@@ -217,6 +220,7 @@ impl<'a> Model<'a> {
             scopes: builder.scopes,
             attr_assigns: builder.attr_assigns,
             memo: Default::default(),
+            resolved: Default::default(),
         }
     }
 
@@ -311,7 +315,13 @@ impl<'a> Model<'a> {
 
     /// What `expr`, evaluated in `scope`, resolves to.
     pub fn resolve(&self, expr: &'a Expr, scope: ScopeId) -> Value<'a> {
-        self.resolve_at(expr, scope, 0)
+        let key = (std::ptr::from_ref(expr), scope);
+        if let Some(known) = self.resolved.borrow().get(&key) {
+            return known.clone();
+        }
+        let value = self.resolve_at(expr, scope, 0);
+        self.resolved.borrow_mut().insert(key, value.clone());
+        value
     }
 
     /// The canonical qualified name `expr` resolves to, if any (`mp.Pool` ->
