@@ -5,7 +5,7 @@
 # once: the floor). Two trees: this machine's Python standard library (its Lib without
 # site-packages) and a tree 10 times its size made of copies. Prints medians, peak
 # memory and the ratios. Not a test: these machines are shared and noisy, so read
-# ratios, not seconds.
+# ratios, not seconds. Commands are timed in turns (bench/measure.py), to the millisecond.
 #
 #   bash bench/run.sh [RUNS]      (default 5)
 #   BENCH_TREE=DIR bash bench/run.sh    (one tree of your own instead of the two)
@@ -43,19 +43,6 @@ else
     trees=("$work/stdlib" "$work/stdlib-x10")
 fi
 
-# Median wall time (s) and the largest peak RSS (KiB) of a command over $runs runs.
-measure() {
-    local times=() peak=0 out stats
-    stats=$(mktemp)
-    for _ in $(seq "$runs"); do
-        /usr/bin/time -o "$stats" -f '%e %M' "$@" >/dev/null 2>&1 || true
-        out=$(tail -n 1 "$stats")
-        times+=("${out% *}")
-        (( ${out#* } > peak )) && peak=${out#* }
-    done
-    rm -f "$stats"
-    printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")" "$peak"
-}
 ratio() { python3 -c "import sys; a, b = map(float, sys.argv[1:]); print(f'{a / b:.2f}' if b else 'n/a')" "$1" "$2"; }
 
 declare -A mp_time
@@ -64,9 +51,11 @@ for tree in "${trees[@]}"; do
     bytes=$(du -sh "$tree" | cut -f1)
     echo "tree: $tree ($files .py files, $bytes), $runs runs each"
     target/release/mpdoctor check --exit-zero --statistics "$tree" | tail -n 1
-    read -r mp_t mp_m < <(measure target/release/mpdoctor check --exit-zero --output-format concise "$tree")
-    read -r e9_t e9_m < <(measure "$venv/bin/ruff" check --no-cache --isolated --exit-zero --select E9 "$tree")
-    read -r rg_t rg_m < <(measure rg -l multiprocessing "$tree")
+    # In turns, so that a change in the machine's load touches all three alike.
+    { read -r mp_t mp_m; read -r e9_t e9_m; read -r rg_t rg_m; } < <(python3 bench/measure.py "$runs" \
+        ::: target/release/mpdoctor check --exit-zero --output-format concise "$tree" \
+        ::: "$venv/bin/ruff" check --no-cache --isolated --exit-zero --select E9 "$tree" \
+        ::: rg -l multiprocessing "$tree")
     printf '  %-40s %8s s %9s KiB\n' "mpdoctor check" "$mp_t" "$mp_m"
     printf '  %-40s %8s s %9s KiB\n' "ruff check --select E9" "$e9_t" "$e9_m"
     printf '  %-40s %8s s %9s KiB\n' "rg -l multiprocessing" "$rg_t" "$rg_m"
@@ -85,8 +74,8 @@ fi
 if [ "${BENCH_RUN:-1}" != 0 ] && python3 -c 'import test.test_multiprocessing_main_handling' 2>/dev/null; then
     suite=(python3 -m test test_multiprocessing_main_handling)
     echo "suite: ${suite[*]}, $runs runs each"
-    read -r plain_t _ < <(measure "${suite[@]}")
-    read -r run_t _ < <(measure target/release/mpdoctor run -- "${suite[@]}")
+    { read -r plain_t _; read -r run_t _; } < <(python3 bench/measure.py "$runs" \
+        ::: "${suite[@]}" ::: target/release/mpdoctor run -- "${suite[@]}")
     printf '  %-40s %8s s\n' "plain" "$plain_t" "under mpdoctor run" "$run_t"
     echo "  added wall time:           $(python3 -c "import sys; a, b = map(float, sys.argv[1:]); print(f'{(b / a - 1) * 100:+.1f}%')" "$plain_t" "$run_t")   (target <= +5%)"
     if target/release/mpdoctor run -- "${suite[@]}" >/dev/null 2>&1; then
