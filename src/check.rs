@@ -272,25 +272,31 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
     let diff = settings.diff;
     // Every file is checked before any is written: the cross-module analysis reads the
     // project from disk, and must see the same project for every file.
-    // A file whose own text has nothing for the analysis waits until every file was read:
-    // whether its imports reach a process start is then known without reading any file
-    // twice.
-    let (mut checked, waiting): (Vec<Checked>, Vec<Job>) = with_big_stacks(|| {
-        jobs.into_par_iter().partition_map(|(path, lint, fail_on)| {
-            match check_file(path, &lint, fix_mode, diff) {
-                Step::Done(report, original) => {
-                    Either::Left((FileReport { fail_on, ..report }, original, lint))
+    // First every file is read once, and judged by its own text; its import lines are
+    // kept. Then the files to analyse are checked, the largest first, and the files whose
+    // text had nothing for the analysis are decided by what they import, which is known
+    // by then without reading any file twice. One queue, taken in order by every thread,
+    // keeps both threads busy to the end.
+    let (read, mut work): (Vec<Checked>, Vec<Work>) = with_big_stacks(|| {
+        jobs.into_par_iter()
+            .partition_map(|(path, lint, fail_on)| match first_look(&path, &lint) {
+                Look::Unreadable(message) => {
+                    let report = io_report(path, message);
+                    Either::Left((FileReport { fail_on, ..report }, None, lint))
                 }
-                Step::Wait(path) => Either::Right((path, lint, fail_on)),
-            }
-        })
+                Look::Analyse(size) => Either::Right((Some(size), (path, lint, fail_on))),
+                Look::Wait => Either::Right((None, (path, lint, fail_on))),
+            })
     });
-    let decided: Vec<Checked> = with_big_stacks(|| {
-        waiting
-            .into_par_iter()
-            .map(|(path, lint, fail_on)| {
-                let (report, original) = if linter::imports_may_start(&path, &lint) {
-                    check_waited(path, &lint, fix_mode, diff)
+    // Analyses first, largest first; then the decisions, which are small.
+    work.sort_by_key(|(size, _)| std::cmp::Reverse(size.map(|s| (1, s)).unwrap_or((0, 0))));
+    let mut checked: Vec<Checked> = with_big_stacks(|| {
+        work.into_iter()
+            .par_bridge()
+            .map(|(size, (path, lint, fail_on))| {
+                let analyse = size.is_some() || linter::imports_may_start(&path, &lint);
+                let (report, original) = if analyse {
+                    check_path(path, &lint, fix_mode, diff)
                 } else {
                     (passed_over(path), None)
                 };
@@ -298,7 +304,7 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
             })
             .collect()
     });
-    checked.extend(decided);
+    checked.extend(read);
     let mut reports: Vec<FileReport> = with_big_stacks(|| {
         checked
             .into_par_iter()
@@ -404,38 +410,37 @@ fn passed_over(path: PathBuf) -> FileReport {
     }
 }
 
-/// Checks (and fixes, in memory) one file; the original text comes back when there is a
-/// fixed text to write.
 /// A file of a run, its settings, and the severity that fails the run.
 type Job = (PathBuf, LintSettings, Severity);
+
+/// A file to analyse (with its size) or to decide later (`None`).
+type Work = (Option<u64>, Job);
 
 /// A checked file's report, its original text when a fix is to be written, its settings.
 type Checked = (FileReport, Option<SourceFile>, LintSettings);
 
-enum Step {
-    Done(FileReport, Option<SourceFile>),
+/// What a file's first reading found.
+enum Look {
+    Unreadable(String),
+    /// Its text needs the analysis; its size in bytes.
+    Analyse(u64),
     /// Its text alone has nothing for the analysis; the project decides later.
-    Wait(PathBuf),
+    Wait,
 }
 
-/// Reads a file and checks it, unless its own text has nothing for the analysis: then it
-/// waits for the project's answer.
-fn check_file(path: PathBuf, lint: &LintSettings, fix_mode: Option<FixMode>, diff: bool) -> Step {
-    let decoded = match source::read(&path) {
-        Ok(decoded) => decoded,
-        Err(e) => return Step::Done(io_report(path, e.to_string()), None),
-    };
-    match linter::needs_analysis_alone(&decoded.text, &path, lint) {
-        Need::ProjectSays => Step::Wait(path),
-        Need::Analysis => {
-            let (report, original) = check_decoded(path, decoded, lint, fix_mode, diff);
-            Step::Done(report, original)
-        }
+fn first_look(path: &Path, lint: &LintSettings) -> Look {
+    match source::read(path) {
+        Err(e) => Look::Unreadable(e.to_string()),
+        Ok(decoded) => match linter::needs_analysis_alone(&decoded.text, path, lint) {
+            Need::Analysis => Look::Analyse(decoded.text.len() as u64),
+            Need::ProjectSays => Look::Wait,
+        },
     }
 }
 
-/// Reads and checks a file that the project said needs the analysis.
-fn check_waited(
+/// Reads and checks a file that needs the analysis. It is read again: keeping the text
+/// of every such file from the first reading would hold all of them at once.
+fn check_path(
     path: PathBuf,
     lint: &LintSettings,
     fix_mode: Option<FixMode>,

@@ -55,10 +55,12 @@ pub enum Need {
 /// the project's answer later, when the import lines of every file read are known and
 /// the project reads no file twice. The file's import lines are kept for that.
 pub fn needs_analysis_alone(text: &str, path: &std::path::Path, settings: &LintSettings) -> Need {
+    // The import lines of every file read: queries about it from other files need not
+    // read it again.
+    settings.project.remember(path, text);
     if !settings.prefilter || crate::semantic::prefilter::relevant_alone(text) {
         return Need::Analysis;
     }
-    settings.project.remember(path, text);
     Need::ProjectSays
 }
 
