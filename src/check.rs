@@ -313,6 +313,11 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
     });
     reports.extend(errors);
     reports.sort_by(|a, b| a.path.cmp(&b.path));
+    // The project's caches hold something of every file read: freeing them took 3% of a
+    // run on one thread at its end, and nothing needs to wait for it. (When no thread can
+    // be started, they are freed here.)
+    let project = std::mem::take(&mut settings.project);
+    let _ = std::thread::Builder::new().spawn(move || drop(project));
     Ok(Outcome {
         reports,
         stdin_fixed: None,
