@@ -1,12 +1,14 @@
 //! `[tool.mpdoctor]` in `pyproject.toml`: reading, validating and resolving per file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use crate::codes::{RuleCode, Selector};
@@ -254,13 +256,18 @@ pub fn matches_path_or_parents(set: &GlobSet, relative: &Path) -> bool {
 pub struct Resolver {
     explicit: Option<Arc<Config>>,
     /// The configuration in effect in a directory (the nearest one).
-    by_dir: HashMap<PathBuf, Option<Arc<Config>>>,
+    by_dir: FxHashMap<OsString, Option<Arc<Config>>>,
     /// The configuration a directory's own `pyproject.toml` holds.
-    own: HashMap<PathBuf, Option<Arc<Config>>>,
+    own: FxHashMap<OsString, Option<Arc<Config>>>,
     /// Real paths of the folders files were named in: resolving costs a system call per
     /// component, and a tree has far fewer folders than files.
-    real_dirs: HashMap<PathBuf, PathBuf>,
+    real_dirs: FxHashMap<OsString, PathBuf>,
+    /// The configurations at or above a real directory that exclude something.
+    excluders: FxHashMap<OsString, Arc<Vec<Arc<Config>>>>,
 }
+
+// The caches key paths by their bytes: `Path`'s own `Hash` walks components, and they are
+// asked for every file of a run, before any file is read.
 
 impl Resolver {
     /// With `--config FILE`, that file applies everywhere.
@@ -282,9 +289,10 @@ impl Resolver {
         };
         Ok(Self {
             explicit,
-            by_dir: HashMap::new(),
-            own: HashMap::new(),
-            real_dirs: HashMap::new(),
+            by_dir: FxHashMap::default(),
+            own: FxHashMap::default(),
+            real_dirs: FxHashMap::default(),
+            excluders: FxHashMap::default(),
         })
     }
 
@@ -293,13 +301,13 @@ impl Resolver {
         let Some((folder, name)) = crate::paths::folder_and_name(file) else {
             return crate::paths::resolve(file).unwrap_or_else(|| file.to_path_buf());
         };
-        let real = self
-            .real_dirs
-            .entry(folder.to_path_buf())
-            .or_insert_with(|| {
-                crate::paths::resolve(folder).unwrap_or_else(|| folder.to_path_buf())
-            });
-        real.join(name)
+        if let Some(real) = self.real_dirs.get(folder.as_os_str()) {
+            return real.join(name);
+        }
+        let real = crate::paths::resolve(folder).unwrap_or_else(|| folder.to_path_buf());
+        let file = real.join(name);
+        self.real_dirs.insert(folder.as_os_str().to_owned(), real);
+        file
     }
 
     /// The configuration for a file: the nearest `pyproject.toml` with `[tool.mpdoctor]`
@@ -320,20 +328,34 @@ impl Resolver {
         if let Some(c) = &self.explicit {
             return Ok(c.excludes(&absolute));
         }
-        let mut dir = absolute.parent();
-        while let Some(d) = dir {
-            if let Some(c) = self.own_config(d)?
-                && c.excludes(&absolute)
-            {
-                return Ok(true);
-            }
-            dir = d.parent();
+        let Some(dir) = absolute.parent() else {
+            return Ok(false);
+        };
+        Ok(self.excluders(dir)?.iter().any(|c| c.excludes(&absolute)))
+    }
+
+    /// The configurations of `dir` and the folders above it that exclude something.
+    fn excluders(&mut self, dir: &Path) -> Result<Arc<Vec<Arc<Config>>>, ConfigError> {
+        if let Some(known) = self.excluders.get(dir.as_os_str()) {
+            return Ok(known.clone());
         }
-        Ok(false)
+        let mut found = match dir.parent() {
+            Some(parent) => self.excluders(parent)?.as_ref().clone(),
+            None => Vec::new(),
+        };
+        if let Some(c) = self.own_config(dir)?
+            && !c.exclude.is_empty()
+        {
+            found.push(c);
+        }
+        let found = Arc::new(found);
+        self.excluders
+            .insert(dir.as_os_str().to_owned(), found.clone());
+        Ok(found)
     }
 
     fn own_config(&mut self, dir: &Path) -> Result<Option<Arc<Config>>, ConfigError> {
-        if let Some(found) = self.own.get(dir) {
+        if let Some(found) = self.own.get(dir.as_os_str()) {
             return Ok(found.clone());
         }
         let candidate = dir.join("pyproject.toml");
@@ -342,12 +364,12 @@ impl Resolver {
         } else {
             None
         };
-        self.own.insert(dir.to_path_buf(), here.clone());
+        self.own.insert(dir.as_os_str().to_owned(), here.clone());
         Ok(here)
     }
 
     fn for_dir(&mut self, dir: &Path) -> Result<Option<Arc<Config>>, ConfigError> {
-        if let Some(found) = self.by_dir.get(dir) {
+        if let Some(found) = self.by_dir.get(dir.as_os_str()) {
             return Ok(found.clone());
         }
         let here = self.own_config(dir)?;
@@ -358,7 +380,8 @@ impl Resolver {
                 None => None,
             },
         };
-        self.by_dir.insert(dir.to_path_buf(), found.clone());
+        self.by_dir
+            .insert(dir.as_os_str().to_owned(), found.clone());
         Ok(found)
     }
 }
