@@ -191,6 +191,8 @@ pub struct Model<'a> {
     /// What [`Self::resolve`] answered, by expression and scope: the rules ask about the
     /// same calls again and again.
     resolved: std::cell::RefCell<HashMap<(*const Expr, ScopeId), Value<'a>>>,
+    /// [`start::chosen`], which several rules ask for.
+    chosen: std::cell::OnceCell<Option<mp::MethodSet>>,
 }
 
 impl<'a> Model<'a> {
@@ -221,7 +223,16 @@ impl<'a> Model<'a> {
             attr_assigns: builder.attr_assigns,
             memo: Default::default(),
             resolved: Default::default(),
+            chosen: Default::default(),
         }
+    }
+
+    /// The start methods the file chooses (see [`start::chosen`]), found once.
+    pub fn chosen_methods(
+        &self,
+        find: impl FnOnce() -> Option<mp::MethodSet>,
+    ) -> Option<mp::MethodSet> {
+        *self.chosen.get_or_init(find)
     }
 
     /// The function whose body is `scope`, if it is a function scope.

@@ -34,6 +34,10 @@ pub struct Methods {
 /// The start methods the file chooses with `set_start_method("...")`, when it has such
 /// calls and every one names a literal method.
 pub fn chosen(model: &Model<'_>) -> Option<MethodSet> {
+    model.chosen_methods(|| find_chosen(model))
+}
+
+fn find_chosen(model: &Model<'_>) -> Option<MethodSet> {
     let mut set = MethodSet::default();
     let mut any = false;
     let mut unknown = false;
