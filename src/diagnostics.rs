@@ -15,6 +15,8 @@ pub enum Code {
     IoError,
     /// A `# noqa` comment names a rule code that does not exist.
     InvalidNoqa,
+    /// Code nested deeper than the analysis follows was left out of it.
+    TooDeep,
 }
 
 impl Code {
@@ -24,6 +26,7 @@ impl Code {
             Code::SyntaxError => "syntax-error",
             Code::IoError => "io-error",
             Code::InvalidNoqa => "invalid-noqa",
+            Code::TooDeep => "too-deep",
         }
     }
 
@@ -38,7 +41,7 @@ impl Code {
     pub fn severity(self) -> Severity {
         match self {
             Code::Rule(r) => r.doc().severity,
-            Code::InvalidNoqa => Severity::Warning,
+            Code::InvalidNoqa | Code::TooDeep => Severity::Warning,
             Code::SyntaxError | Code::IoError => Severity::Error,
         }
     }

@@ -104,6 +104,25 @@ pub fn lint(source: &SourceFile, settings: &LintSettings) -> Vec<Diagnostic> {
         })
         .into_iter()
         .collect();
+    if let Some(range) = parsed.truncated {
+        out.push(
+            Diagnostic::new(
+                Code::TooDeep,
+                range,
+                format!(
+                    "code nested more than {} levels deep was not analysed: findings inside \
+                     it may be missing",
+                    python::MAX_DEPTH
+                ),
+                "the analysis stops here",
+            )
+            .with_help(
+                "a chain of hundreds of operators or calls, or brackets nested hundreds of \
+                 levels deep (CPython refuses more than 200); the rest of the file was \
+                 checked",
+            ),
+        );
+    }
     let model = Model::new(&parsed.module);
     let directives = Directives::parse(&parsed.comments, &source.text, &source.index);
     let enabled: Vec<&'static dyn rules::Rule> =

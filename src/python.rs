@@ -14,8 +14,9 @@ use ruff_text_size::{Ranged, TextRange};
 use crate::ast::*;
 
 /// Deeper nesting than this is not lowered: real code never gets near it, and a generated
-/// file that does must not exhaust the stack of the walks that follow.
-const MAX_DEPTH: u32 = 200;
+/// file that does must not exhaust the stack of the walks that follow. Where it was cut
+/// off is reported (`too-deep`).
+pub const MAX_DEPTH: u32 = 200;
 
 #[derive(Debug)]
 pub struct SyntaxError {
@@ -37,8 +38,8 @@ pub struct Parsed {
     pub comments: Vec<Comment>,
     /// Ranges of string tokens that span lines: text inside them must never be re-indented.
     pub multiline_strings: Vec<Range>,
-    /// True when nesting beyond [`MAX_DEPTH`] was cut off.
-    pub truncated: bool,
+    /// Where nesting beyond [`MAX_DEPTH`] was first cut off, if it was.
+    pub truncated: Option<Range>,
 }
 
 /// Nesting beyond which a file is not parsed at all. CPython's tokenizer refuses more than
@@ -189,7 +190,7 @@ pub fn parse(source: &str) -> Parsed {
     let mut lower = Lower {
         next_scope: 1,
         depth: 0,
-        truncated: false,
+        truncated: None,
         yields: Vec::new(),
     };
     let body = lower.stmts(&parsed.syntax().body);
@@ -226,7 +227,7 @@ fn ident(i: &rast::Identifier) -> Ident {
 struct Lower {
     next_scope: u32,
     depth: u32,
-    truncated: bool,
+    truncated: Option<Range>,
     /// One entry per function being lowered: whether its body yields so far.
     yields: Vec<bool>,
 }
@@ -240,7 +241,12 @@ impl Lower {
 
     fn stmts(&mut self, body: &[rast::Stmt]) -> Vec<Stmt> {
         if self.depth > MAX_DEPTH {
-            self.truncated = true;
+            if let (None, Some(first), Some(last)) = (self.truncated, body.first(), body.last()) {
+                self.truncated = Some(Range::new(
+                    range(first.range()).start,
+                    range(last.range()).end,
+                ));
+            }
             return Vec::new();
         }
         self.depth += 1;
@@ -496,7 +502,7 @@ impl Lower {
     fn expr(&mut self, e: &rast::Expr) -> Expr {
         let r = range(e.range());
         if self.depth > MAX_DEPTH {
-            self.truncated = true;
+            self.truncated.get_or_insert(r);
             return Expr {
                 kind: ExprKind::Other(Vec::new()),
                 range: r,
@@ -743,7 +749,7 @@ mod tests {
             .join()
             .unwrap();
         // Parentheses alone do not nest expressions; this stays shallow.
-        assert!(!parsed);
+        assert_eq!(parsed, None);
         let src = format!("x = {}1{}\n", "[".repeat(depth), "]".repeat(depth));
         let truncated = std::thread::Builder::new()
             .stack_size(64 << 20)
@@ -751,7 +757,8 @@ mod tests {
             .unwrap()
             .join()
             .unwrap();
-        assert!(truncated);
+        // Cut off at the first list too deep: the 201st bracket, after `x = `.
+        assert_eq!(truncated.map(|r| r.start), Some(4 + 200));
     }
 
     #[test]

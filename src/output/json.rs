@@ -34,7 +34,7 @@ struct JsonFinding<'a> {
     fix: Option<JsonFix<'a>>,
     /// Why no fix is offered, where a reader would expect one.
     no_fix: Option<&'a str>,
-    /// The rule's page; `null` for `io-error`, `syntax-error` and `invalid-noqa`.
+    /// The rule's page; `null` for `io-error`, `syntax-error`, `invalid-noqa` and `too-deep`.
     url: Option<String>,
 }
 

@@ -521,6 +521,51 @@ fn huge_and_deeply_nested_files_do_not_crash() {
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
 
+/// Valid code nested deeper than the analysis follows (a 400-term sum, 300 nested lists,
+/// which only CPython refuses) is said to be left out, as a warning; the rest of the file
+/// is still checked.
+#[test]
+fn code_nested_too_deep_to_analyse_is_reported_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sum = vec!["a"; 400].join(" + ");
+    write(
+        d,
+        "chain.py",
+        &format!(
+            "import multiprocessing\nx = {sum}\np = multiprocessing.Process(target=print)\np.start()\n"
+        ),
+    );
+    let lists = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+    write(
+        d,
+        "lists.py",
+        &format!("import multiprocessing\nx = {lists}\n"),
+    );
+    write(
+        d,
+        "shallow.py",
+        &format!(
+            "import multiprocessing\nx = {}\n",
+            vec!["a"; 150].join(" + ")
+        ),
+    );
+    let out = mpdoctor(d, &["check", "--output-format", "concise", "."]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for expected in [
+        "chain.py:2:5: warning: too-deep code nested more than 200 levels deep was not analysed",
+        "chain.py:4:1: error: MP001",
+        "lists.py:2:205: warning: too-deep",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    assert!(!text.contains("shallow.py"), "{text}");
+    // A warning alone does not fail the run.
+    let out = mpdoctor(d, &["check", "lists.py"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
 /// Whatever the bytes, a file gives findings or a clear error, and the others are still
 /// checked: NUL bytes, a byte-order mark with CRLF, lone CRs, tabs mixed with spaces, an
 /// empty file, a name that is not UTF-8, a million nested brackets, 1,500 nested blocks,
