@@ -313,12 +313,7 @@ impl Project {
     /// first folder up without `__init__.py`, which is the script's own folder for a
     /// script), then, when a project marker is found above it, that folder and its `src/`.
     fn roots(&self, dir: &Path) -> Arc<Vec<PathBuf>> {
-        if let Some(known) = self
-            .roots
-            .lock()
-            .ok()
-            .and_then(|r| r.get(dir.as_os_str()).cloned())
-        {
+        if let Some(known) = cached(&self.roots, dir) {
             return known;
         }
         let mut root = dir.to_path_buf();
@@ -376,12 +371,7 @@ impl Project {
 
     /// A folder's entries, each with whether it is a folder (links followed).
     fn listing(&self, dir: &Path) -> Arc<HashMap<String, bool>> {
-        if let Some(known) = self
-            .listings
-            .lock()
-            .ok()
-            .and_then(|l| l.get(dir.as_os_str()).cloned())
-        {
+        if let Some(known) = cached(&self.listings, dir) {
             return known;
         }
         let read = if dir.as_os_str().is_empty() {
@@ -412,12 +402,7 @@ impl Project {
     }
 
     fn scan(&self, file: &Path) -> Arc<Scan> {
-        if let Some(known) = self
-            .scans
-            .lock()
-            .ok()
-            .and_then(|s| s.get(file.as_os_str()).cloned())
-        {
+        if let Some(known) = cached(&self.scans, file) {
             return known;
         }
         let text = read_lossy(file);
@@ -536,15 +521,11 @@ impl Project {
     }
 
     fn known_reach(&self, file: &Path) -> Option<bool> {
-        self.reaches.lock().ok()?.get(file.as_os_str()).copied()
+        cached(&self.reaches, file)
     }
 
     fn known_at_import(&self, file: &Path) -> Option<bool> {
-        self.imports_start
-            .lock()
-            .ok()?
-            .get(file.as_os_str())
-            .copied()
+        cached(&self.imports_start, file)
     }
 
     /// Whether a reaching module may start processes while it is imported: its own
@@ -636,12 +617,7 @@ impl Project {
     }
 
     fn words(&self, file: &Path) -> Arc<HashSet<String>> {
-        if let Some(known) = self
-            .words
-            .lock()
-            .ok()
-            .and_then(|w| w.get(file.as_os_str()).cloned())
-        {
+        if let Some(known) = cached(&self.words, file) {
             return known;
         }
         let text = read_lossy(file);
@@ -754,6 +730,11 @@ impl Project {
         // Building one summary never asks for another: no lock is held across modules.
         cell.get_or_init(|| summarize(file).map(Arc::new)).clone()
     }
+}
+
+/// What a cache keyed by path holds for `path`.
+fn cached<T: Clone>(cache: &Mutex<HashMap<OsString, T>>, path: &Path) -> Option<T> {
+    cache.lock().ok()?.get(path.as_os_str()).cloned()
 }
 
 /// A module's text for the cheap scans: whatever it is encoded in, its import lines and
