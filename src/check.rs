@@ -288,8 +288,8 @@ pub fn run(mut settings: CheckSettings) -> Result<Outcome, UsageError> {
                 Look::Wait => Either::Right((None, (path, lint, fail_on))),
             })
     });
-    // Analyses first, largest first; then the decisions, which are small.
-    work.sort_by_key(|(size, _)| std::cmp::Reverse(size.map(|s| (1, s)).unwrap_or((0, 0))));
+    // Analyses first, largest first; then the decisions (`None`), which are small.
+    work.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
     let mut checked: Vec<Checked> = with_big_stacks(|| {
         work.into_iter()
             .par_bridge()
