@@ -251,7 +251,9 @@ pub fn matches_path_or_parents(set: &GlobSet, relative: &Path) -> bool {
         .any(|a| set.is_match(a) || a.file_name().is_some_and(|n| set.is_match(n)))
 }
 
-/// Finds and caches the configuration that applies to each directory.
+/// Finds and caches the configuration that applies to each directory. The caches key
+/// paths by their bytes: `Path`'s own `Hash` walks components, and they are asked for
+/// every file of a run, before any file is read.
 #[derive(Default)]
 pub struct Resolver {
     explicit: Option<Arc<Config>>,
@@ -265,9 +267,6 @@ pub struct Resolver {
     /// The configurations at or above a real directory that exclude something.
     excluders: FxHashMap<OsString, Arc<Vec<Arc<Config>>>>,
 }
-
-// The caches key paths by their bytes: `Path`'s own `Hash` walks components, and they are
-// asked for every file of a run, before any file is read.
 
 impl Resolver {
     /// With `--config FILE`, that file applies everywhere.
